@@ -1,0 +1,52 @@
+# mmar_hydra workflows. `make help` lists the targets.
+PYTHON ?= python3
+# The CPU wheel this machine keeps on disk; GPU users install their own torch first
+# (any torch already importable is left alone) or set TORCH_SPEC.
+TORCH_SPEC ?= torch==2.13.0
+MMAR ?= demo
+ARGS ?=
+PYTEST_ARGS ?=
+STAMP := .make/installed
+
+.PHONY: help install demo test test-slow lint format train finetune check bench clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@mkdir -p .make
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_SPEC)"
+	$(PYTHON) -m pip install -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## install mmar_hydra (editable) with the CPU torch wheel when no torch is present
+
+demo: $(STAMP) ## generate the demo MMAR + synthetic data (if missing) and train it
+	$(PYTHON) -m mmar_hydra task=demo_data out=$(MMAR)
+	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=train $(ARGS)
+
+test: $(STAMP) ## run the test suite (fast tests; < 10 min on 2 cores)
+	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP) ## run the long end-to-end tests
+	$(PYTHON) -m pytest -m slow $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff lint + format check
+	$(PYTHON) -m ruff check mmar_hydra tests
+	$(PYTHON) -m ruff format --check mmar_hydra tests
+
+format: $(STAMP) ## ruff format + autofix
+	$(PYTHON) -m ruff format mmar_hydra tests
+	$(PYTHON) -m ruff check --fix mmar_hydra tests
+
+check: $(STAMP) ## task=check on MMAR (default: the demo)
+	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=check $(ARGS)
+
+train: $(STAMP) ## task=train on MMAR
+	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=train $(ARGS)
+
+finetune: $(STAMP) ## task=finetune on MMAR (starts from MMAR_CKPT)
+	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=finetune $(ARGS)
+
+clean: ## remove build and test leftovers (not the demo MMAR)
+	rm -rf .make build dist .pytest_cache outputs

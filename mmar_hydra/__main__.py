@@ -1,0 +1,6 @@
+"""``python -m mmar_hydra``: see :mod:`mmar_hydra.cli`."""
+
+from mmar_hydra.cli import main
+
+if __name__ == "__main__":
+    main()

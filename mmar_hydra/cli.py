@@ -1,0 +1,217 @@
+"""``python -m mmar_hydra``: read the MMAR, hand it to Hydra, run the task, report errors.
+
+Order of events for one command line:
+
+1. pre-read ``task=``, ``mmar=``, ``config_file=``, ``env_file=`` from argv and check the
+   override syntax (so bad input fails before anything heavy is imported);
+2. read the MMAR (``reader.read_mmar``) and register it with Hydra (``hydra_config``);
+3. rewrite overrides of keys the MMAR does not have to ``++key=value`` (Clara's --set);
+4. let ``@hydra.main`` compose, sweep and launch; each job runs its task module.
+
+A user error (:class:`MMARError`) prints a short message and exits non-zero; the traceback
+is shown only with ``debug=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mmar_hydra.errors import ConfigError, MMARError
+
+__all__ = ["main", "HELP"]
+
+HELP = """\
+mmar_hydra: run a Clara Train MMAR with Hydra, PyTorch Lightning and MONAI.
+
+usage: python -m mmar_hydra mmar=PATH task=TASK [key=value ...] [-m]
+
+tasks:
+{tasks}
+
+main options:
+  mmar=PATH              the MMAR root (Clara's -m)
+  config_file=REL        config file relative to the MMAR (Clara's -c), default per task
+  env_file=REL           environment file (Clara's -e), default config/environment.json
+  print_conf=true        print the resolved configuration
+  allow_code=true        allow config code strings / custom/ components beyond the safe forms
+  debug=true             show tracebacks on errors
+  trainer=cpu|gpu|ddp|ddp_cpu   Lightning trainer preset (default: what the MMAR's globals say)
+  network=mmar|unet|segresnet  loss=mmar|dice|dice_ce  optimizer=mmar|adam|novograd
+  lr_scheduler=mmar|step|cosine   swap a training component for a preset (mmar = the MMAR's own)
+
+overrides (like Clara's --set):
+  epochs=5 learning_rate=1e-3 DATA_ROOT=/data MMAR_CKPT_DIR=models/exp1
+  train.model.args.channels=[8,16,32,64]      any component argument, by JSON path
+  -m learning_rate=1e-3,1e-4 network=unet,segresnet   Hydra multirun sweep
+
+examples:
+  python -m mmar_hydra task=demo_data out=demo
+  python -m mmar_hydra mmar=demo task=check
+  python -m mmar_hydra mmar=demo task=train epochs=10
+  python -m mmar_hydra mmar=/mmars/spleen task=train config_file=config/config_train_Unet.json \\
+      DATA_ROOT=/data/spleen DATASET_JSON=/data/spleen/dataset.json
+
+Hydra's own help: --hydra-help
+"""
+
+# flags that take the following argv item as their value
+_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+                     "--experimental-rerun", "--info", "-i", "--cfg", "-c", "--package", "-p"}
+
+
+def _split_argv(argv: Sequence[str]) -> tuple[list[int], list[str]]:
+    """Indices and texts of the key=value overrides in argv (flags and their values excluded)."""
+    idx, texts, skip = [], [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg.startswith("-"):
+            skip = arg in _FLAGS_WITH_VALUE and arg not in ("--info", "-i", "--cfg", "-c")
+            continue
+        idx.append(i)
+        texts.append(arg)
+    return idx, texts
+
+
+def _value(overrides: Sequence[str], key: str) -> str | None:
+    """The last value given for ``key`` (with or without + / ++ prefixes)."""
+    found = None
+    for text in overrides:
+        name, _, value = text.partition("=")
+        if name.lstrip("+") == key and _:
+            found = value.strip("'\"")
+    return found
+
+
+def _is_true(value: str | None) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+def _print_help() -> None:
+    from mmar_hydra.tasks import TASKS
+
+    width = max(len(n) for n in TASKS) + 2
+    tasks = "\n".join(f"  {n:<{width}} {s.summary}" for n, s in TASKS.items())
+    print(HELP.format(tasks=tasks))
+
+
+def report(error: BaseException, debug: bool) -> int:
+    """Print a user error (traceback only in debug) and return the exit code."""
+    if debug:
+        traceback.print_exception(error)
+    if isinstance(error, MMARError):
+        print(error.format(), file=sys.stderr)
+        if not debug:
+            print("  (add debug=true for a traceback)", file=sys.stderr)
+        return error.exit_code
+    print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+    return 1
+
+
+_READ_RESULT: Any = None
+
+
+def prepare(argv: list[str]) -> list[str]:
+    """Steps 1-3 of the module docstring; returns the argv Hydra should see."""
+    from mmar_hydra import hydra_config
+    from mmar_hydra.tasks import get_task
+
+    global _READ_RESULT
+    idx, overrides = _split_argv(argv)
+    hydra_config.parse_overrides(overrides)
+    spec = get_task(_value(overrides, "task") or "check")
+    mmar = _value(overrides, "mmar")
+    if not spec.needs_mmar:
+        hydra_config.register_empty()
+        return argv
+    if not mmar:
+        raise ConfigError(
+            f"task={spec.name} needs an MMAR",
+            path="mmar",
+            expected="mmar=PATH, the folder that holds config/",
+            fix="e.g. `python -m mmar_hydra mmar=demo task=" + spec.name + "` "
+            "(make one with `python -m mmar_hydra task=demo_data out=demo`)",
+        )
+    from mmar_hydra.reader.mmar_reader import read_mmar
+
+    result = read_mmar(
+        mmar,
+        task=spec.reader_task or spec.name,
+        config_file=_value(overrides, "config_file"),
+        env_file=_value(overrides, "env_file"),
+    )
+    _READ_RESULT = result
+    hydra_config.register_mmar(result.config)
+    if _rank_zero():
+        for note in result.notes:
+            print(f"compat: {note.format()}", file=sys.stderr)
+    rewritten = hydra_config.rewrite_overrides(overrides, result.config)
+    new_argv = list(argv)
+    for i, text in zip(idx, rewritten, strict=True):
+        new_argv[i] = text
+    return new_argv
+
+
+def _rank_zero() -> bool:
+    from mmar_hydra.context import process_rank
+
+    return process_rank() == 0
+
+
+def _register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    from mmar_hydra.hydra_config import runs_dir
+
+    if not OmegaConf.has_resolver("mmar_hydra_runs"):
+        OmegaConf.register_new_resolver("mmar_hydra_runs", runs_dir)
+
+
+def _job(cfg: Any) -> Any:
+    """The function Hydra runs once per job."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from mmar_hydra.context import TaskContext
+    from mmar_hydra.tasks import get_task, load_task_module
+
+    debug = bool(cfg.get("debug", False))
+    try:
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        ctx = TaskContext(cfg=cfg, read=_READ_RESULT, run_dir=run_dir)
+        if cfg.get("print_conf") and _rank_zero():
+            print(OmegaConf.to_yaml(OmegaConf.create(ctx.resolved)))
+        return load_task_module(get_task(cfg.task)).run(ctx)
+    except MMARError as exc:
+        sys.exit(report(exc, debug))
+
+
+def main(argv: Sequence[str] | None = None) -> Any:
+    """Entry point of ``python -m mmar_hydra`` and the ``mmar-hydra`` script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("--help", "-h", "help") for a in argv):
+        _print_help()
+        return 0
+    _, overrides = _split_argv(argv)
+    debug = _is_true(_value(overrides, "debug"))
+    if debug:
+        os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    try:
+        argv = prepare(argv)
+    except MMARError as exc:
+        sys.exit(report(exc, debug))
+
+    import hydra
+
+    from mmar_hydra.hydra_config import conf_dir
+
+    _register_resolvers()
+    sys.argv = [sys.argv[0], *argv]
+    entry = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_job)
+    return entry()

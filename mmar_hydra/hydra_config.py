@@ -1,0 +1,147 @@
+"""Hand the reader's normalized MMAR config to Hydra.
+
+Hydra cannot load JSON from its search path, so the MMAR is registered in the ConfigStore:
+the whole normalized config as the primary part ``_mmar_``, and the training components as
+the ``mmar`` option of the groups ``network``, ``loss``, ``optimizer`` and ``lr_scheduler``
+(so ``network=segresnet`` swaps the MMAR's model for a preset and sweeps work over it).
+
+Clara's ``--set`` accepted keys neither config file had; Hydra refuses them. Overrides of keys
+the composed config does not have are rewritten to ``++key=value`` (add or override), which is
+what Clara users mean.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mmar_hydra.errors import ConfigError
+
+__all__ = [
+    "COMPONENT_GROUPS",
+    "conf_dir",
+    "register_mmar",
+    "register_empty",
+    "rewrite_overrides",
+    "parse_overrides",
+    "runs_dir",
+]
+
+# group name -> key inside the `train` section it provides
+COMPONENT_GROUPS: dict[str, str] = {
+    "network": "model",
+    "loss": "loss",
+    "optimizer": "optimizer",
+    "lr_scheduler": "lr_scheduler",
+}
+
+# keys of conf/config.yaml and Hydra's own namespace: never rewritten
+_FRAMEWORK_KEYS = {
+    "mmar",
+    "task",
+    "config_file",
+    "env_file",
+    "debug",
+    "print_conf",
+    "allow_code",
+    "out",
+    "seed",
+    "trainer",
+    "hydra",
+    *COMPONENT_GROUPS,
+}
+
+
+def conf_dir() -> Path:
+    """The shipped ``conf/``: inside the package in a wheel, beside it in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise ConfigError(
+        "mmar_hydra's conf/ folder is missing from the installation",
+        expected=f"{here / 'conf'} or {here.parent / 'conf'} with config.yaml",
+        fix="reinstall mmar_hydra (`pip install -e .` from a checkout, or the wheel)",
+    )
+
+
+def runs_dir(mmar: Any) -> str:
+    """Where Hydra puts run folders: ``<mmar>/runs`` when there is an MMAR, else ``outputs``."""
+    if mmar in (None, "", "None"):
+        return "outputs"
+    return str(Path(str(mmar)) / "runs")
+
+
+def _store(group: str | None, name: str, node: Any, package: str | None = None) -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(group=group, name=name, node=node, package=package)
+
+
+def register_empty() -> None:
+    """Register an empty ``_mmar_`` for tasks that run without an MMAR (demo_data, compare)."""
+    _store(None, "_mmar_", {})
+
+
+def register_mmar(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Register the normalized MMAR config; returns the primary node that was stored."""
+    primary = copy.deepcopy(dict(config))
+    train = primary.get("train")
+    if isinstance(train, dict):
+        for group, key in COMPONENT_GROUPS.items():
+            if key in train:
+                _store(group, "mmar", train.pop(key), package=f"train.{key}")
+    _store(None, "_mmar_", primary)
+    return primary
+
+
+def _has_path(config: Mapping[str, Any], dotted: str) -> bool:
+    node: Any = config
+    for part in dotted.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
+
+
+def parse_overrides(overrides: Sequence[str]) -> list[Any]:
+    """Parse command-line overrides with Hydra's grammar, as a clear ConfigError on bad syntax."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    parsed = []
+    for text in overrides:
+        try:
+            parsed.extend(parser.parse_overrides([text]))
+        except OverrideParseException as exc:
+            raise ConfigError(
+                f"cannot parse the override '{text}'",
+                path=text.split("=", 1)[0],
+                expected="key=value, e.g. epochs=5, learning_rate=1e-3, "
+                "train.model.args.channels=[8,16,32], DATA_ROOT=/data",
+                fix=f"{str(exc).splitlines()[0]}; quote values with spaces or special "
+                "characters, e.g. 'out=\"my dir\"'",
+            ) from None
+    return parsed
+
+
+def rewrite_overrides(overrides: Sequence[str], known: Mapping[str, Any]) -> list[str]:
+    """Prefix ``++`` to overrides of keys that ``known`` (the MMAR's config) does not have."""
+    out = []
+    for text in overrides:
+        key = text.split("=", 1)[0]
+        if "=" not in text or key.startswith(("+", "~", "hydra.", "hydra/")) or "@" in key:
+            out.append(text)
+            continue
+        top = key.split(".", 1)[0].split("/", 1)[0]
+        if top in _FRAMEWORK_KEYS or _has_path(known, key):
+            out.append(text)
+        else:
+            out.append("++" + text)
+    return out

@@ -1,0 +1,59 @@
+"""The tasks ``python -m mmar_hydra task=NAME`` runs, one module each, imported lazily.
+
+Lazy imports keep start-up fast: ``task=check`` never imports Lightning, and no task imports
+what another needs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+
+from mmar_hydra.errors import ConfigError
+
+__all__ = ["TaskSpec", "TASKS", "get_task"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    module: str  # module under mmar_hydra.tasks with a `run(ctx)` function
+    needs_mmar: bool
+    summary: str
+    reader_task: str = ""  # which config file the reader picks by default (see MMARLayout)
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec("check", "check", True, "validate an MMAR end to end without training", "train"),
+        TaskSpec("train", "train", True, "train what config_train.json describes", "train"),
+        TaskSpec(
+            "finetune",
+            "train",
+            True,
+            "train starting from MMAR_CKPT (config_finetune.json, else config_train.json)",
+            "finetune",
+        ),
+        TaskSpec("demo_data", "demo_data", False, "write the sample MMAR and synthetic data to out=DIR"),
+    )
+}
+
+
+def get_task(name: str) -> TaskSpec:
+    """The task called ``name``; a ConfigError with a did-you-mean otherwise."""
+    if name in TASKS:
+        return TASKS[name]
+    close = difflib.get_close_matches(str(name), TASKS, n=1)
+    hint = f"did you mean task={close[0]}? " if close else ""
+    raise ConfigError(
+        f"unknown task '{name}'",
+        path="task",
+        expected="one of: " + ", ".join(TASKS),
+        fix=hint + "see `python -m mmar_hydra --help`",
+    )
+
+
+def load_task_module(spec: TaskSpec):  # noqa: ANN201 - a module
+    return importlib.import_module(f"mmar_hydra.tasks.{spec.module}")
