@@ -129,7 +129,7 @@ def prepare(argv: list[str]) -> list[str]:
     mmar = _value(overrides, "mmar")
     if not spec.needs_mmar:
         hydra_config.register_empty()
-        return argv
+        return _with_overrides(argv, idx, hydra_config.rewrite_overrides(overrides, {}))
     if not mmar:
         raise ConfigError(
             f"task={spec.name} needs an MMAR",
@@ -152,10 +152,24 @@ def prepare(argv: list[str]) -> list[str]:
         for note in result.notes:
             print(f"compat: {note.format()}", file=sys.stderr)
     rewritten = hydra_config.rewrite_overrides(overrides, result.config)
+    if spec.name == "finetune" and result.config_file.name != "config_finetune.json":
+        # Clara's finetune.sh: config_train.json with the CheckpointLoader switched on;
+        # placed first so the user's own dont_load_ckpt_model=... still wins.
+        rewritten.insert(0, "++dont_load_ckpt_model=false")
+        idx = [-1, *idx]
+    return _with_overrides(argv, idx, rewritten)
+
+
+def _with_overrides(argv: list[str], idx: list[int], overrides: list[str]) -> list[str]:
+    """argv with the override at each index replaced (index -1: prepended)."""
     new_argv = list(argv)
-    for i, text in zip(idx, rewritten, strict=True):
-        new_argv[i] = text
-    return new_argv
+    front = []
+    for i, text in zip(idx, overrides, strict=True):
+        if i < 0:
+            front.append(text)
+        else:
+            new_argv[i] = text
+    return front + new_argv
 
 
 def _rank_zero() -> bool:

@@ -37,6 +37,8 @@ TASKS: dict[str, TaskSpec] = {
             "finetune",
         ),
         TaskSpec("demo_data", "demo_data", False, "write the sample MMAR and synthetic data to out=DIR"),
+        TaskSpec("clone", "clone", False, "copy an MMAR to out=DIR with overrides written in"),
+        TaskSpec("commands", "commands", False, "write Clara-style commands/*.sh for an MMAR"),
     )
 }
 

@@ -1,0 +1,88 @@
+"""``task=train`` and ``task=finetune``: train what the MMAR's training config describes.
+
+check -> build -> plan the Clara handlers -> Lightning fit. The artifacts (model.pt,
+final_model.pt, TensorBoard events, train_stats.json) are written by the engine's callbacks
+through ``writers``; this module adds the resolved config beside them and a closing summary.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mmar_hydra.context import TaskContext
+from mmar_hydra.errors import ConfigError, ErrorGroup
+
+__all__ = ["run"]
+
+
+def _trainer_overrides(ctx: TaskContext) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    node = ctx.cfg.get("trainer") or {}
+    overrides = OmegaConf.to_container(node, resolve=True) if node else {}
+    overrides = dict(overrides or {})
+    overrides.pop("_target_", None)
+    return overrides
+
+
+def _save_resolved_config(ctx: TaskContext, ckpt_dir: Path) -> Path:
+    """The run's resolved config beside the artifacts, so models/ says how it was made."""
+    from omegaconf import OmegaConf
+
+    from mmar_hydra.writers.atomic import atomic_write_text
+
+    path = ckpt_dir / "mmar_hydra_config.yaml"
+    atomic_write_text(path, OmegaConf.to_yaml(OmegaConf.create(ctx.resolved)))
+    return path
+
+
+def run(ctx: TaskContext) -> float | None:
+    """Train; returns the best validation key metric (for Hydra sweepers), or None."""
+    from mmar_hydra.components.builder import build_train, check_config
+
+    read = ctx.read
+    assert read is not None
+    if read.kind != "train":
+        raise ConfigError(
+            f"task={ctx.cfg.task} needs a training config with train/validate sections",
+            file=read.config_file,
+            expected="config_train.json-style content (globals, train, validate)",
+            fix="pick the training config with config_file=config/config_train.json",
+        )
+    config = ctx.mmar_config
+    problems = check_config(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code)
+    if problems:
+        raise ErrorGroup.of(problems)
+
+    from mmar_hydra.engine.run import fit
+
+    ckpt_dir = read.layout.ensure_writable_inside(
+        read.layout.resolve(config.get("MMAR_CKPT_DIR", "models")), ctx.run_dir
+    )
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    parts = build_train(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, rank=ctx.rank)
+    if ctx.rank == 0:
+        _save_resolved_config(ctx, ckpt_dir)
+    result = fit(
+        parts,
+        globals_=config,
+        trainer_overrides=_trainer_overrides(ctx),
+        default_root_dir=ctx.run_dir,
+    )
+    if ctx.rank == 0:
+        _print_summary(ckpt_dir, result)
+    return result.get("best_key_metric")
+
+
+def _print_summary(ckpt_dir: Path, result: dict[str, Any]) -> None:
+    stats_path = ckpt_dir / "train_stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.is_file() else result
+    best = stats.get("best_key_metric")
+    label = stats.get("key_metric_name", "key metric")
+    print(f"\nmodel.pt:        {ckpt_dir / 'model.pt'}")
+    print(f"final_model.pt:  {ckpt_dir / 'final_model.pt'}")
+    if best is not None:
+        print(f"best {label}: {best:.4f} (epoch {stats.get('best_key_metric_epoch')})")
+    print(f"total time:      {stats.get('total_time', 0.0):.1f} s")
