@@ -60,8 +60,21 @@ Hydra's own help: --hydra-help
 """
 
 # flags that take the following argv item as their value
-_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
-                     "--experimental-rerun", "--info", "-i", "--cfg", "-c", "--package", "-p"}
+_FLAGS_WITH_VALUE = {
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+    "--info",
+    "-i",
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+}
 
 
 def _split_argv(argv: Sequence[str]) -> tuple[list[int], list[str]]:

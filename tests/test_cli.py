@@ -94,6 +94,8 @@ def test_print_conf_shows_overridden_values(tmp_path, value, expected):
     }
     root = write_mmar(tmp_path / "m", train)
     key = "epochs" if value == "7" else "flag"
-    proc = run_cli(f"mmar={root}", "task=check", "print_conf=true", f"{key}={value}", "unknown_key=3")
+    proc = run_cli(
+        f"mmar={root}", "task=check", "print_conf=true", f"{key}={value}", "unknown_key=3"
+    )
     assert f"{key}: {expected}" in proc.stdout, proc.stdout + proc.stderr
     assert "unknown_key: 3" in proc.stdout

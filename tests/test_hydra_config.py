@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import zipfile
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -79,9 +79,19 @@ def test_bad_override_syntax_is_a_config_error():
 
 def test_conf_dir_is_found_in_a_built_wheel(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
-         str(tmp_path), str(REPO)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     wheel = next(tmp_path.glob("mmar_hydra-*.whl"))
@@ -93,7 +103,10 @@ def test_conf_dir_is_found_in_a_built_wheel(tmp_path):
     zipfile.ZipFile(wheel).extractall(target)
     code = "from mmar_hydra.hydra_config import conf_dir; print(conf_dir())"
     found = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
     )
     assert found.returncode == 0, found.stderr

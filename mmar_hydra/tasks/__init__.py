@@ -36,7 +36,9 @@ TASKS: dict[str, TaskSpec] = {
             "train starting from MMAR_CKPT (config_finetune.json, else config_train.json)",
             "finetune",
         ),
-        TaskSpec("demo_data", "demo_data", False, "write the sample MMAR and synthetic data to out=DIR"),
+        TaskSpec(
+            "demo_data", "demo_data", False, "write the sample MMAR and synthetic data to out=DIR"
+        ),
         TaskSpec("clone", "clone", False, "copy an MMAR to out=DIR with overrides written in"),
         TaskSpec("commands", "commands", False, "write Clara-style commands/*.sh for an MMAR"),
     )

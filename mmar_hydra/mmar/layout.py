@@ -1,0 +1,119 @@
+"""The MMAR on disk: where its configs, models and evaluation outputs live.
+
+An MMAR is a self-contained workspace (``config/``, ``commands/``, ``custom/``, ``models/``,
+``eval/``). This module knows the default config file of each task (Clara's ``-c``), resolves
+relative paths against the root as Clara did, and refuses writes that would leave the MMAR.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmar_hydra.errors import ConfigError
+
+__all__ = ["MMARLayout", "ENV_DEFAULTS", "DEFAULT_CONFIGS"]
+
+ENV_DEFAULTS: dict[str, str] = {
+    "MMAR_EVAL_OUTPUT_PATH": "eval",
+    "MMAR_CKPT_DIR": "models",
+    "MMAR_CKPT": "models/model.pt",
+    "MMAR_TORCHSCRIPT": "models/model.ts",
+    "PROCESSING_TASK": "segmentation",
+}
+
+# task -> config files tried in order (relative to config/)
+DEFAULT_CONFIGS: dict[str, tuple[str, ...]] = {
+    "train": ("config_train.json",),
+    "check": ("config_train.json",),
+    "export": ("config_train.json",),
+    "finetune": ("config_finetune.json", "config_train.json"),
+    "validate": ("config_validation.json",),
+    "validate_ckpt": ("config_validation_ckpt.json", "config_validation.json"),
+    "infer": ("config_inference.json",),
+}
+
+
+class MMARLayout:
+    """Paths of one MMAR. ``root`` must exist and hold a ``config/`` folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        if not self.root.is_dir():
+            raise ConfigError(
+                "MMAR folder not found",
+                file=self.root,
+                path="mmar",
+                expected="an MMAR root folder that holds config/",
+                fix="check mmar=PATH (make a demo with `python -m mmar_hydra task=demo_data out=demo`)",
+            )
+        self.config_dir = self.root / "config"
+        self.custom_dir = self.root / "custom"
+        if not self.config_dir.is_dir():
+            raise ConfigError(
+                "the MMAR has no config/ folder",
+                file=self.root,
+                path="mmar",
+                expected="ROOT/config/config_train.json, ROOT/config/environment.json, ...",
+                fix="point mmar= at the MMAR root, not at its config/ folder",
+            )
+
+    def available_configs(self) -> list[str]:
+        return sorted(str(p.relative_to(self.root)) for p in self.config_dir.glob("*.json"))
+
+    def config_file_for(self, task: str, config_file: str | None = None) -> Path:
+        """The config file a task reads: ``config_file`` if given, else the task's default."""
+        if config_file:
+            path = self.resolve(config_file)
+            candidates = [path]
+        else:
+            names = DEFAULT_CONFIGS.get(task, ("config_train.json",))
+            candidates = [self.config_dir / n for n in names]
+        for path in candidates:
+            if path.is_file():
+                return path
+        tried = ", ".join(
+            str(p.relative_to(self.root)) if p.is_relative_to(self.root) else str(p)
+            for p in candidates
+        )
+        available = ", ".join(self.available_configs()) or "none"
+        raise ConfigError(
+            f"config file for task={task} not found: {tried}",
+            file=candidates[0],
+            path="config_file",
+            expected=f"one of the MMAR's config files: {available}",
+            fix="pick one with config_file=config/NAME.json",
+        )
+
+    def env_file(self, env_file: str | None = None) -> Path | None:
+        """environment.json (Clara's ``-e``); ``None`` when the default one does not exist."""
+        if env_file:
+            path = self.resolve(env_file)
+            if not path.is_file():
+                raise ConfigError(
+                    "environment file not found",
+                    file=path,
+                    path="env_file",
+                    expected="an existing JSON file such as config/environment.json",
+                    fix="check env_file= (relative paths resolve against the MMAR root)",
+                )
+            return path
+        path = self.config_dir / "environment.json"
+        return path if path.is_file() else None
+
+    def resolve(self, path: str | Path) -> Path:
+        """``path`` made absolute: relative paths resolve against the MMAR root, as in Clara."""
+        p = Path(str(path)).expanduser()
+        return (p if p.is_absolute() else self.root / p).resolve()
+
+    def ensure_writable_inside(self, path: str | Path, *extra_roots: Path) -> Path:
+        """``path`` resolved, refusing any that escapes the MMAR and every ``extra_roots``."""
+        resolved = self.resolve(path)
+        roots = [self.root, *(Path(r).resolve() for r in extra_roots)]
+        if any(resolved == r or resolved.is_relative_to(r) for r in roots):
+            return resolved
+        raise ConfigError(
+            f"refusing to write outside the MMAR: {path}",
+            file=resolved,
+            expected="a path inside " + " or ".join(str(r) for r in roots),
+            fix="use a path inside the MMAR (e.g. models/exp1) or the run folder",
+        )
