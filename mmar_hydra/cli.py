@@ -128,6 +128,13 @@ def report(error: BaseException, debug: bool) -> int:
 
 
 _READ_RESULT: Any = None
+# for tasks that write nothing of their own: no Hydra run folder, no log file
+_NO_RUN_DIR = (
+    "hydra.run.dir=.",
+    "hydra.output_subdir=null",
+    "hydra/job_logging=disabled",
+    "hydra/hydra_logging=disabled",
+)
 
 
 def prepare(argv: list[str]) -> list[str]:
@@ -140,6 +147,8 @@ def prepare(argv: list[str]) -> list[str]:
     hydra_config.parse_overrides(overrides)
     spec = get_task(_value(overrides, "task") or "check")
     mmar = _value(overrides, "mmar")
+    if not spec.run_dir:
+        argv = [*argv, *_NO_RUN_DIR]
     if not spec.needs_mmar:
         hydra_config.register_empty()
         return _with_overrides(argv, idx, hydra_config.rewrite_overrides(overrides, {}))
@@ -209,6 +218,11 @@ def _job(cfg: Any) -> Any:
     from mmar_hydra.tasks import get_task, load_task_module
 
     debug = bool(cfg.get("debug", False))
+    if not debug:  # MONAI's deprecation chatter is for developers, not MMAR users
+        import warnings
+
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         ctx = TaskContext(cfg=cfg, read=_READ_RESULT, run_dir=run_dir)

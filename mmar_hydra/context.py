@@ -27,6 +27,7 @@ FRAMEWORK_KEYS = (
     "allow_code",
     "out",
     "seed",
+    "force",
     "trainer",
 )
 

@@ -48,6 +48,7 @@ _FRAMEWORK_KEYS = {
     "allow_code",
     "out",
     "seed",
+    "force",
     "trainer",
     "hydra",
     *COMPONENT_GROUPS,

@@ -12,7 +12,7 @@ from typing import Any
 
 from mmar_hydra.errors import ComponentError, json_path
 
-__all__ = ["CLARA_METRIC_NAMES", "is_clara_metric", "build_metric", "metric_value", "Accuracy"]
+__all__ = ["CLARA_METRIC_NAMES", "is_clara_metric", "build_metric", "metric_value"]
 
 # handler-only args of Clara's metric handlers: meaningful to ignite, not to the metric
 _HANDLER_ARGS = {"output_transform", "save_details", "device", "batch_transform"}

@@ -22,12 +22,15 @@ class TaskSpec:
     needs_mmar: bool
     summary: str
     reader_task: str = ""  # which config file the reader picks by default (see MMARLayout)
+    run_dir: bool = True  # False: the task writes no run folder (no Hydra outputs/)
 
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec("check", "check", True, "validate an MMAR end to end without training", "train"),
+        TaskSpec(
+            "check", "check", True, "validate an MMAR end to end without training", "train", False
+        ),
         TaskSpec("train", "train", True, "train what config_train.json describes", "train"),
         TaskSpec(
             "finetune",

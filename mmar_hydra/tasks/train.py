@@ -57,19 +57,25 @@ def run(ctx: TaskContext) -> float | None:
         raise ErrorGroup.of(problems)
 
     from mmar_hydra.engine.run import fit
+    from mmar_hydra.engine.trainer import seed_from_globals
 
-    ckpt_dir = read.layout.ensure_writable_inside(
-        read.layout.resolve(config.get("MMAR_CKPT_DIR", "models")), ctx.run_dir
+    layout = read.layout
+    ckpt_dir = layout.ensure_writable_inside(
+        layout.resolve(config.get("MMAR_CKPT_DIR", "models")), ctx.run_dir
     )
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    seed_from_globals(config)  # before building: random transforms take their seeds at init
     parts = build_train(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, rank=ctx.rank)
     if ctx.rank == 0:
         _save_resolved_config(ctx, ckpt_dir)
     result = fit(
         parts,
         globals_=config,
+        mmar_root=ctx.mmar_root,
+        ckpt_dir=ckpt_dir,
         trainer_overrides=_trainer_overrides(ctx),
         default_root_dir=ctx.run_dir,
+        finetune=ctx.cfg.task == "finetune",
     )
     if ctx.rank == 0:
         _print_summary(ckpt_dir, result)

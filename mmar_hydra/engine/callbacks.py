@@ -1,0 +1,185 @@
+"""Lightning callbacks that leave in ``models/`` what Clara left there.
+
+- :class:`ClaraCheckpointCallback`: model.pt (best by the validate key metric) and
+  final_model.pt, as Clara checkpoint dicts, written by rank 0 only, atomically.
+- :class:`TrainStatsCallback`: train_stats.json (Clara's ``--write_train_stats``).
+- :class:`EpochSummaryCallback`: one readable console line per epoch (StatsHandler).
+- :class:`SmartCacheCallback`: SmartCacheDataset's start / update / shutdown (SmartCacheHandler).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+from mmar_hydra.writers.atomic import atomic_write_text
+from mmar_hydra.writers.checkpoints import save_checkpoint
+
+__all__ = [
+    "ClaraCheckpointCallback",
+    "TrainStatsCallback",
+    "EpochSummaryCallback",
+    "SmartCacheCallback",
+]
+
+
+def _metrics(trainer: pl.Trainer) -> dict[str, float]:
+    out = {}
+    for key, value in trainer.callback_metrics.items():
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+class ClaraCheckpointCallback(pl.Callback):
+    """Best model by the key metric as ``best_filename``, the last one as ``final_filename``."""
+
+    def __init__(
+        self,
+        save_dir: Path,
+        train_conf: dict[str, Any],
+        key_metric: str | None,
+        *,
+        mode: str = "max",
+        best_filename: str = "model.pt",
+        final_filename: str = "final_model.pt",
+        save_best: bool = True,
+        save_final: bool = True,
+    ) -> None:
+        self.save_dir = Path(save_dir)
+        self.train_conf = train_conf
+        self.key_metric = key_metric
+        self.mode = mode
+        self.best_filename = best_filename
+        self.final_filename = final_filename
+        self.save_best = save_best and key_metric is not None
+        self.save_final = save_final
+        self.best_value: float | None = None
+        self.best_epoch: int | None = None
+
+    def _better(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        if self.best_value is None:
+            return True
+        return value > self.best_value if self.mode == "max" else value < self.best_value
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.save_best or trainer.sanity_checking:
+            return
+        value = _metrics(trainer).get(self.key_metric or "")
+        if value is None or not self._better(value):
+            return
+        self.best_value, self.best_epoch = value, trainer.current_epoch + 1
+        if trainer.is_global_zero:
+            save_checkpoint(
+                self.save_dir / self.best_filename,
+                pl_module.network,
+                self.train_conf,
+                extra={"epoch": self.best_epoch, self.key_metric: value},
+            )
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.save_final and trainer.is_global_zero:
+            save_checkpoint(
+                self.save_dir / self.final_filename,
+                pl_module.network,
+                self.train_conf,
+                extra={"epoch": trainer.current_epoch},
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_value": self.best_value, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_value = state_dict.get("best_value")
+        self.best_epoch = state_dict.get("best_epoch")
+
+
+class TrainStatsCallback(pl.Callback):
+    """train_stats.json, rewritten after every epoch so a killed run still has one."""
+
+    def __init__(self, path: Path, checkpoint: ClaraCheckpointCallback) -> None:
+        self.path = Path(path)
+        self.checkpoint = checkpoint
+        self.start = time.perf_counter()
+        self.epoch_start = self.start
+        self.epoch_times: list[float] = []
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.epoch_times.append(round(time.perf_counter() - self.epoch_start, 3))
+        self.write(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.write(trainer)
+
+    def stats(self, trainer: pl.Trainer) -> dict[str, Any]:
+        return {
+            "total_time": round(time.perf_counter() - self.start, 3),
+            "epochs": trainer.max_epochs,
+            "epochs_completed": len(self.epoch_times),
+            "iterations": trainer.global_step,
+            "key_metric_name": self.checkpoint.key_metric,
+            "best_key_metric": self.checkpoint.best_value,
+            "best_key_metric_epoch": self.checkpoint.best_epoch,
+            "last_metrics": _metrics(trainer),
+            "epoch_times": self.epoch_times,
+        }
+
+    def write(self, trainer: pl.Trainer) -> None:
+        if trainer.is_global_zero:
+            atomic_write_text(self.path, json.dumps(self.stats(trainer), indent=2))
+
+
+class EpochSummaryCallback(pl.Callback):
+    """One line per epoch: loss, metrics, learning rate, time (Clara's StatsHandler)."""
+
+    def __init__(self) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        metrics = _metrics(trainer)
+        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
+        if "train_loss_epoch" in metrics:
+            parts.append(f"loss {metrics['train_loss_epoch']:.4f}")
+        for key, value in sorted(metrics.items()):
+            if not key.startswith(("train_loss", "lr")):
+                parts.append(f"{key} {value:.4f}")
+        if "lr" in metrics:
+            parts.append(f"lr {metrics['lr']:.2e}")
+        parts.append(f"{time.perf_counter() - self.epoch_start:.1f}s")
+        print(" | ".join(parts), flush=True)
+
+
+class SmartCacheCallback(pl.Callback):
+    """Drive a SmartCacheDataset: start before training, replace between epochs, shut down."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.dataset.start()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.dataset.update_cache()
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.dataset.shutdown()

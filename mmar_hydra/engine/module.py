@@ -1,0 +1,167 @@
+"""The LightningModule that stands in for Clara's SupervisedTrainer and SupervisedEvaluator.
+
+It wraps the MONAI network, the loss, the train and validate inferers, the post transforms
+and the metrics of a :class:`TrainParts`. Metrics run on the post-transformed, decollated
+predictions exactly as Clara's handlers saw them, and are logged under their ``log_label``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from mmar_hydra.components.metrics import metric_value
+from mmar_hydra.components.parts import EvalParts, MetricPart, TrainParts
+
+__all__ = ["MMARLightningModule", "prepare_label", "metric_mode", "run_post_transforms"]
+
+# losses that want class indices, not masks / one-hot targets
+_INDEX_LOSSES = ("CrossEntropyLoss", "NLLLoss")
+_LOWER_IS_BETTER = ("HausdorffDistance", "SurfaceDistance")
+
+
+def metric_mode(part: MetricPart | None) -> str:
+    """ "min" for distance metrics, "max" for the rest (Dice, accuracy, AUC...)."""
+    return "min" if part is not None and part.clara_name in _LOWER_IS_BETTER else "max"
+
+
+def prepare_label(label: Any, pred: torch.Tensor, loss: Any) -> Any:
+    """Labels as the loss needs them; older MONAI cast bool/int labels to float itself."""
+    if not isinstance(label, torch.Tensor):
+        return label
+    if type(loss).__name__ in _INDEX_LOSSES:
+        if label.ndim == pred.ndim and label.shape[1] == 1:
+            label = label.squeeze(1)
+        return label.long()
+    if label.dtype == torch.bool or not label.is_floating_point():
+        label = label.float()
+    if label.ndim == 1 and pred.ndim == 2:  # class index per case vs per-class scores
+        label = label.unsqueeze(1) if pred.shape[1] == 1 else label
+    return label
+
+
+def run_post_transforms(
+    post: Any, batch: dict[str, Any], pred: torch.Tensor
+) -> list[dict[str, Any]]:
+    """Decollate ``batch`` + ``pred`` into per-case dicts and apply the post transforms."""
+    from monai.data import decollate_batch
+
+    data = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor | list | tuple)}
+    data["pred"] = pred
+    items = decollate_batch(data, detach=True)
+    return [post(item) for item in items] if post is not None else items
+
+
+def _update_metrics(metrics: list[MetricPart], items: list[dict[str, Any]]) -> None:
+    if not metrics or not items or "label" not in items[0]:
+        return
+    y_pred = [item["pred"] for item in items]
+    y = [item["label"] for item in items]
+    for part in metrics:
+        part.metric(y_pred=y_pred, y=y)
+
+
+class MMARLightningModule(pl.LightningModule):
+    """Train and validate what an MMAR's training config describes."""
+
+    def __init__(self, parts: TrainParts, *, scheduler_interval: str = "epoch") -> None:
+        super().__init__()
+        self.network = parts.network
+        self.loss_fn = parts.loss
+        self._optimizer = parts.optimizer
+        self._scheduler = parts.lr_scheduler
+        self.scheduler_interval = scheduler_interval
+        self.train_inferer = parts.inferer
+        self.train_post = parts.post_transforms
+        self.train_metrics = parts.metrics
+        self.eval_parts: EvalParts | None = parts.validate
+        val_metrics = parts.validate.metrics if parts.validate else []
+        self.key_metric: MetricPart | None = next((m for m in val_metrics if m.is_key), None)
+        self.key_metric_mode = metric_mode(self.key_metric)
+        self.last_val_metrics: dict[str, float] = {}
+        self.last_val_filenames: list[str] = []
+
+    # -- forward ---------------------------------------------------------------------
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.network(image)
+
+    def _infer(self, inferer: Any, image: torch.Tensor) -> torch.Tensor:
+        return inferer(image, self.network) if inferer is not None else self.network(image)
+
+    # -- training --------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        image = batch["image"]
+        pred = self._infer(self.train_inferer, image)
+        label = prepare_label(batch["label"], pred, self.loss_fn)
+        loss = self.loss_fn(pred, label)
+        if not torch.isfinite(loss):
+            from mmar_hydra.errors import MMARError
+
+            raise MMARError(
+                f"the training loss is {loss.item()} at epoch {self.current_epoch + 1}, "
+                f"iteration {batch_idx + 1}",
+                expected="a finite loss",
+                fix="lower learning_rate, check the labels and the intensity scaling; "
+                "model.pt and final_model.pt from earlier epochs are kept",
+            )
+        n = image.shape[0]
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        if self.train_metrics and self.train_post is not None:
+            items = run_post_transforms(self.train_post, batch, pred.detach())
+            _update_metrics(self.train_metrics, items)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        for part in self.train_metrics:
+            self.log(part.log_label, metric_value(part.metric.aggregate()), sync_dist=True)
+            part.metric.reset()
+        opt = self.optimizers(use_pl_optimizer=False)
+        if opt is not None and opt.param_groups:
+            self.log("lr", float(opt.param_groups[0]["lr"]), sync_dist=False)
+
+    # -- validation ------------------------------------------------------------------
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        parts = self.eval_parts
+        if parts is None:
+            return
+        pred = self._infer(parts.inferer, batch["image"])
+        items = run_post_transforms(parts.post_transforms, batch, pred)
+        _update_metrics(parts.metrics, items)
+        self.last_val_filenames.extend(_filenames(items))
+
+    def on_validation_epoch_start(self) -> None:
+        self.last_val_filenames = []
+
+    def on_validation_epoch_end(self) -> None:
+        if self.eval_parts is None:
+            return
+        values = {}
+        for part in self.eval_parts.metrics:
+            values[part.log_label] = metric_value(part.metric.aggregate())
+            part.metric.reset()
+        self.last_val_metrics = values
+        for label, value in values.items():
+            self.log(label, value, prog_bar=True, sync_dist=False)
+
+    # -- optimisation ----------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        if self._scheduler is None:
+            return self._optimizer
+        scheduler: dict[str, Any] = {
+            "scheduler": self._scheduler,
+            "interval": self.scheduler_interval,
+        }
+        if type(self._scheduler).__name__ == "ReduceLROnPlateau" and self.key_metric is not None:
+            scheduler["monitor"] = self.key_metric.log_label
+        return {"optimizer": self._optimizer, "lr_scheduler": scheduler}
+
+
+def _filenames(items: list[dict[str, Any]]) -> list[str]:
+    names = []
+    for item in items:
+        image = item.get("image")
+        meta = getattr(image, "meta", None) or item.get("image_meta_dict") or {}
+        names.append(str(meta.get("filename_or_obj", "")))
+    return names

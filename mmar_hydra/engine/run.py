@@ -1,0 +1,116 @@
+"""One training run: plan the handlers, load weights, build module + data + Trainer, fit.
+
+This is the engine's single entry point for tasks; it returns what the task reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mmar_hydra.components.parts import TrainParts
+
+__all__ = ["fit"]
+
+log = logging.getLogger("mmar_hydra")
+
+
+def _quiet_lightning() -> None:
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*num_workers.*")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="monai")
+
+
+def fit(
+    parts: TrainParts,
+    *,
+    globals_: Mapping[str, Any],
+    mmar_root: Path,
+    ckpt_dir: Path,
+    trainer_overrides: Mapping[str, Any] | None = None,
+    default_root_dir: Path,
+    finetune: bool = False,
+    say: Any = print,
+) -> dict[str, Any]:
+    """Train; returns {"best_key_metric", "best_key_metric_epoch", "key_metric_name", ...}."""
+    from pytorch_lightning.callbacks import LearningRateMonitor
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    from mmar_hydra.distributed import ddp_job
+    from mmar_hydra.engine.callbacks import (
+        ClaraCheckpointCallback,
+        EpochSummaryCallback,
+        SmartCacheCallback,
+        TrainStatsCallback,
+    )
+    from mmar_hydra.engine.data import MMARDataModule
+    from mmar_hydra.engine.handlers import plan_handlers
+    from mmar_hydra.engine.module import MMARLightningModule
+    from mmar_hydra.engine.trainer import build_trainer, trainer_kwargs
+    from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
+
+    _quiet_lightning()
+    plan = plan_handlers(parts, mmar_root, finetune=finetune)
+    for text in plan.unmapped + plan.notes:
+        say(f"handlers: {text}")
+    for load in plan.load:
+        report = load_weights(
+            parts.network,
+            state_dict_of(load_checkpoint(load.path)),
+            strict=load.strict,
+            skip_mismatched=load.skip_mismatched,
+            file=str(load.path),
+        )
+        say(f"CheckpointLoader: {load.path}: {report.summary()}")
+
+    module = MMARLightningModule(parts, scheduler_interval=plan.scheduler_interval)
+    checkpoint = ClaraCheckpointCallback(
+        ckpt_dir,
+        parts.train_conf,
+        module.key_metric.log_label if module.key_metric else None,
+        mode=module.key_metric_mode,
+        best_filename=plan.best_filename,
+        final_filename=plan.final_filename,
+    )
+    callbacks: list[Any] = [
+        checkpoint,
+        TrainStatsCallback(ckpt_dir / "train_stats.json", checkpoint),
+        EpochSummaryCallback(),
+    ]
+    callbacks += [SmartCacheCallback(d) for d in plan.smart_cache]
+    logger = None
+    if plan.tensorboard_dir is not None:
+        logger = TensorBoardLogger(save_dir=str(plan.tensorboard_dir), name="", version="")
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    kwargs, notes = trainer_kwargs(globals_, trainer_overrides)
+    for text in notes:
+        say(f"trainer: {text}")
+    extra = dict(plan.trainer_kwargs)
+    if parts.validate is None:
+        extra["limit_val_batches"] = 0
+    trainer = build_trainer(
+        kwargs,
+        max_epochs=parts.max_epochs,
+        callbacks=callbacks,
+        logger=logger,
+        default_root_dir=default_root_dir,
+        extra=extra,
+    )
+    datamodule = MMARDataModule(
+        parts.dataloader, parts.validate.dataloader if parts.validate else None
+    )
+    with ddp_job():
+        trainer.fit(module, datamodule=datamodule)
+    return {
+        "best_key_metric": checkpoint.best_value,
+        "best_key_metric_epoch": checkpoint.best_epoch,
+        "key_metric_name": checkpoint.key_metric,
+        "last_metrics": dict(module.last_val_metrics),
+        "global_step": trainer.global_step,
+    }

@@ -1,0 +1,114 @@
+"""The Lightning Trainer an MMAR's globals ask for.
+
+Clara's globals choose the device (``use_gpu``, ``multi_gpu``), mixed precision (``amp``),
+seeding (``determinism.random_seed``) and cuDNN / TF32 switches. A Hydra ``trainer`` preset
+(cpu, gpu, ddp, ddp_cpu) may override any Trainer argument. Configs written for CUDA run on
+a CPU-only machine, and every such fallback is said once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["seed_from_globals", "trainer_kwargs", "build_trainer"]
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("true", "1") if isinstance(value, str) else bool(value)
+
+
+def seed_from_globals(globals_: Mapping[str, Any]) -> int | None:
+    """Seed python, numpy, torch and MONAI from ``determinism.random_seed`` (before building)."""
+    det = globals_.get("determinism") or {}
+    seed = det.get("random_seed") if isinstance(det, Mapping) else None
+    if seed is None:
+        return None
+    import pytorch_lightning as pl
+    from monai.utils import set_determinism
+
+    pl.seed_everything(int(seed), workers=True, verbose=False)
+    set_determinism(seed=int(seed))
+    return int(seed)
+
+
+def trainer_kwargs(
+    globals_: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """Trainer arguments from the globals, then the preset's overrides; and notes to print."""
+    import torch
+
+    notes: list[str] = []
+    cuda = torch.cuda.is_available()
+    use_gpu = _truthy(globals_.get("use_gpu", True))
+    kwargs: dict[str, Any] = {"accelerator": "gpu" if (use_gpu and cuda) else "cpu", "devices": 1}
+    if use_gpu and not cuda and "use_gpu" in globals_:
+        notes.append("use_gpu=true but this machine has no CUDA device: training on the CPU")
+    if _truthy(globals_.get("multi_gpu", False)):
+        if cuda:
+            kwargs.update(strategy="ddp", devices=torch.cuda.device_count())
+        else:
+            notes.append(
+                "multi_gpu=true but no GPU: one CPU process "
+                "(add trainer=ddp_cpu for CPU DDP with gloo)"
+            )
+    amp = _truthy(globals_.get("amp", False))
+    kwargs["precision"] = "32-true"
+    if amp and kwargs["accelerator"] == "gpu":
+        kwargs["precision"] = "16-mixed"
+    elif amp:
+        notes.append(
+            "amp=true: CPU run, so training in 32-bit (fp16 autocast is GPU-only; "
+            "trainer.precision=bf16-mixed forces bfloat16)"
+        )
+    if torch.backends.cudnn.is_available():
+        torch.backends.cudnn.benchmark = _truthy(globals_.get("cudnn_benchmark", False))
+    tf32 = _truthy(globals_.get("tf32", False))
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    for key, value in (overrides or {}).items():
+        if key != "_target_" and value is not None:
+            kwargs[key] = value
+    if kwargs.get("strategy") == "ddp" and kwargs.get("accelerator") == "cpu":
+        kwargs["strategy"] = _cpu_ddp()
+    if kwargs.get("accelerator") in ("gpu", "cuda") and not cuda:
+        notes.append(
+            f"trainer asks for {kwargs['accelerator']} but there is no CUDA device: using the CPU"
+        )
+        kwargs["accelerator"] = "cpu"
+        if kwargs.get("strategy") == "ddp":
+            kwargs["strategy"] = _cpu_ddp()
+    return kwargs, notes
+
+
+def _cpu_ddp() -> Any:
+    from pytorch_lightning.strategies import DDPStrategy
+
+    return DDPStrategy(process_group_backend="gloo")
+
+
+def build_trainer(
+    kwargs: Mapping[str, Any],
+    *,
+    max_epochs: int,
+    callbacks: list[Any],
+    logger: Any,
+    default_root_dir: Path,
+    extra: Mapping[str, Any] | None = None,
+) -> Any:
+    import pytorch_lightning as pl
+
+    args: dict[str, Any] = {
+        "max_epochs": max_epochs,
+        "callbacks": callbacks,
+        "logger": logger if logger is not None else False,
+        "default_root_dir": str(default_root_dir),
+        "enable_checkpointing": False,
+        "num_sanity_val_steps": 0,
+        "enable_model_summary": False,
+        "log_every_n_steps": 1,
+    }
+    args.update(extra or {})
+    args.update(kwargs)
+    return pl.Trainer(**args)

@@ -1,0 +1,64 @@
+"""``task=demo_data out=DIR``: the sample MMAR plus a generated synthetic dataset.
+
+The sample MMAR ships inside the package (``mmar_hydra/demo/sample_mmar``); it is copied to
+``DIR`` so training writes into the user's folder, never into the installation. The data
+goes to ``DIR/data`` (environment.json's DATA_ROOT). Existing files are kept unless
+``force=true``, so ``make demo`` can be re-run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from mmar_hydra.context import TaskContext
+from mmar_hydra.errors import ConfigError
+
+__all__ = ["run", "make_demo", "SAMPLE_MMAR"]
+
+SAMPLE_MMAR = Path(__file__).resolve().parent.parent / "demo" / "sample_mmar"
+
+
+def make_demo(out: str | Path, *, seed: int = 0, force: bool = False, **data_kwargs: int) -> Path:
+    """Copy the sample MMAR to ``out`` and generate its data; returns the MMAR root."""
+    from mmar_hydra.demo.synthetic import generate_dataset
+
+    root = Path(out).expanduser().resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    for item in SAMPLE_MMAR.iterdir():
+        target = root / item.name
+        if item.is_dir():
+            shutil.copytree(
+                item, target, dirs_exist_ok=True, copy_function=shutil.copy2 if force else _copy_new
+            )
+        elif force or not target.exists():
+            shutil.copy2(item, target)
+    datalist = root / "data" / "dataset.json"
+    if force or not datalist.is_file():
+        generate_dataset(root / "data", seed=seed, **data_kwargs)
+    return root
+
+
+def _copy_new(src: str, dst: str) -> str:
+    if not Path(dst).exists():
+        shutil.copy2(src, dst)
+    return dst
+
+
+def run(ctx: TaskContext) -> Path:
+    out = ctx.cfg.get("out")
+    if not out:
+        raise ConfigError(
+            "task=demo_data needs an output folder",
+            path="out",
+            expected="out=DIR",
+            fix="e.g. `python -m mmar_hydra task=demo_data out=demo`",
+        )
+    root = make_demo(
+        out, seed=int(ctx.cfg.get("seed") or 0), force=bool(ctx.cfg.get("force", False))
+    )
+    print(
+        f"demo MMAR: {root}\n  data:    {root / 'data'} (datalist {root / 'data' / 'dataset.json'})"
+    )
+    print(f"next:      python -m mmar_hydra mmar={out} task=train")
+    return root
