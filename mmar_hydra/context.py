@@ -28,6 +28,10 @@ FRAMEWORK_KEYS = (
     "out",
     "seed",
     "force",
+    "model_path",
+    "output_path",
+    "input_shape",
+    "ignore_verify",
     "trainer",
 )
 

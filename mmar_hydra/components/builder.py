@@ -25,13 +25,23 @@ from mmar_hydra.components.parts import EvalParts, HandlerPart, MetricPart, Mode
 from mmar_hydra.components.registry import resolve_class
 from mmar_hydra.components.signature_check import check_args
 from mmar_hydra.errors import ComponentError, ConfigError, DataError, MMARError, json_path
+from mmar_hydra.mmar.layout import resolve_inside
 
-__all__ = ["Section", "check_config", "build_train", "build_eval", "VALIDATOR_MARKER"]
+__all__ = [
+    "Section",
+    "check_config",
+    "build_train",
+    "build_eval",
+    "build_network",
+    "VALIDATOR_MARKER",
+    "PATH_ARGS",
+]
 
 VALIDATOR_MARKER = "validate"  # what train's "@evaluator" becomes: the engine's validation loop
 _LIST_KEYS = ("pre_transforms", "post_transforms", "handlers", "additional_metrics")
 _NOT_BUILT = ("trainer", "evaluator")  # ignite engines in Clara; the Lightning engine reads them
-_DISABLED = object()
+# args that name files or folders: relative values resolve against the MMAR root, as in Clara
+PATH_ARGS = ("output_dir", "cache_dir", "save_dir", "log_dir", "load_path", "data_root_dir")
 
 
 def _truthy(value: Any) -> bool:
@@ -140,6 +150,8 @@ class Section:
             return self.build_list(key)
         if key in _NOT_BUILT:
             return self.value(spec.get("args", {}), self.where(key, "args"))
+        if key == "model" and self.name == "":  # flat configs: ts / ckpt / network alternatives
+            return _model_source(self)
         return self.component(spec, self.where(key), key=key)
 
     def expand(self, key: str) -> list[tuple[str, dict[str, Any]]]:
@@ -200,6 +212,10 @@ class Section:
         label = str(spec.get("log_label") or name)
         return MetricPart(name, label, metric, is_key, where)
 
+    def safe_path(self, value: str, where: str) -> Path:
+        """``value`` resolved against the MMAR root; a path leaving the MMAR is refused."""
+        return resolve_inside(self.mmar_root, value, where=where, file=self.file)
+
     def resolve(self, spec: Mapping[str, Any], where: str) -> Any:
         return resolve_class(
             spec.get("name"),
@@ -233,6 +249,9 @@ class Section:
         data = self.datalist(spec, where)
         if data is not None:
             args["data"] = data
+        for key in PATH_ARGS:
+            if isinstance(args.get(key), str):
+                args[key] = str(self.safe_path(args[key], json_path(where, "args", key)))
         if str(spec.get("name", "")).endswith("PersistentDataset") and "cache_dir" not in args:
             args["cache_dir"] = str(self.mmar_root / "cache" / f"persistent_{self.name or 'eval'}")
         check_args(
@@ -371,6 +390,19 @@ def _model_source(section: Section) -> ModelSource | None:
     )
 
 
+def build_network(train_cfg: Mapping[str, Any], *, mmar_root: Path, allow_code: bool = False) -> Any:
+    """Only the network of a training config (export, validation from a checkpoint)."""
+    train, _ = _sections(train_cfg, Path(mmar_root), allow_code, 0)
+    if train is None or "model" not in train.spec:
+        raise ConfigError(
+            "cannot rebuild the network: the training config has no train.model",
+            file=_file(train_cfg),
+            expected="config_train.json with train.model, or a checkpoint with train_conf",
+            fix="pass config_file=config/config_train.json",
+        )
+    return train.get("model")
+
+
 def build_eval(
     cfg: Mapping[str, Any],
     *,
@@ -393,9 +425,9 @@ def build_eval(
             expected="config_validation.json / config_inference.json layout",
         )
     if train_model is not None:
-        flat._built["model"] = train_model
+        flat._built["model"] = ModelSource("network", network=train_model)
     parts = _eval_parts(flat, cfg)
-    parts.model = _model_source(flat)
+    parts.model = flat.get("model") if "model" in flat.spec else None
     return parts
 
 
@@ -564,6 +596,8 @@ def _sample_check(section: Section, problems: list[MMARError]) -> None:
                 fix="run with debug=true to see which transform failed",
             )
         )
+        return
+    if section.name != "train":  # evaluation configs may keep labels in their own space
         return
     samples = sample if isinstance(sample, list) else [sample]
     for s in samples:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.components.parts import HandlerPart, TrainParts
+from mmar_hydra.mmar.layout import resolve_inside
 
 __all__ = ["HandlerPlan", "CheckpointLoad", "plan_handlers"]
 
@@ -76,7 +77,8 @@ def _map(
             )
         )
     elif name == "CheckpointSaver":
-        plan.ckpt_dir = _path(args.get("save_dir", "models"), root)
+        plan.ckpt_dir = resolve_inside(root, args.get("save_dir", "models"),
+                                       where=f"{handler.json_path}.args.save_dir")
         if section == "validate" and args.get("key_metric_filename"):
             plan.best_filename = str(args["key_metric_filename"])
         if section == "train" and args.get("final_filename"):
@@ -89,7 +91,8 @@ def _map(
     elif name == "StatsHandler":
         plan.stats = True
     elif name == "TensorBoardStatsHandler":
-        plan.tensorboard_dir = _path(args.get("log_dir", "models"), root)
+        plan.tensorboard_dir = resolve_inside(root, args.get("log_dir", "models"),
+                                              where=f"{handler.json_path}.args.log_dir")
     elif name == "SmartCacheHandler":
         plan.smart_cache.append(args.get("smartcacher"))
     elif name == "MetricsSaver":

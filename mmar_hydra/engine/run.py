@@ -70,6 +70,7 @@ def fit(
         say(f"CheckpointLoader: {load.path}: {report.summary()}")
 
     module = MMARLightningModule(parts, scheduler_interval=plan.scheduler_interval)
+    ckpt_dir = plan.ckpt_dir or ckpt_dir  # CheckpointSaver's save_dir, else MMAR_CKPT_DIR
     checkpoint = ClaraCheckpointCallback(
         ckpt_dir,
         parts.train_conf,

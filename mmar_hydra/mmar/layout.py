@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mmar_hydra.errors import ConfigError
 
-__all__ = ["MMARLayout", "ENV_DEFAULTS", "DEFAULT_CONFIGS"]
+__all__ = ["MMARLayout", "ENV_DEFAULTS", "DEFAULT_CONFIGS", "resolve_inside"]
 
 ENV_DEFAULTS: dict[str, str] = {
     "MMAR_EVAL_OUTPUT_PATH": "eval",
@@ -107,13 +107,24 @@ class MMARLayout:
 
     def ensure_writable_inside(self, path: str | Path, *extra_roots: Path) -> Path:
         """``path`` resolved, refusing any that escapes the MMAR and every ``extra_roots``."""
-        resolved = self.resolve(path)
-        roots = [self.root, *(Path(r).resolve() for r in extra_roots)]
-        if any(resolved == r or resolved.is_relative_to(r) for r in roots):
-            return resolved
-        raise ConfigError(
-            f"refusing to write outside the MMAR: {path}",
-            file=resolved,
-            expected="a path inside " + " or ".join(str(r) for r in roots),
-            fix="use a path inside the MMAR (e.g. models/exp1) or the run folder",
-        )
+        return resolve_inside(self.root, path, *extra_roots)
+
+def resolve_inside(
+    root: Path, value: str | Path, *extra_roots: Path, where: str = "", file: str | None = None
+) -> Path:
+    """``value`` resolved against ``root``; refused when it leaves ``root`` and ``extra_roots``.
+
+    Configs can come from strangers: a ``save_dir`` of ``../../etc`` must not be written to.
+    """
+    p = Path(str(value)).expanduser()
+    resolved = (p if p.is_absolute() else Path(root) / p).resolve()
+    roots = [Path(r).resolve() for r in (root, *extra_roots)]
+    if any(resolved == r or resolved.is_relative_to(r) for r in roots):
+        return resolved
+    raise ConfigError(
+        f"refusing to write outside the MMAR: {value}",
+        file=file,
+        path=where or str(value),
+        expected="a path inside " + " or ".join(str(r) for r in roots),
+        fix="use a path inside the MMAR, e.g. models/exp1 or eval/segs",
+    )

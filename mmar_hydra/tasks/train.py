@@ -14,10 +14,10 @@ from typing import Any
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError, ErrorGroup
 
-__all__ = ["run"]
+__all__ = ["run", "trainer_overrides"]
 
 
-def _trainer_overrides(ctx: TaskContext) -> dict[str, Any]:
+def trainer_overrides(ctx: TaskContext) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     node = ctx.cfg.get("trainer") or {}
@@ -73,7 +73,7 @@ def run(ctx: TaskContext) -> float | None:
         globals_=config,
         mmar_root=ctx.mmar_root,
         ckpt_dir=ckpt_dir,
-        trainer_overrides=_trainer_overrides(ctx),
+        trainer_overrides=trainer_overrides(ctx),
         default_root_dir=ctx.run_dir,
         finetune=ctx.cfg.task == "finetune",
     )

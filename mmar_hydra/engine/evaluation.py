@@ -1,0 +1,66 @@
+"""Validation and inference of a built model: Clara's SupervisedEvaluator on Lightning.
+
+The same code path serves ``task=validate`` (metrics, per-case values, MetricsSaver files)
+and ``task=infer`` (no labels, predictions written by the post transforms' SaveImaged).
+The model may be an ``nn.Module`` or a TorchScript module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from mmar_hydra.components.metrics import metric_value
+from mmar_hydra.components.parts import EvalParts
+from mmar_hydra.engine.module import _filenames, _update_metrics, run_post_transforms
+
+__all__ = ["MMAREvalModule", "EvalResult", "evaluate"]
+
+
+class EvalResult(dict):
+    """{"metrics": {label: value}, "details": {label: (filenames, [N, C] values)}, "cases": N}."""
+
+
+class MMAREvalModule(pl.LightningModule):
+    def __init__(self, network: Any, parts: EvalParts) -> None:
+        super().__init__()
+        self.network = network
+        self.parts = parts
+        self.filenames: list[str] = []
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        with torch.no_grad():
+            image = batch["image"]
+            infer = self.parts.inferer
+            pred = infer(image, self.network) if infer is not None else self.network(image)
+        items = run_post_transforms(self.parts.post_transforms, batch, pred)
+        _update_metrics(self.parts.metrics, items)
+        self.filenames.extend(_filenames(items))
+
+
+def _per_case(metric: Any) -> np.ndarray:
+    buffer = metric.get_buffer()
+    if isinstance(buffer, list | tuple):
+        buffer = buffer[0] if buffer else None
+    if buffer is None:
+        return np.zeros((0, 1))
+    return buffer.detach().cpu().float().numpy()
+
+
+def evaluate(network: Any, parts: EvalParts, trainer_kwargs: Mapping[str, Any]) -> EvalResult:
+    """Run the evaluation loop once; metrics are aggregated over every case."""
+    module = MMAREvalModule(network, parts)
+    kwargs = {"logger": False, "enable_checkpointing": False, "enable_model_summary": False}
+    kwargs.update(trainer_kwargs)
+    trainer = pl.Trainer(**kwargs)
+    trainer.validate(module, dataloaders=parts.dataloader, verbose=False)
+    metrics, details = {}, {}
+    for part in parts.metrics:
+        details[part.log_label] = (list(module.filenames), _per_case(part.metric))
+        metrics[part.log_label] = metric_value(part.metric.aggregate())
+        part.metric.reset()
+    return EvalResult(metrics=metrics, details=details, cases=len(module.filenames))

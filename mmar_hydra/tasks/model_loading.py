@@ -1,0 +1,74 @@
+"""The network an evaluation config points at: TorchScript, a checkpoint, or a spec.
+
+With only a checkpoint, the network is rebuilt from the ``train_conf`` stored in it (Clara's
+checkpoints carry it), else from the MMAR's training config, and the weights are loaded
+strictly -- a mismatch names the first differing keys and shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mmar_hydra.components.parts import HandlerPart, ModelSource
+from mmar_hydra.errors import ConfigError
+
+__all__ = ["load_eval_network", "training_config"]
+
+
+def training_config(mmar_root: Path) -> dict[str, Any]:
+    """The MMAR's config_train.json, resolved (used to rebuild a network)."""
+    from omegaconf import OmegaConf
+
+    from mmar_hydra.context import resolve_config
+    from mmar_hydra.reader.mmar_reader import read_mmar
+
+    read = read_mmar(mmar_root, task="train")
+    return resolve_config(OmegaConf.create(read.config), str(read.config_file))
+
+
+def _network_from_checkpoint(checkpoint: Mapping[str, Any], mmar_root: Path, allow_code: bool) -> Any:
+    from mmar_hydra.components.builder import build_network
+
+    conf = checkpoint.get("train_conf")
+    if isinstance(conf, Mapping) and isinstance(conf.get("train"), Mapping) and "model" in conf["train"]:
+        return build_network(conf, mmar_root=mmar_root, allow_code=allow_code)
+    return build_network(training_config(mmar_root), mmar_root=mmar_root, allow_code=allow_code)
+
+
+def load_eval_network(
+    source: ModelSource | None,
+    handlers: list[HandlerPart],
+    *,
+    mmar_root: Path,
+    allow_code: bool,
+    say: Any = print,
+) -> Any:
+    """The ready-to-run network for a flat validation / inference config."""
+    from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
+    from mmar_hydra.writers.torchscript import load_torchscript
+
+    if source is None:
+        raise ConfigError(
+            "the config has no model",
+            path="model",
+            expected='"model": {"ts_path": ...} | {"ckpt_path": ...} | a network spec',
+        )
+    if source.kind == "ts":
+        say(f"model: TorchScript {source.path}")
+        return load_torchscript(Path(str(source.path)))
+    network = source.network
+    loads = [h for h in handlers if h.name == "CheckpointLoader"]
+    paths = [Path(str(source.path))] if source.kind == "ckpt" else []
+    paths += [(mmar_root / str(h.args["load_path"])).resolve() for h in loads if "load_path" in h.args]
+    for path in dict.fromkeys(paths):  # the same file named twice is loaded once
+        checkpoint = load_checkpoint(path)
+        if network is None:
+            network = _network_from_checkpoint(checkpoint, mmar_root, allow_code)
+        report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(path))
+        say(f"model: checkpoint {path} ({report.summary()})")
+    if network is None:
+        raise ConfigError("no network to evaluate", path="model",
+                          expected="ts_path, ckpt_path or a network spec")
+    return network.eval()

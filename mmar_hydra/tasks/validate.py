@@ -1,0 +1,82 @@
+"""``task=validate`` and ``task=infer``: run a flat evaluation config on a trained model.
+
+validate: metrics over every case, and MetricsSaver's files (metrics.csv, <label>_raw.csv,
+<label>_summary.csv) in MMAR_EVAL_OUTPUT_PATH. infer: predictions only, written by the post
+transforms (Invertd back to each input's space, SaveImaged) into the same folder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmar_hydra.context import TaskContext
+from mmar_hydra.errors import ConfigError, ErrorGroup
+
+__all__ = ["run"]
+
+
+def _metrics_saver(handlers: list[Any]) -> dict[str, Any]:
+    return next((dict(h.args) for h in handlers if h.name == "MetricsSaver"), {})
+
+
+def _write_eval_files(ctx: TaskContext, config: dict[str, Any], handlers: list[Any], result: dict) -> list:
+    from mmar_hydra.mmar.layout import resolve_inside
+    from mmar_hydra.writers.eval_csv import write_metric_files
+
+    saver = _metrics_saver(handlers)
+    save_dir = resolve_inside(ctx.mmar_root, saver.get("save_dir", config.get("MMAR_EVAL_OUTPUT_PATH", "eval")),
+                              where="MetricsSaver.args.save_dir")
+    wanted = saver.get("metrics", "*")
+    detail = saver.get("metric_details", "*")
+
+    def pick(names: Any, mapping: dict) -> dict:
+        if names in ("*", None) or names == ["*"]:
+            return dict(mapping)
+        names = [names] if isinstance(names, str) else list(names)
+        return {k: v for k, v in mapping.items() if k in names}
+
+    return write_metric_files(
+        save_dir,
+        pick(wanted, result["metrics"]),
+        pick(detail, result["details"]),
+        summary_ops=saver.get("summary_ops", "*"),
+    )
+
+
+def run(ctx: TaskContext) -> float | None:
+    from mmar_hydra.components.builder import build_eval, check_config
+    from mmar_hydra.engine.evaluation import evaluate
+    from mmar_hydra.engine.trainer import trainer_kwargs
+    from mmar_hydra.tasks.model_loading import load_eval_network
+    from mmar_hydra.tasks.train import trainer_overrides
+
+    read = ctx.read
+    assert read is not None
+    if read.kind != "flat":
+        raise ConfigError(
+            f"task={ctx.cfg.task} needs a validation or inference config",
+            file=read.config_file,
+            expected="a flat config such as config/config_validation.json",
+            fix="pick it with config_file=config/config_validation.json",
+        )
+    config = ctx.mmar_config
+    problems = check_config(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code)
+    if problems:
+        raise ErrorGroup.of(problems)
+    parts = build_eval(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, rank=ctx.rank)
+    network = load_eval_network(parts.model, parts.handlers, mmar_root=ctx.mmar_root,
+                                allow_code=ctx.allow_code)
+    kwargs, notes = trainer_kwargs(config, trainer_overrides(ctx))
+    for note in notes:
+        print(f"trainer: {note}")
+    result = evaluate(network, parts, kwargs)
+    is_validate = ctx.cfg.task == "validate" and bool(result["metrics"])
+    if ctx.rank == 0:
+        if is_validate:
+            for path in _write_eval_files(ctx, config, parts.handlers, result):
+                print(f"wrote {path}")
+        for label, value in result["metrics"].items():
+            print(f"{label}: {value:.4f}")
+        print(f"{result['cases']} case(s) {'validated' if is_validate else 'inferred'}")
+    key = next((m.log_label for m in parts.metrics if m.is_key), None)
+    return result["metrics"].get(key) if key else None

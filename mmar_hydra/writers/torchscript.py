@@ -1,0 +1,97 @@
+"""TorchScript export of the MONAI network (not the LightningModule), verified and atomic.
+
+Lightning's ``to_torchscript`` is deprecated; MONAI's ``convert_to_torchscript`` scripts the
+network itself. The output is compared with the eager model on random input, and the
+training config and a metadata record travel inside the ``.ts`` as extra files, so the
+model runs with plain ``torch.jit.load`` on a machine without mmar_hydra.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mmar_hydra.errors import CheckpointError
+from mmar_hydra.writers.atomic import atomic_write_bytes
+
+__all__ = ["export_torchscript", "load_torchscript"]
+
+
+def _script(network: Any) -> Any:
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit's own deprecation notice
+        try:
+            return torch.jit.script(network)
+        except Exception as exc:  # noqa: BLE001 - fall back to tracing below
+            raise CheckpointError(
+                f"the network cannot be scripted: {str(exc).splitlines()[0][:200]}",
+                expected="a TorchScript-compatible network (MONAI's UNet, SegResNet, ... are)",
+                fix="export a network MONAI can script, or trace it yourself",
+            ) from None
+
+
+def export_torchscript(
+    network: Any,
+    path: str | Path,
+    input_shape: Sequence[int],
+    *,
+    extra: Mapping[str, str] | None = None,
+    verify: bool = True,
+    rtol: float = 1e-4,
+    atol: float = 1e-4,
+) -> dict[str, Any]:
+    """Script ``network``, check it against eager mode, write ``path``; returns the check."""
+    import torch
+
+    network = network.eval().cpu()
+    scripted = _script(network)
+    result: dict[str, Any] = {"verified": False, "max_abs_diff": None, "rtol": rtol, "atol": atol}
+    if verify:
+        sample = torch.rand(*[int(s) for s in input_shape])
+        with torch.no_grad():
+            expected, actual = network(sample), scripted(sample)
+        diff = float((expected - actual).abs().max())
+        result.update(verified=True, max_abs_diff=diff)
+        if not torch.allclose(expected, actual, rtol=rtol, atol=atol):
+            raise CheckpointError(
+                f"the TorchScript output differs from the eager model: max |diff| {diff:.3g}",
+                file=path,
+                expected=f"equal within rtol={rtol}, atol={atol} on input {list(input_shape)}",
+                fix="use ignore_verify=true to export anyway",
+            )
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(scripted, buffer, _extra_files=dict(extra or {}))
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return result
+
+
+def load_torchscript(path: str | Path) -> Any:
+    """``torch.jit.load`` with clear errors (missing file, not TorchScript)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            "TorchScript model not found",
+            file=path,
+            expected="a .ts file written by task=export",
+            fix="run task=export first, or set MMAR_TORCHSCRIPT / ts_path",
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError) as exc:
+        raise CheckpointError(
+            "the file is not a TorchScript model",
+            file=path,
+            expected="a file written by torch.jit.save (task=export)",
+            fix=f"export the model with task=export ({str(exc).splitlines()[0][:120]})",
+        ) from None
