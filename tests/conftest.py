@@ -21,3 +21,57 @@ def clara_examples() -> Path:
     if not CLARA_EXAMPLES.is_dir():
         pytest.skip("../shared/clara_examples is not present")
     return CLARA_EXAMPLES
+
+
+# Shrink the demo MMAR for tests (tiny network, crops and data; 2 epochs), the way
+# lightning-hydra-template tests shrink the real configs instead of writing toy ones.
+TINY_TRAIN = [
+    "epochs=2",
+    "num_interval_per_valid=1",
+    "train.model.args.channels=[4,8,16]",
+    "train.model.args.strides=[2,2]",
+    "train.pre_transforms.6.args.spatial_size=[24,24,16]",
+    "validate.inferer.args.roi_size=[24,24,16]",
+]
+TINY_EVAL = ["inferer.args.roi_size=[24,24,16]"]
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600):
+    """``python -m mmar_hydra ARGS`` in a subprocess, as a user runs it."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "mmar_hydra", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_demo_source(tmp_path_factory) -> Path:
+    """The sample MMAR with a small synthetic dataset, generated once per session."""
+    from mmar_hydra.tasks.demo_data import make_demo
+
+    root = tmp_path_factory.mktemp("tiny_demo") / "mmar"
+    return make_demo(root, n_train=4, n_val=2, n_test=1, shape=(40, 40, 32))
+
+
+@pytest.fixture(scope="session")
+def trained_demo(tiny_demo_source: Path) -> Path:
+    """The tiny demo MMAR after `task=train` (shared by the validate/infer/export tests)."""
+    proc = run_cli(f"mmar={tiny_demo_source}", "task=train", *TINY_TRAIN)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return tiny_demo_source
+
+
+@pytest.fixture
+def tiny_demo(tiny_demo_source: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the untrained tiny demo MMAR (cp -r, as users make variants)."""
+    import shutil
+
+    dst = tmp_path / "mmar"
+    shutil.copytree(tiny_demo_source, dst, ignore=shutil.ignore_patterns("models", "eval", "runs"))
+    return dst

@@ -112,6 +112,7 @@ class TrainStatsCallback(pl.Callback):
         self.start = time.perf_counter()
         self.epoch_start = self.start
         self.epoch_times: list[float] = []
+        self.epoch_losses: list[float] = []
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.start = time.perf_counter()
@@ -121,6 +122,9 @@ class TrainStatsCallback(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epoch_times.append(round(time.perf_counter() - self.epoch_start, 3))
+        loss = _metrics(trainer).get("train_loss_epoch")
+        if loss is not None:
+            self.epoch_losses.append(round(loss, 6))
         self.write(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -137,6 +141,7 @@ class TrainStatsCallback(pl.Callback):
             "best_key_metric_epoch": self.checkpoint.best_epoch,
             "last_metrics": _metrics(trainer),
             "epoch_times": self.epoch_times,
+            "epoch_losses": self.epoch_losses,
         }
 
     def write(self, trainer: pl.Trainer) -> None:

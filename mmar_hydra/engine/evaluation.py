@@ -53,6 +53,9 @@ def _per_case(metric: Any) -> np.ndarray:
 
 def evaluate(network: Any, parts: EvalParts, trainer_kwargs: Mapping[str, Any]) -> EvalResult:
     """Run the evaluation loop once; metrics are aggregated over every case."""
+    from mmar_hydra.engine.trainer import quiet_lightning
+
+    quiet_lightning()
     module = MMAREvalModule(network, parts)
     kwargs = {"logger": False, "enable_checkpointing": False, "enable_model_summary": False}
     kwargs.update(trainer_kwargs)

@@ -6,7 +6,6 @@ This is the engine's single entry point for tasks; it returns what the task repo
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,15 +15,6 @@ from mmar_hydra.components.parts import TrainParts
 __all__ = ["fit"]
 
 log = logging.getLogger("mmar_hydra")
-
-
-def _quiet_lightning() -> None:
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*num_workers.*")
-    warnings.filterwarnings("ignore", category=FutureWarning, module="monai")
 
 
 def fit(
@@ -52,10 +42,10 @@ def fit(
     from mmar_hydra.engine.data import MMARDataModule
     from mmar_hydra.engine.handlers import plan_handlers
     from mmar_hydra.engine.module import MMARLightningModule
-    from mmar_hydra.engine.trainer import build_trainer, trainer_kwargs
+    from mmar_hydra.engine.trainer import build_trainer, quiet_lightning, trainer_kwargs
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
 
-    _quiet_lightning()
+    quiet_lightning()
     plan = plan_handlers(parts, mmar_root, finetune=finetune)
     for text in plan.unmapped + plan.notes:
         say(f"handlers: {text}")

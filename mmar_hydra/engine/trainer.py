@@ -12,7 +12,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["seed_from_globals", "trainer_kwargs", "build_trainer"]
+__all__ = ["seed_from_globals", "trainer_kwargs", "build_trainer", "quiet_lightning"]
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's tips and data-loader advice out of MMAR users' consoles."""
+    import logging
+    import warnings
+
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in (".*does not have many workers.*", ".*LeafSpec.*", ".*num_workers.*"):
+        warnings.filterwarnings("ignore", message=message)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="monai")
 
 
 def _truthy(value: Any) -> bool:

@@ -58,13 +58,20 @@ class MMARLayout:
             )
 
     def available_configs(self) -> list[str]:
-        return sorted(str(p.relative_to(self.root)) for p in self.config_dir.glob("*.json"))
+        """Config files a task can read (``config/*.json`` but environment.json), root-relative."""
+        return sorted(
+            str(p.relative_to(self.root))
+            for p in self.config_dir.glob("*.json")
+            if p.name != "environment.json"
+        )
 
-    def config_file_for(self, task: str, config_file: str | None = None) -> Path:
+    def config_file_for(self, task: str, config_file: str | Path | None = None) -> Path:
         """The config file a task reads: ``config_file`` if given, else the task's default."""
         if config_file:
-            path = self.resolve(config_file)
-            candidates = [path]
+            # Clara's -c is relative to the root; a bare name is also looked up in config/
+            candidates = [self.resolve(config_file)]
+            if not Path(config_file).is_absolute() and len(Path(config_file).parts) == 1:
+                candidates.append(self.config_dir / config_file)
         else:
             names = DEFAULT_CONFIGS.get(task, ("config_train.json",))
             candidates = [self.config_dir / n for n in names]
@@ -84,7 +91,7 @@ class MMARLayout:
             fix="pick one with config_file=config/NAME.json",
         )
 
-    def env_file(self, env_file: str | None = None) -> Path | None:
+    def env_file(self, env_file: str | Path | None = None) -> Path | None:
         """environment.json (Clara's ``-e``); ``None`` when the default one does not exist."""
         if env_file:
             path = self.resolve(env_file)
@@ -108,6 +115,7 @@ class MMARLayout:
     def ensure_writable_inside(self, path: str | Path, *extra_roots: Path) -> Path:
         """``path`` resolved, refusing any that escapes the MMAR and every ``extra_roots``."""
         return resolve_inside(self.root, path, *extra_roots)
+
 
 def resolve_inside(
     root: Path, value: str | Path, *extra_roots: Path, where: str = "", file: str | None = None

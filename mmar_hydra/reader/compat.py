@@ -3,7 +3,8 @@
 Real MMARs name ``UNet(dimensions=...)``, ``AsDiscreted(n_classes=...)``, ``AddChanneld``,
 meta-dict keys and ``"device": "cuda"``. Running them unmodified means rewriting those into
 today's MONAI, and saying so: every rewrite yields one :class:`CompatNote` naming the file,
-the JSON path and the replacement.
+the JSON path (of the file as written) and the replacement. MONAI and torch are imported
+only when a rule needs to look at a class or at the GPU, so reading stays fast.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from mmar_hydra.errors import json_path
+from mmar_hydra.errors import ConfigError, json_path
 
 __all__ = ["CompatNote", "apply_compat", "COMPAT_RULES"]
 
@@ -33,63 +35,84 @@ class CompatNote:
         return f"{self.file}: {self.path}: {self.old} -> {self.new} ({self.reason})"
 
 
-# (description, old, new, reason) rows for the README's compat table
+# (what, replacement, why) rows, for the README's compat table
 COMPAT_RULES: list[tuple[str, str, str]] = [
-    ("network `dimensions`", "`spatial_dims`", "renamed in MONAI 0.6-1.0"),
-    (
-        "AsDiscrete(d) `n_classes`",
-        "`num_classes` (folded into int `to_onehot`)",
-        "renamed in MONAI 0.9",
-    ),
+    ("`dimensions` (networks, any class that now takes it)", "`spatial_dims`", "renamed"),
+    ("AsDiscrete(d) `n_classes` / `num_classes`", "folded into int `to_onehot`", "removed"),
     ("AsDiscrete(d) `to_onehot: true`", "`to_onehot: <number of classes>`", "bool form removed"),
-    ("AsDiscrete(d) `threshold_values` + `logit_thresh`", "`threshold`", "merged in MONAI 0.9"),
-    (
-        "`AddChanneld` / `AddChannel`",
-        '`EnsureChannelFirstd(channel_dim="no_channel")`',
-        "removed in MONAI 1.3",
-    ),
-    (
-        "`AsChannelFirstd` / `AsChannelFirst`",
-        "`EnsureChannelFirstd(channel_dim=...)`",
-        "removed in MONAI 1.3",
-    ),
-    (
-        '`meta_keys: "*_meta_dict"` on Invertd / SaveImaged',
-        "dropped",
-        "MetaTensor carries the metadata",
-    ),
-    ('`"device": "cuda"` with no GPU', '`"cpu"`', "the machine has no CUDA device"),
-    (
-        "Spacingd / Orientationd before EnsureChannelFirstd",
-        "moved after it",
-        "current MONAI needs channel-first data",
-    ),
+    ("AsDiscrete(d) `threshold_values` + `logit_thresh`", "`threshold`", "merged"),
+    ("`AddChannel(d)`", '`EnsureChannelFirst(d)(channel_dim="no_channel")`', "removed"),
+    ("`AsChannelFirst(d)`", "`EnsureChannelFirst(d)(channel_dim=...)`", "removed"),
+    ("`SplitChannel(d)`", "`SplitDim(d)(dim=...)`", "removed"),
+    ("`meta_keys`/`meta_key_postfix`/`as_tensor_output` a class no longer takes", "dropped", ""),
+    ('`meta_keys: "*_meta_dict"` on Invertd / SaveImaged', "dropped", "MetaTensor"),
+    ("`batch_transform` reading `*_meta_dict`", "dropped", "filenames come from MetaTensor"),
+    ("TransformInverter / SegmentationSaver handlers", "Invertd / SaveImaged post transforms", ""),
+    ('`"device": "cuda"` with no GPU', '`"cpu"`', "no CUDA device"),
+    ("Spacingd / Orientationd before EnsureChannelFirstd", "moved after it", "channel-first"),
+    ("`ToTensor(d)` in a config that uses `Invertd`", "`EnsureType(d)`", "ToTensord's inverse returns numpy"),
 ]
 
+# removed transform -> (replacement, arg renames, args added when absent)
+_RENAMED_TRANSFORMS: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
+    "AddChanneld": ("EnsureChannelFirstd", {}, {"channel_dim": "no_channel"}),
+    "AddChannel": ("EnsureChannelFirst", {}, {"channel_dim": "no_channel"}),
+    "AsChannelFirstd": ("EnsureChannelFirstd", {}, {"channel_dim": -1}),
+    "AsChannelFirst": ("EnsureChannelFirst", {}, {"channel_dim": -1}),
+    "SplitChanneld": ("SplitDimd", {"channel_dim": "dim"}, {}),
+    "SplitChannel": ("SplitDim", {"channel_dim": "dim"}, {}),
+}
+_RENAMED_ARGS = {"dimensions": "spatial_dims"}
+_DROPPED_ARGS = ("meta_keys", "meta_key_postfix", "orig_meta_keys", "as_tensor_output")
+_META_DICT = re.compile(r"_meta_dict\b|\bmeta_dict\b")
 _CHANNEL_FIRST = {"EnsureChannelFirstd", "EnsureChannelFirst"}
 _NEEDS_CHANNEL = {"Spacingd", "Orientationd", "Spacing", "Orientation"}
+_MONAI_MODULES = ("monai.networks.nets", "monai.transforms", "monai.losses", "monai.inferers")
+# SegmentationSaver args SaveImaged still takes, and SegmentationSaver's own defaults
+_SAVER_ARGS = (
+    "output_dir output_postfix output_ext resample mode padding_mode scale dtype output_dtype "
+    "squeeze_end_dims data_root_dir separate_folder"
+).split()
+_SAVER_DEFAULTS = {"output_postfix": "seg", "resample": True}
 
 
 @functools.cache
-def _network_takes_spatial_dims(name: str) -> bool:
-    try:
-        import monai.networks.nets as nets
+def _params(name: str) -> tuple[frozenset[str], bool] | None:
+    """(constructor parameter names, takes **kwargs) of MONAI class ``name``, None if unknown."""
+    import importlib
 
-        cls = getattr(nets, name.rsplit(".", 1)[-1], None)
-        params = inspect.signature(cls.__init__).parameters if cls else {}
-    except (ImportError, TypeError, ValueError):
-        return False
-    return "spatial_dims" in params and "dimensions" not in params
+    for module in _MONAI_MODULES:
+        cls = getattr(importlib.import_module(module), name, None)
+        if inspect.isclass(cls):
+            try:
+                params = inspect.signature(cls.__init__).parameters
+            except (TypeError, ValueError):
+                return None
+            var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+            return frozenset(params), var_kw
+    return None
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def _cuda_available() -> bool:
-    try:
-        import torch
+    import torch
 
-        return torch.cuda.is_available()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
+    return torch.cuda.is_available()
+
+
+def _short(comp: dict[str, Any]) -> str:
+    """The class name a component builds: ``path`` wins over ``name`` (then only an id)."""
+    path = comp.get("path")
+    if isinstance(path, str) and path:
+        return path.rsplit(".", 1)[-1] if path.startswith("monai.") else ""
+    name = comp.get("name") or comp.get("ref") or ""
+    return str(name).rsplit(".", 1)[-1]
+
+
+def _lambda_key(text: Any, default: str) -> str:
+    """``"lambda x: x['pred']"`` -> ``"pred"``: the key an output_transform picks."""
+    found = re.findall(r"\[\s*['\"](\w+)['\"]\s*\]", text) if isinstance(text, str) else []
+    return found[0] if len(found) == 1 else default
 
 
 class _Translator:
@@ -100,42 +123,23 @@ class _Translator:
     def note(self, path: str, old: str, new: str, reason: str) -> None:
         self.notes.append(CompatNote(self.file, path, old, new, reason))
 
-    # -- per component ---------------------------------------------------------------
+    # -- one component ---------------------------------------------------------------
     def component(self, comp: dict[str, Any], path: str) -> None:
-        name = str(comp.get("name", ""))
+        short = _short(comp)
+        if short in _RENAMED_TRANSFORMS:
+            self.rename(comp, short, path)
+            short = _short(comp)
         args = comp.get("args")
-        short = name.rsplit(".", 1)[-1]
-        if short in ("AddChanneld", "AddChannel"):
-            comp["name"] = "EnsureChannelFirstd" if short.endswith("d") else "EnsureChannelFirst"
-            comp.setdefault("args", {})["channel_dim"] = "no_channel"
-            self.note(
-                path, short, f'{comp["name"]}(channel_dim="no_channel")', "removed in MONAI 1.3"
-            )
-        elif short in ("AsChannelFirstd", "AsChannelFirst"):
-            comp["name"] = "EnsureChannelFirstd" if short.endswith("d") else "EnsureChannelFirst"
-            args = comp.setdefault("args", {})
-            args["channel_dim"] = args.pop("channel_dim", -1)
-            self.note(
-                path,
-                short,
-                f"{comp['name']}(channel_dim={args['channel_dim']})",
-                "removed in MONAI 1.3",
-            )
-        if not isinstance(args, dict):
+        if not isinstance(args, dict) or not short:
             return
         a_path = json_path(path, "args")
-        if "dimensions" in args and _network_takes_spatial_dims(short):
-            args["spatial_dims"] = args.pop("dimensions")
-            self.note(
-                json_path(a_path, "dimensions"), "dimensions", "spatial_dims", "renamed in MONAI"
-            )
         if short in ("AsDiscreted", "AsDiscrete"):
             self.as_discrete(args, a_path)
+        self.unsupported_args(short, args, a_path)
         if short in ("Invertd", "SaveImaged"):
-            for key in ("meta_keys", "meta_key_postfix"):
+            for key in ("meta_keys", "meta_key_postfix", "orig_meta_keys"):
                 value = args.get(key)
-                text = value if isinstance(value, str) else " ".join(map(str, value or []))
-                if value is not None and "meta_dict" in text:
+                if value is not None and _META_DICT.search(str(value)):
                     del args[key]
                     self.note(
                         json_path(a_path, key),
@@ -143,51 +147,108 @@ class _Translator:
                         "(dropped)",
                         "MetaTensor carries the metadata",
                     )
+        value = args.get("batch_transform")
+        if isinstance(value, str) and _META_DICT.search(value):
+            del args["batch_transform"]
+            self.note(
+                json_path(a_path, "batch_transform"),
+                repr(value),
+                "(dropped)",
+                "there are no meta dicts in a MetaTensor batch; file names come from image.meta",
+            )
+
+    def rename(self, comp: dict[str, Any], short: str, path: str) -> None:
+        new, arg_renames, added = _RENAMED_TRANSFORMS[short]
+        if "ref" in comp and "name" not in comp:
+            comp["ref"] = new  # the train transform it points at is renamed too
+            self.note(json_path(path, "ref"), short, new, "removed from MONAI")
+            return
+        comp["name"] = new
+        args = comp.setdefault("args", {})
+        for old_arg, new_arg in arg_renames.items():
+            if old_arg in args:
+                args[new_arg] = args.pop(old_arg)
+        for key, value in added.items():
+            args.setdefault(key, value)
+        shown = ", ".join(f"{k}={args[k]!r}" for k in (*arg_renames.values(), *added) if k in args)
+        self.note(json_path(path, "name"), short, f"{new}({shown})", "removed from MONAI")
+
+    def unsupported_args(self, short: str, args: dict[str, Any], path: str) -> None:
+        """Rename or drop old args the current MONAI class no longer takes."""
+        if not any(k in args for k in (*_RENAMED_ARGS, *_DROPPED_ARGS)):
+            return  # no MONAI import needed
+        found = _params(short)
+        if found is None:
+            return
+        params, var_kw = found
+        for old, new in _RENAMED_ARGS.items():
+            if old in args and old not in params and new in params and new not in args:
+                args[new] = args.pop(old)
+                self.note(json_path(path, old), old, new, f"renamed in MONAI's {short}")
+        for key in _DROPPED_ARGS:
+            if key in args and key not in params and not var_kw:
+                value = args.pop(key)
+                self.note(
+                    json_path(path, key),
+                    f"{key}={value!r}",
+                    "(dropped)",
+                    f"MONAI's {short} no longer takes it",
+                )
 
     def as_discrete(self, args: dict[str, Any], path: str) -> None:
-        n_classes = args.pop("n_classes", None)
-        if n_classes is None:
-            n_classes = args.pop("num_classes", None)
-        else:
-            self.note(
-                json_path(path, "n_classes"), "n_classes", "to_onehot=<int>", "renamed in MONAI"
-            )
+        classes, key = None, None
+        for key in ("n_classes", "num_classes"):
+            if key in args:
+                classes = args.pop(key)
+                break
         onehot = args.get("to_onehot")
+        flags = onehot if isinstance(onehot, list) else [onehot]
+        if classes is None and any(v is True for v in flags):
+            raise ConfigError(
+                "to_onehot=true needs the number of classes, and n_classes is not given",
+                file=self.file,
+                path=json_path(path, "to_onehot"),
+                expected="to_onehot: <number of classes> (e.g. 2)",
+                fix="write the class count: to_onehot: 2",
+            )
         if isinstance(onehot, list):
-            args["to_onehot"] = [self._onehot(v, n_classes, path) for v in onehot]
+            per_key = classes if isinstance(classes, list) else [classes] * len(onehot)
+            args["to_onehot"] = [_onehot(v, n) for v, n in zip(onehot, per_key, strict=False)]
         elif onehot is not None:
-            args["to_onehot"] = self._onehot(onehot, n_classes, path)
+            args["to_onehot"] = _onehot(onehot, classes)
+        if args.get("to_onehot") != onehot:
+            self.note(
+                json_path(path, "to_onehot"),
+                f"to_onehot={onehot!r}",
+                f"to_onehot={args['to_onehot']!r}",
+                "MONAI's to_onehot is now the number of classes",
+            )
+        if classes is not None:
+            self.note(
+                json_path(path, key),
+                f"{key}={classes!r}",
+                f"to_onehot={args.get('to_onehot')!r}",
+                f"MONAI's AsDiscrete no longer takes {key}; to_onehot carries the class count",
+            )
         if "threshold_values" in args or "logit_thresh" in args:
             on = args.pop("threshold_values", False)
             thresh = args.pop("logit_thresh", 0.5)
             if isinstance(on, list):
-                args["threshold"] = [thresh if v else None for v in on]
+                values = thresh if isinstance(thresh, list) else [thresh] * len(on)
+                args["threshold"] = [t if v else None for v, t in zip(on, values, strict=False)]
             elif on:
                 args["threshold"] = thresh
             self.note(
                 json_path(path, "threshold_values"),
-                "threshold_values/logit_thresh",
-                f"threshold={args.get('threshold')}",
-                "merged in MONAI",
+                f"threshold_values={on!r}, logit_thresh={thresh!r}",
+                f"threshold={args.get('threshold')!r}",
+                "merged into threshold in MONAI",
             )
 
-    def _onehot(self, value: Any, n_classes: Any, path: str) -> Any:
-        if value is True:
-            self.note(
-                json_path(path, "to_onehot"),
-                "to_onehot=true",
-                f"to_onehot={n_classes}",
-                "bool form removed in MONAI",
-            )
-            return n_classes
-        if value is False:
-            return None
-        return value
-
-    # -- whole tree ------------------------------------------------------------------
+    # -- the whole tree --------------------------------------------------------------
     def walk(self, obj: Any, path: str) -> None:
         if isinstance(obj, dict):
-            if "name" in obj and isinstance(obj.get("name"), str):
+            if isinstance(obj.get("name"), str) or isinstance(obj.get("ref"), str):
                 self.component(obj, path)
             for key, value in obj.items():
                 sub = json_path(path, str(key))
@@ -198,17 +259,16 @@ class _Translator:
                     continue
                 self.walk(value, sub)
         elif isinstance(obj, list):
-            self.reorder_channel_first(obj, path)
             for i, value in enumerate(obj):
                 self.walk(value, json_path(path, i))
+            # after the items: AddChanneld has become EnsureChannelFirstd by now
+            self.reorder_channel_first(obj, path)
 
     def reorder_channel_first(self, items: list[Any], path: str) -> None:
         """Move spatial transforms that precede EnsureChannelFirstd to just after it."""
-        names = [_transform_name(x) for x in items]
-        if not any(n in _CHANNEL_FIRST for n in names):
-            return
-        first = next(i for i, n in enumerate(names) if n in _CHANNEL_FIRST)
-        early = [i for i in range(first) if names[i] in _NEEDS_CHANNEL]
+        names = [_short(x) if isinstance(x, dict) else "" for x in items]
+        first = next((i for i, n in enumerate(names) if n in _CHANNEL_FIRST), None)
+        early = [i for i in range(first or 0) if names[i] in _NEEDS_CHANNEL]
         if not early:
             return
         moved = [items[i] for i in early]
@@ -219,15 +279,61 @@ class _Translator:
             self.note(
                 json_path(path, i),
                 names[i],
-                f"after {names[first]}",
+                f"moved after {names[first]}",
                 "current MONAI's spatial transforms need channel-first data",
             )
 
+    # -- Clara 4.0 handlers that became post transforms ------------------------------
+    def saver_handlers(self, section: dict[str, Any], where: str) -> None:
+        handlers = section.get("handlers")
+        if not isinstance(handlers, list):
+            return
+        kept = []
+        for i, handler in enumerate(handlers):
+            name = _short(handler) if isinstance(handler, dict) else ""
+            if name in ("TransformInverter", "SegmentationSaver"):
+                post = self.handler_to_transform(name, handler)
+                section.setdefault("post_transforms", []).append(post)
+                self.note(
+                    json_path(where, "handlers", i),
+                    f"{name} handler",
+                    f"{post['name']} at the end of {json_path(where, 'post_transforms')}",
+                    "the ignite handler left MONAI; the post transform does the same job",
+                )
+            else:
+                kept.append(handler)
+        section["handlers"] = kept
 
-def _transform_name(item: Any) -> str:
-    if isinstance(item, dict):
-        return str(item.get("name") or item.get("ref") or "").rsplit(".", 1)[-1]
-    return ""
+    @staticmethod
+    def handler_to_transform(name: str, handler: dict[str, Any]) -> dict[str, Any]:
+        args = handler.get("args") or {}
+        common = {k: handler[k] for k in ("disabled",) if k in handler}
+        if name == "TransformInverter":
+            new_args = {
+                "keys": args.get("output_keys", "pred"),
+                "transform": "@pre_transforms",
+                "orig_keys": args.get("batch_keys", "image"),
+                **{k: args[k] for k in ("nearest_interp", "to_tensor", "device") if k in args},
+            }
+            return {"name": "Invertd", **common, "args": new_args}
+        key = _lambda_key(args.get("output_transform"), "pred")
+        saver = {k: args[k] for k in _SAVER_ARGS if k in args}
+        return {"name": "SaveImaged", **common, "args": {"keys": key, **_SAVER_DEFAULTS, **saver}}
+
+
+def _onehot(value: Any, classes: Any) -> Any:
+    """Clara's ``to_onehot`` (bool, or int) as MONAI's (class count or None)."""
+    if value is True:
+        return classes
+    if value is False:
+        return None
+    return value
+
+
+def _sections(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    if isinstance(config.get("train"), dict):
+        return [(k, config[k]) for k in ("train", "validate") if isinstance(config.get(k), dict)]
+    return [("", config)]
 
 
 def apply_compat(config: dict[str, Any], *, file: str) -> tuple[dict[str, Any], list[CompatNote]]:
@@ -235,4 +341,29 @@ def apply_compat(config: dict[str, Any], *, file: str) -> tuple[dict[str, Any], 
     out = copy.deepcopy(config)
     translator = _Translator(file)
     translator.walk(out, "")
+    for where, section in _sections(out):
+        translator.saver_handlers(section, where)
+    if _uses(out, "Invertd"):
+        _to_tensor_for_invertd(translator, out, "")
     return out, translator.notes
+
+
+def _uses(obj: Any, name: str) -> bool:
+    if isinstance(obj, dict):
+        return obj.get("name") == name or any(_uses(v, name) for v in obj.values())
+    return isinstance(obj, list) and any(_uses(v, name) for v in obj)
+
+
+def _to_tensor_for_invertd(translator: _Translator, obj: Any, path: str) -> None:
+    """ToTensord's inverse now turns data into numpy and breaks Invertd: use EnsureTyped."""
+    if isinstance(obj, dict):
+        for key in ("name", "ref"):
+            name = str(obj.get(key, ""))
+            if name in ("ToTensord", "ToTensor"):
+                obj[key] = "EnsureTyped" if name.endswith("d") else "EnsureType"
+                translator.note(path, name, obj[key], "ToTensord's inverse returns numpy, breaking Invertd")
+        for key, value in obj.items():
+            _to_tensor_for_invertd(translator, value, json_path(path, str(key)))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            _to_tensor_for_invertd(translator, value, json_path(path, i))

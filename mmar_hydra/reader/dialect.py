@@ -2,7 +2,8 @@
 
 Clara 4.0 filled trainer, evaluator, dataloader, optimizer and scheduler arguments itself
 and listed metrics with ``is_key_metric``; 4.1 spells everything out. The builder only knows
-the 4.1 shape, so both dialects travel the same path after this module.
+the 4.1 shape, so both dialects travel the same path after this module. Lambda strings are
+left as written: both dialects accept them.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["detect_dialect", "normalize_dialect", "SECTION_KEYS"]
+from mmar_hydra.errors import ConfigError, json_path
+
+__all__ = ["detect_dialect", "normalize_dialect", "COMPONENT_KEYS"]
 
 # component keys of a train / validate section or of a flat (validation/inference) config
-SECTION_KEYS = (
+COMPONENT_KEYS = (
     "loss",
     "optimizer",
     "lr_scheduler",
@@ -32,7 +35,8 @@ SECTION_KEYS = (
     "evaluator",
 )
 
-_SAVE_DICT_REFS = {
+# 4.0 list entries of load_dict / save_dict -> the 4.1 reference
+_DICT_REFS = {
     "model": "@model",
     "optimizer": "@optimizer",
     "lr_scheduler": "@lr_scheduler",
@@ -42,7 +46,7 @@ _SAVE_DICT_REFS = {
 
 def _has_ref(obj: Any) -> bool:
     if isinstance(obj, str):
-        return obj.startswith("@") or obj.startswith("#@")
+        return obj.startswith(("@", "#@"))
     if isinstance(obj, Mapping):
         return any(_has_ref(v) for v in obj.values())
     if isinstance(obj, list):
@@ -51,110 +55,137 @@ def _has_ref(obj: Any) -> bool:
 
 
 def detect_dialect(config: Mapping[str, Any]) -> str:
-    """ "4.1" when the file says so or uses ``@`` wiring, else "4.0"."""
+    """``"4.1"`` when the file says so (CLARA_TRAIN_VERSION) or uses ``@`` wiring, else ``"4.0"``."""
     if str(config.get("CLARA_TRAIN_VERSION", "")).startswith("4.1"):
         return "4.1"
     return "4.1" if _has_ref(config) else "4.0"
 
 
-def _args(component: Any) -> dict[str, Any] | None:
-    if not isinstance(component, dict):
-        return None
-    return component.setdefault("args", {})
+class _Wiring:
+    """Rewrites the sections of one config in place; knows the file for error messages."""
 
+    def __init__(self, file: str, globals_: Mapping[str, Any]) -> None:
+        self.file = file
+        self.globals = globals_
 
-def _fill(component: Any, **defaults: Any) -> None:
-    args = _args(component)
-    if args is not None:
-        for key, value in defaults.items():
-            args.setdefault(key, value)
+    @staticmethod
+    def fill(component: Any, **defaults: Any) -> None:
+        if isinstance(component, dict):
+            args = component.setdefault("args", {})
+            if isinstance(args, dict):
+                for key, value in defaults.items():
+                    args.setdefault(key, value)
 
-
-def _split_metrics(section: dict[str, Any]) -> None:
-    metrics = section.pop("metrics", None)
-    if not isinstance(metrics, list) or not metrics:
-        return
-    key_index = next((i for i, m in enumerate(metrics) if m.get("is_key_metric")), 0)
-    cleaned = [{k: v for k, v in m.items() if k != "is_key_metric"} for m in metrics]
-    section.setdefault("key_metric", cleaned[key_index])
-    rest = [m for i, m in enumerate(cleaned) if i != key_index]
-    if rest:
-        section.setdefault("additional_metrics", rest)
-
-
-def _wire_handlers(handlers: Any, *, is_train: bool) -> None:
-    for handler in handlers if isinstance(handlers, list) else []:
-        args = _args(handler)
-        if args is None:
-            continue
-        name = handler.get("name", "")
-        if name == "CheckpointLoader" and isinstance(args.get("load_dict"), list):
-            args["load_dict"] = {k: _SAVE_DICT_REFS.get(k, f"@{k}") for k in args["load_dict"]}
-        elif name == "CheckpointSaver" and isinstance(args.get("save_dict"), list):
-            args["save_dict"] = {k: _SAVE_DICT_REFS.get(k, f"@{k}") for k in args["save_dict"]}
-        elif name == "LrScheduleHandler" and is_train:
-            args.setdefault("lr_scheduler", "@lr_scheduler")
-        elif name == "ValidationHandler" and is_train:
-            args.setdefault("validator", "@evaluator")
-
-
-def _wire_section(section: dict[str, Any], *, is_train: bool, has_validate: bool) -> None:
-    _split_metrics(section)
-    _fill(section.get("dataset"), transform="@pre_transforms")
-    _fill(section.get("dataloader"), dataset="@dataset")
-    _wire_handlers(section.get("handlers"), is_train=is_train)
-    has_post = "post_transforms" in section
-    if is_train:
-        _fill(section.get("optimizer"), params="#@model.parameters()")
-        _fill(section.get("lr_scheduler"), optimizer="@optimizer")
-        wiring = {
-            "train_data_loader": "@dataloader",
-            "network": "@model",
-            "loss_function": "@loss",
-            "optimizer": "@optimizer",
-            "inferer": "@inferer",
-            "train_handlers": "@handlers",
-        }
-        if has_post:
-            wiring["postprocessing"] = "@post_transforms"
+    def split_metrics(self, section: dict[str, Any], where: str) -> None:
+        """``metrics: [...]`` -> ``key_metric`` (the is_key_metric one, else the first) + rest."""
+        if "metrics" not in section:
+            return
+        metrics = section.pop("metrics")
+        path = json_path(where, "metrics")
+        if not isinstance(metrics, list) or not all(isinstance(m, dict) for m in metrics):
+            raise ConfigError(
+                "'metrics' must be a list of metric components",
+                file=self.file,
+                path=path,
+                expected='[{"name": "MeanDice", "log_label": ..., "is_key_metric": true}, ...]',
+                fix="write each metric as an object with name/log_label/args",
+            )
+        if not metrics:
+            return
         if "key_metric" in section:
-            wiring["key_train_metric"] = "@key_metric"
-        _fill(section.get("trainer"), **wiring)
-    else:
-        wiring = {
-            "val_data_loader": "@dataloader",
-            "network": "@model",
-            "inferer": "@inferer",
-            "val_handlers": "@handlers",
-        }
-        if has_post:
-            wiring["postprocessing"] = "@post_transforms"
-        if "key_metric" in section:
-            wiring["key_val_metric"] = "@key_metric"
-        if "additional_metrics" in section:
-            wiring["additional_metrics"] = "@additional_metrics"
-        _fill(section.get("evaluator"), **wiring)
+            raise ConfigError(
+                "both 'metrics' (Clara 4.0) and 'key_metric' (Clara 4.1) are given",
+                file=self.file,
+                path=path,
+                expected="either a metrics list or key_metric + additional_metrics",
+                fix="keep one form: move the metrics into key_metric/additional_metrics",
+            )
+        key_index = next((i for i, m in enumerate(metrics) if m.get("is_key_metric")), 0)
+        cleaned = [{k: v for k, v in m.items() if k != "is_key_metric"} for m in metrics]
+        section["key_metric"] = cleaned[key_index]
+        rest = [m for i, m in enumerate(cleaned) if i != key_index]
+        if rest:
+            section["additional_metrics"] = [*section.get("additional_metrics", []), *rest]
+
+    @staticmethod
+    def handlers(handlers: Any, *, is_train: bool) -> None:
+        for handler in handlers if isinstance(handlers, list) else []:
+            if not isinstance(handler, dict):
+                continue
+            args = handler.setdefault("args", {})
+            name = str(handler.get("name", "")).rsplit(".", 1)[-1]
+            if name == "CheckpointLoader" and isinstance(args.get("load_dict"), list):
+                args["load_dict"] = {k: _DICT_REFS.get(k, f"@{k}") for k in args["load_dict"]}
+            elif name == "CheckpointSaver" and isinstance(args.get("save_dict"), list):
+                args["save_dict"] = {k: _DICT_REFS.get(k, f"@{k}") for k in args["save_dict"]}
+            elif name == "LrScheduleHandler" and is_train:
+                args.setdefault("lr_scheduler", "@lr_scheduler")
+            elif name == "ValidationHandler" and is_train:
+                args.setdefault("validator", "@evaluator")
+            elif name == "SmartCacheHandler":
+                args.setdefault("smartcacher", "@dataset")
+
+    def section(self, section: dict[str, Any], where: str, *, is_train: bool) -> None:
+        self.split_metrics(section, where)
+        if "pre_transforms" in section:
+            self.fill(section.get("dataset"), transform="@pre_transforms")
+        self.fill(section.get("dataloader"), dataset="@dataset")
+        self.handlers(section.get("handlers"), is_train=is_train)
+        common = {"network": "@model", "inferer": "@inferer"}
+        if "post_transforms" in section:
+            common["postprocessing"] = "@post_transforms"
+        if "amp" in self.globals:
+            common["amp"] = "{amp}"  # Clara 4.0 passed the global through
+        if is_train:
+            self.fill(section.get("optimizer"), params="#@model.parameters()")
+            if "optimizer" in section:
+                self.fill(section.get("lr_scheduler"), optimizer="@optimizer")
+            wiring = {
+                "train_data_loader": "@dataloader",
+                "loss_function": "@loss",
+                "optimizer": "@optimizer",
+                "train_handlers": "@handlers",
+                **common,
+            }
+            if "key_metric" in section:
+                wiring["key_train_metric"] = "@key_metric"
+            self.fill(section.get("trainer"), **wiring)
+        else:
+            wiring = {"val_data_loader": "@dataloader", "val_handlers": "@handlers", **common}
+            if "key_metric" in section:
+                wiring["key_val_metric"] = "@key_metric"
+            if "additional_metrics" in section:
+                wiring["additional_metrics"] = "@additional_metrics"
+            self.fill(section.get("evaluator"), **wiring)
 
 
-def normalize_dialect(config: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
-    """A 4.1-shaped copy of ``config`` and the dialect it was written in."""
+def _sections(config: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any], bool]]:
+    """(JSON path, section, is_train) of each section of a config."""
+    if kind == "train":
+        return [
+            (key, config[key], key == "train")
+            for key in ("train", "validate")
+            if isinstance(config.get(key), dict)
+        ]
+    return [("", config, False)]
+
+
+def normalize_dialect(
+    config: Mapping[str, Any], *, kind: str, file: str = ""
+) -> tuple[dict[str, Any], str]:
+    """A 4.1-shaped copy of ``config`` and the dialect it was written in.
+
+    ``kind`` is ``"train"`` (train + validate sections) or ``"flat"`` (validation/inference).
+    A 4.1 file is only touched where it still uses a 4.0 ``metrics`` list; the input is never
+    mutated.
+    """
     dialect = detect_dialect(config)
     out = copy.deepcopy(dict(config))
-    if dialect == "4.1":
-        # 4.1 files may still list metrics with is_key_metric; normalize that part only
-        for section in _sections(out):
-            _split_metrics(section)
-        return out, dialect
-    if isinstance(out.get("train"), dict):
-        _wire_section(out["train"], is_train=True, has_validate="validate" in out)
-        if isinstance(out.get("validate"), dict):
-            _wire_section(out["validate"], is_train=False, has_validate=True)
-    else:
-        _wire_section(out, is_train=False, has_validate=False)
+    globals_ = {k: v for k, v in out.items() if k not in ("train", "validate", *COMPONENT_KEYS)}
+    wiring = _Wiring(file, globals_)
+    for where, section, is_train in _sections(out, kind):
+        if dialect == "4.1":
+            wiring.split_metrics(section, where)
+        else:
+            wiring.section(section, where, is_train=is_train)
     return out, dialect
-
-
-def _sections(config: dict[str, Any]) -> list[dict[str, Any]]:
-    if isinstance(config.get("train"), dict):
-        return [s for s in (config.get("train"), config.get("validate")) if isinstance(s, dict)]
-    return [config]

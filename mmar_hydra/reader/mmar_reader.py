@@ -13,9 +13,14 @@ from typing import Any
 
 from mmar_hydra.mmar.layout import ENV_DEFAULTS, MMARLayout
 from mmar_hydra.reader.compat import CompatNote, apply_compat
-from mmar_hydra.reader.dialect import SECTION_KEYS, normalize_dialect
+from mmar_hydra.reader.dialect import normalize_dialect
 from mmar_hydra.reader.jsonfile import load_json
-from mmar_hydra.reader.variables import to_interpolations
+from mmar_hydra.reader.variables import (
+    escape_literal,
+    merge_variables,
+    split_globals,
+    to_interpolations,
+)
 
 __all__ = ["ReadResult", "read_mmar", "CompatNote", "split_globals"]
 
@@ -26,20 +31,16 @@ class ReadResult:
 
     config: dict[str, Any]
     notes: list[CompatNote]
-    dialect: str
-    kind: str  # "train" | "flat"
+    dialect: str  # "4.0" | "4.1"
+    kind: str  # "train" (train + validate sections) | "flat"
     config_file: Path
     env_file: Path | None
     layout: MMARLayout
-    env: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)  # environment.json as written
 
 
-def split_globals(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(globals, sections) of a config: sections are train/validate or the flat component keys."""
-    section_keys = {"train", "validate"} if "train" in config else set(SECTION_KEYS)
-    globals_ = {k: v for k, v in config.items() if k not in section_keys}
-    sections = {k: v for k, v in config.items() if k in section_keys}
-    return globals_, sections
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def read_mmar(
@@ -48,29 +49,27 @@ def read_mmar(
     config_file: str | None = None,
     env_file: str | None = None,
 ) -> ReadResult:
-    """Read the config file ``task`` uses (or ``config_file``) and environment.json."""
+    """Read the config file ``task`` uses (or ``config_file``, Clara's ``-c``) and environment.json.
+
+    Undefined variables are not an error here: the command line may still set them
+    (``variables.undefined_variables`` lists them for the CLI).
+    """
     layout = MMARLayout(root)
     cfg_path = layout.config_file_for(task, config_file)
     env_path = layout.env_file(env_file)
     raw = load_json(cfg_path)
     env = load_json(env_path, what="environment file") if env_path else {}
-    rel = (
-        str(cfg_path.relative_to(layout.root))
-        if cfg_path.is_relative_to(layout.root)
-        else str(cfg_path)
-    )
+    rel = _relative(cfg_path, layout.root)
+    kind = "train" if "train" in raw else "flat"
 
-    normalized, dialect = normalize_dialect(raw)
+    normalized, dialect = normalize_dialect(raw, kind=kind, file=rel)
     normalized, notes = apply_compat(normalized, file=rel)
     globals_, sections = split_globals(normalized)
-    merged: dict[str, Any] = {**ENV_DEFAULTS, **globals_, **env}
-    merged.update(sections)
-    config = to_interpolations(merged)
-    kind = "train" if "train" in sections else "flat"
+    config = to_interpolations({**merge_variables(globals_, env, ENV_DEFAULTS), **sections})
     config["mmar_source"] = {
-        "root": str(layout.root),
-        "config_file": rel,
-        "env_file": str(env_path) if env_path else None,
+        "root": escape_literal(str(layout.root)),
+        "config_file": escape_literal(rel),
+        "env_file": escape_literal(_relative(env_path, layout.root)) if env_path else None,
         "dialect": dialect,
         "kind": kind,
     }

@@ -1,6 +1,7 @@
 """``task=export``: TorchScript ``model.ts`` from ``model.pt`` (or any checkpoint).
 
-The network is rebuilt from the training config, the checkpoint's weights are loaded
+The network is rebuilt from the ``train_conf`` stored in the checkpoint (how it was
+trained), else from the training config; the checkpoint's weights are loaded
 strictly, the scripted model is checked against eager mode (unless ``ignore_verify=true``),
 and the training config plus a metadata record are embedded as extra files.
 """
@@ -49,7 +50,7 @@ def _shape(value: Any) -> list[int]:
 
 
 def run(ctx: TaskContext) -> Path:
-    from mmar_hydra.components.builder import build_network
+    from mmar_hydra.tasks.model_loading import network_for_checkpoint
     from mmar_hydra.mmar.layout import resolve_inside
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.torchscript import export_torchscript
@@ -61,7 +62,7 @@ def run(ctx: TaskContext) -> Path:
                             ctx.run_dir, where="output_path")
     shape = _shape(ctx.cfg.get("input_shape") or default_input_shape(config))
     checkpoint = load_checkpoint(model_path)
-    network = build_network(config, mmar_root=root, allow_code=ctx.allow_code)
+    network = network_for_checkpoint(checkpoint, config, mmar_root=root, allow_code=ctx.allow_code)
     report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
     train_conf = checkpoint.get("train_conf") or {k: v for k, v in config.items() if k != "mmar_source"}
     metadata = {

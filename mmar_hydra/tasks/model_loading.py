@@ -14,7 +14,7 @@ from typing import Any
 from mmar_hydra.components.parts import HandlerPart, ModelSource
 from mmar_hydra.errors import ConfigError
 
-__all__ = ["load_eval_network", "training_config"]
+__all__ = ["load_eval_network", "network_for_checkpoint", "training_config"]
 
 
 def training_config(mmar_root: Path) -> dict[str, Any]:
@@ -28,12 +28,15 @@ def training_config(mmar_root: Path) -> dict[str, Any]:
     return resolve_config(OmegaConf.create(read.config), str(read.config_file))
 
 
-def _network_from_checkpoint(checkpoint: Mapping[str, Any], mmar_root: Path, allow_code: bool) -> Any:
+def network_for_checkpoint(
+    checkpoint: Mapping[str, Any], config: Mapping[str, Any] | None, *, mmar_root: Path, allow_code: bool
+) -> Any:
+    """The network a checkpoint was trained as: its ``train_conf``, else ``config``, else the MMAR's."""
     from mmar_hydra.components.builder import build_network
 
-    conf = checkpoint.get("train_conf")
-    if isinstance(conf, Mapping) and isinstance(conf.get("train"), Mapping) and "model" in conf["train"]:
-        return build_network(conf, mmar_root=mmar_root, allow_code=allow_code)
+    for conf in (checkpoint.get("train_conf"), config):
+        if isinstance(conf, Mapping) and isinstance(conf.get("train"), Mapping) and "model" in conf["train"]:
+            return build_network(conf, mmar_root=mmar_root, allow_code=allow_code)
     return build_network(training_config(mmar_root), mmar_root=mmar_root, allow_code=allow_code)
 
 
@@ -65,7 +68,7 @@ def load_eval_network(
     for path in dict.fromkeys(paths):  # the same file named twice is loaded once
         checkpoint = load_checkpoint(path)
         if network is None:
-            network = _network_from_checkpoint(checkpoint, mmar_root, allow_code)
+            network = network_for_checkpoint(checkpoint, None, mmar_root=mmar_root, allow_code=allow_code)
         report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(path))
         say(f"model: checkpoint {path} ({report.summary()})")
     if network is None:
