@@ -64,8 +64,10 @@ class Section:
         file: str | None,
         train_conf: dict[str, Any] | None = None,
         parent: Section | None = None,
+        world_size: int = 1,
     ) -> None:
         self.spec = config
+        self.world_size = world_size
         self.name = name
         self.mmar_root = mmar_root
         self.allow_code = allow_code
@@ -232,9 +234,18 @@ class Section:
         root = self.mmar_root
         list_path = root / str(spec["data_list_file_path"])
         base = root / str(spec.get("data_file_base_dir", list_path.parent))
-        return load_datalist(
+        items = load_datalist(
             list_path, base, str(spec.get("data_list_key", "training")), where=where
         )
+        if self.world_size > 1:
+            from monai.data import partition_dataset
+
+            # each rank builds (and caches) only its shard; training shards are padded to equal
+            # length so DDP steps stay in lockstep, evaluation shards are not (no duplicated case)
+            even = self.name == "train"
+            shards = partition_dataset(items, num_partitions=self.world_size, even_divisible=even)
+            items = shards[self.rank]
+        return items
 
     def component(self, spec: Any, where: str, key: str = "") -> Any:
         if not isinstance(spec, Mapping):
@@ -283,40 +294,40 @@ def _train_conf(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(v) for k, v in cfg.items() if k != "mmar_source"}
 
 
-def _sections(cfg: Mapping[str, Any], mmar_root: Path, allow_code: bool, rank: int):  # noqa: ANN202
+def _sections(  # noqa: ANN202
+    cfg: Mapping[str, Any], mmar_root: Path, allow_code: bool, rank: int, world_size: int = 1
+):
     file = _file(cfg)
+    common = {
+        "mmar_root": mmar_root,
+        "allow_code": allow_code,
+        "rank": rank,
+        "file": file,
+        "world_size": world_size,
+    }
     if isinstance(cfg.get("train"), Mapping):
         conf = _train_conf(cfg)
-        train = Section(
-            cfg["train"],
-            "train",
-            mmar_root=mmar_root,
-            allow_code=allow_code,
-            rank=rank,
-            file=file,
-            train_conf=conf,
-        )
+        train = Section(cfg["train"], "train", train_conf=conf, **common)
         validate = None
         if isinstance(cfg.get("validate"), Mapping) and cfg["validate"]:
-            validate = Section(
-                cfg["validate"],
-                "validate",
-                mmar_root=mmar_root,
-                allow_code=allow_code,
-                rank=rank,
-                file=file,
-                train_conf=conf,
-                parent=train,
-            )
+            validate = Section(cfg["validate"], "validate", train_conf=conf, parent=train, **common)
         return train, validate
-    return None, Section(cfg, "", mmar_root=mmar_root, allow_code=allow_code, rank=rank, file=file)
+    return None, Section(cfg, "", **common)
 
 
 def build_train(
-    cfg: Mapping[str, Any], *, mmar_root: Path, allow_code: bool = False, rank: int = 0
+    cfg: Mapping[str, Any],
+    *,
+    mmar_root: Path,
+    allow_code: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> TrainParts:
-    """Build everything config_train.json's ``train`` (and ``validate``) sections describe."""
-    train, validate = _sections(cfg, Path(mmar_root), allow_code, rank)
+    """Build everything config_train.json's ``train`` (and ``validate``) sections describe.
+
+    With ``world_size > 1`` each rank's datasets hold only its shard of the datalists.
+    """
+    train, validate = _sections(cfg, Path(mmar_root), allow_code, rank, world_size)
     if train is None:
         raise ConfigError(
             "not a training config: no 'train' section",
@@ -390,7 +401,9 @@ def _model_source(section: Section) -> ModelSource | None:
     )
 
 
-def build_network(train_cfg: Mapping[str, Any], *, mmar_root: Path, allow_code: bool = False) -> Any:
+def build_network(
+    train_cfg: Mapping[str, Any], *, mmar_root: Path, allow_code: bool = False
+) -> Any:
     """Only the network of a training config (export, validation from a checkpoint)."""
     train, _ = _sections(train_cfg, Path(mmar_root), allow_code, 0)
     if train is None or "model" not in train.spec:
@@ -411,9 +424,10 @@ def build_eval(
     rank: int = 0,
     section: str | None = None,
     train_model: Any = None,
+    world_size: int = 1,
 ) -> EvalParts:
     """Build a flat validation/inference config (``section=None``) or train's ``validate``."""
-    train, flat = _sections(cfg, Path(mmar_root), allow_code, rank)
+    train, flat = _sections(cfg, Path(mmar_root), allow_code, rank, world_size)
     if section == "validate":
         if flat is None:
             raise ConfigError("the training config has no 'validate' section", file=_file(cfg))

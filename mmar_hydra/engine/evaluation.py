@@ -16,6 +16,7 @@ import torch
 
 from mmar_hydra.components.metrics import metric_value
 from mmar_hydra.components.parts import EvalParts
+from mmar_hydra.distributed import ddp_job
 from mmar_hydra.engine.module import _filenames, _update_metrics, run_post_transforms
 
 __all__ = ["MMAREvalModule", "EvalResult", "evaluate"]
@@ -59,11 +60,25 @@ def evaluate(network: Any, parts: EvalParts, trainer_kwargs: Mapping[str, Any]) 
     module = MMAREvalModule(network, parts)
     kwargs = {"logger": False, "enable_checkpointing": False, "enable_model_summary": False}
     kwargs.update(trainer_kwargs)
+    kwargs.setdefault("use_distributed_sampler", False)  # the builder sharded the data per rank
     trainer = pl.Trainer(**kwargs)
-    trainer.validate(module, dataloaders=parts.dataloader, verbose=False)
-    metrics, details = {}, {}
-    for part in parts.metrics:
-        details[part.log_label] = (list(module.filenames), _per_case(part.metric))
-        metrics[part.log_label] = metric_value(part.metric.aggregate())
-        part.metric.reset()
-    return EvalResult(metrics=metrics, details=details, cases=len(module.filenames))
+    with ddp_job():
+        trainer.validate(module, dataloaders=parts.dataloader, verbose=False)
+        filenames = _gather(module.filenames)
+        metrics, details = {}, {}
+        for part in parts.metrics:  # MONAI's Cumulative gathers every rank's cases, in rank order
+            details[part.log_label] = (filenames, _per_case(part.metric))
+            metrics[part.log_label] = metric_value(part.metric.aggregate())
+            part.metric.reset()
+    return EvalResult(metrics=metrics, details=details, cases=len(filenames))
+
+
+def _gather(names: list[str]) -> list[str]:
+    """Every rank's case names, concatenated in rank order (the order of the metric buffers)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return list(names)
+    everything: list[list[str] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(everything, list(names))
+    return [n for part in everything for n in (part or [])]

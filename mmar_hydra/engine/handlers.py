@@ -77,8 +77,9 @@ def _map(
             )
         )
     elif name == "CheckpointSaver":
-        plan.ckpt_dir = resolve_inside(root, args.get("save_dir", "models"),
-                                       where=f"{handler.json_path}.args.save_dir")
+        plan.ckpt_dir = resolve_inside(
+            root, args.get("save_dir", "models"), where=f"{handler.json_path}.args.save_dir"
+        )
         if section == "validate" and args.get("key_metric_filename"):
             plan.best_filename = str(args["key_metric_filename"])
         if section == "train" and args.get("final_filename"):
@@ -91,8 +92,9 @@ def _map(
     elif name == "StatsHandler":
         plan.stats = True
     elif name == "TensorBoardStatsHandler":
-        plan.tensorboard_dir = resolve_inside(root, args.get("log_dir", "models"),
-                                              where=f"{handler.json_path}.args.log_dir")
+        plan.tensorboard_dir = resolve_inside(
+            root, args.get("log_dir", "models"), where=f"{handler.json_path}.args.log_dir"
+        )
     elif name == "SmartCacheHandler":
         plan.smart_cache.append(args.get("smartcacher"))
     elif name == "MetricsSaver":

@@ -143,7 +143,8 @@ class MMARLightningModule(pl.LightningModule):
             part.metric.reset()
         self.last_val_metrics = values
         for label, value in values.items():
-            self.log(label, value, prog_bar=True, sync_dist=False)
+            # MONAI's Cumulative metrics already gathered every rank's cases: equal on all ranks
+            self.log(label, value, prog_bar=True, sync_dist=True)
 
     # -- optimisation ----------------------------------------------------------------
     def configure_optimizers(self) -> Any:

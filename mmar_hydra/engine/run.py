@@ -83,6 +83,8 @@ def fit(
     for text in notes:
         say(f"trainer: {text}")
     extra = dict(plan.trainer_kwargs)
+    # the builder already gave each rank its own shard of the data (see builder.Section.datalist)
+    extra["use_distributed_sampler"] = False
     if parts.validate is None:
         extra["limit_val_batches"] = 0
     trainer = build_trainer(
@@ -98,6 +100,9 @@ def fit(
     )
     with ddp_job():
         trainer.fit(module, datamodule=datamodule)
+        # every rank records what it trained, so a sweep can be checked rank by rank
+        log.info("rank %d of %d trained with lr=%s, %d steps", trainer.global_rank,
+                 trainer.world_size, parts.optimizer.defaults.get("lr"), trainer.global_step)
     return {
         "best_key_metric": checkpoint.best_value,
         "best_key_metric_epoch": checkpoint.best_epoch,

@@ -12,7 +12,42 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["seed_from_globals", "trainer_kwargs", "build_trainer", "quiet_lightning"]
+__all__ = [
+    "seed_from_globals",
+    "trainer_kwargs",
+    "build_trainer",
+    "quiet_lightning",
+    "distributed_layout",
+]
+
+
+def distributed_layout(kwargs: Mapping[str, Any]) -> tuple[int, int]:
+    """(global rank, world size) this process will have once the Trainer launches.
+
+    Known before anything is built, so each rank can build (and cache) only its shard of
+    the data. Rank 0 is the launching process; Lightning starts the others with LOCAL_RANK
+    and NODE_RANK set; torchrun / SLURM set RANK / SLURM_PROCID themselves.
+    """
+    import os
+
+    strategy = kwargs.get("strategy", "")
+    strategy = strategy if isinstance(strategy, str) else type(strategy).__name__.lower()
+    devices = kwargs.get("devices", 1)
+    per_node = (
+        len(devices)
+        if isinstance(devices, list | tuple)
+        else int(devices)
+        if str(devices).isdigit()
+        else 1
+    )
+    if "ddp" not in strategy:
+        return 0, 1
+    world = per_node * int(kwargs.get("num_nodes", 1) or 1)
+    for var in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var]), world
+    node = int(os.environ.get("NODE_RANK", 0) or 0)
+    return node * per_node + int(os.environ.get("LOCAL_RANK", 0) or 0), world
 
 
 def quiet_lightning() -> None:

@@ -50,7 +50,11 @@ COMPAT_RULES: list[tuple[str, str, str]] = [
     ("TransformInverter / SegmentationSaver handlers", "Invertd / SaveImaged post transforms", ""),
     ('`"device": "cuda"` with no GPU', '`"cpu"`', "no CUDA device"),
     ("Spacingd / Orientationd before EnsureChannelFirstd", "moved after it", "channel-first"),
-    ("`ToTensor(d)` in a config that uses `Invertd`", "`EnsureType(d)`", "ToTensord's inverse returns numpy"),
+    (
+        "`ToTensor(d)` in a config that uses `Invertd`",
+        "`EnsureType(d)`",
+        "ToTensord's inverse returns numpy",
+    ),
 ]
 
 # removed transform -> (replacement, arg renames, args added when absent)
@@ -361,7 +365,9 @@ def _to_tensor_for_invertd(translator: _Translator, obj: Any, path: str) -> None
             name = str(obj.get(key, ""))
             if name in ("ToTensord", "ToTensor"):
                 obj[key] = "EnsureTyped" if name.endswith("d") else "EnsureType"
-                translator.note(path, name, obj[key], "ToTensord's inverse returns numpy, breaking Invertd")
+                translator.note(
+                    path, name, obj[key], "ToTensord's inverse returns numpy, breaking Invertd"
+                )
         for key, value in obj.items():
             _to_tensor_for_invertd(translator, value, json_path(path, str(key)))
     elif isinstance(obj, list):

@@ -39,9 +39,15 @@ TASKS: dict[str, TaskSpec] = {
             "train starting from MMAR_CKPT (config_finetune.json, else config_train.json)",
             "finetune",
         ),
-        TaskSpec("validate", "validate", True, "validate a model with config_validation.json", "validate"),
-        TaskSpec("infer", "validate", True, "write predictions with config_inference.json", "infer"),
-        TaskSpec("export", "export", True, "write TorchScript model.ts from a checkpoint", "export"),
+        TaskSpec(
+            "validate", "validate", True, "validate a model with config_validation.json", "validate"
+        ),
+        TaskSpec(
+            "infer", "validate", True, "write predictions with config_inference.json", "infer"
+        ),
+        TaskSpec(
+            "export", "export", True, "write TorchScript model.ts from a checkpoint", "export"
+        ),
         TaskSpec(
             "demo_data", "demo_data", False, "write the sample MMAR and synthetic data to out=DIR"
         ),

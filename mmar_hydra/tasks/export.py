@@ -50,21 +50,27 @@ def _shape(value: Any) -> list[int]:
 
 
 def run(ctx: TaskContext) -> Path:
-    from mmar_hydra.tasks.model_loading import network_for_checkpoint
     from mmar_hydra.mmar.layout import resolve_inside
+    from mmar_hydra.tasks.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.torchscript import export_torchscript
 
     config = ctx.mmar_config
     root = ctx.mmar_root
     model_path = root / str(ctx.cfg.get("model_path") or config.get("MMAR_CKPT", "models/model.pt"))
-    output = resolve_inside(root, ctx.cfg.get("output_path") or config.get("MMAR_TORCHSCRIPT", "models/model.ts"),
-                            ctx.run_dir, where="output_path")
+    output = resolve_inside(
+        root,
+        ctx.cfg.get("output_path") or config.get("MMAR_TORCHSCRIPT", "models/model.ts"),
+        ctx.run_dir,
+        where="output_path",
+    )
     shape = _shape(ctx.cfg.get("input_shape") or default_input_shape(config))
     checkpoint = load_checkpoint(model_path)
     network = network_for_checkpoint(checkpoint, config, mmar_root=root, allow_code=ctx.allow_code)
     report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
-    train_conf = checkpoint.get("train_conf") or {k: v for k, v in config.items() if k != "mmar_source"}
+    train_conf = checkpoint.get("train_conf") or {
+        k: v for k, v in config.items() if k != "mmar_source"
+    }
     metadata = {
         "exported_by": "mmar_hydra",
         "source_checkpoint": str(model_path),
@@ -82,7 +88,9 @@ def run(ctx: TaskContext) -> Path:
     )
     print(f"loaded {model_path} ({report.summary()})")
     if verify:
-        print(f"verified on input {shape}: max |diff| {check['max_abs_diff']:.2e} "
-              f"(rtol {check['rtol']}, atol {check['atol']})")
+        print(
+            f"verified on input {shape}: max |diff| {check['max_abs_diff']:.2e} "
+            f"(rtol {check['rtol']}, atol {check['atol']})"
+        )
     print(f"wrote {output}")
     return output

@@ -29,13 +29,21 @@ def training_config(mmar_root: Path) -> dict[str, Any]:
 
 
 def network_for_checkpoint(
-    checkpoint: Mapping[str, Any], config: Mapping[str, Any] | None, *, mmar_root: Path, allow_code: bool
+    checkpoint: Mapping[str, Any],
+    config: Mapping[str, Any] | None,
+    *,
+    mmar_root: Path,
+    allow_code: bool,
 ) -> Any:
     """The network a checkpoint was trained as: its ``train_conf``, else ``config``, else the MMAR's."""
     from mmar_hydra.components.builder import build_network
 
     for conf in (checkpoint.get("train_conf"), config):
-        if isinstance(conf, Mapping) and isinstance(conf.get("train"), Mapping) and "model" in conf["train"]:
+        if (
+            isinstance(conf, Mapping)
+            and isinstance(conf.get("train"), Mapping)
+            and "model" in conf["train"]
+        ):
             return build_network(conf, mmar_root=mmar_root, allow_code=allow_code)
     return build_network(training_config(mmar_root), mmar_root=mmar_root, allow_code=allow_code)
 
@@ -64,14 +72,19 @@ def load_eval_network(
     network = source.network
     loads = [h for h in handlers if h.name == "CheckpointLoader"]
     paths = [Path(str(source.path))] if source.kind == "ckpt" else []
-    paths += [(mmar_root / str(h.args["load_path"])).resolve() for h in loads if "load_path" in h.args]
+    paths += [
+        (mmar_root / str(h.args["load_path"])).resolve() for h in loads if "load_path" in h.args
+    ]
     for path in dict.fromkeys(paths):  # the same file named twice is loaded once
         checkpoint = load_checkpoint(path)
         if network is None:
-            network = network_for_checkpoint(checkpoint, None, mmar_root=mmar_root, allow_code=allow_code)
+            network = network_for_checkpoint(
+                checkpoint, None, mmar_root=mmar_root, allow_code=allow_code
+            )
         report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(path))
         say(f"model: checkpoint {path} ({report.summary()})")
     if network is None:
-        raise ConfigError("no network to evaluate", path="model",
-                          expected="ts_path, ckpt_path or a network spec")
+        raise ConfigError(
+            "no network to evaluate", path="model", expected="ts_path, ckpt_path or a network spec"
+        )
     return network.eval()

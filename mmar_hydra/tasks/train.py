@@ -57,7 +57,7 @@ def run(ctx: TaskContext) -> float | None:
         raise ErrorGroup.of(problems)
 
     from mmar_hydra.engine.run import fit
-    from mmar_hydra.engine.trainer import seed_from_globals
+    from mmar_hydra.engine.trainer import distributed_layout, seed_from_globals, trainer_kwargs
 
     layout = read.layout
     ckpt_dir = layout.ensure_writable_inside(
@@ -65,8 +65,11 @@ def run(ctx: TaskContext) -> float | None:
     )
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     seed_from_globals(config)  # before building: random transforms take their seeds at init
-    parts = build_train(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, rank=ctx.rank)
-    if ctx.rank == 0:
+    rank, world_size = distributed_layout(trainer_kwargs(config, trainer_overrides(ctx))[0])
+    parts = build_train(
+        config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, rank=rank, world_size=world_size
+    )
+    if rank == 0:
         _save_resolved_config(ctx, ckpt_dir)
     result = fit(
         parts,
@@ -76,10 +79,15 @@ def run(ctx: TaskContext) -> float | None:
         trainer_overrides=trainer_overrides(ctx),
         default_root_dir=ctx.run_dir,
         finetune=ctx.cfg.task == "finetune",
+        say=print if rank == 0 else _silent,
     )
-    if ctx.rank == 0:
+    if rank == 0:
         _print_summary(ckpt_dir, result)
     return result.get("best_key_metric")
+
+
+def _silent(*_: Any) -> None:
+    """Ranks other than 0 keep quiet: one console, one set of messages."""
 
 
 def _print_summary(ckpt_dir: Path, result: dict[str, Any]) -> None:

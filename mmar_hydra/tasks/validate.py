@@ -19,13 +19,18 @@ def _metrics_saver(handlers: list[Any]) -> dict[str, Any]:
     return next((dict(h.args) for h in handlers if h.name == "MetricsSaver"), {})
 
 
-def _write_eval_files(ctx: TaskContext, config: dict[str, Any], handlers: list[Any], result: dict) -> list:
+def _write_eval_files(
+    ctx: TaskContext, config: dict[str, Any], handlers: list[Any], result: dict
+) -> list:
     from mmar_hydra.mmar.layout import resolve_inside
     from mmar_hydra.writers.eval_csv import write_metric_files
 
     saver = _metrics_saver(handlers)
-    save_dir = resolve_inside(ctx.mmar_root, saver.get("save_dir", config.get("MMAR_EVAL_OUTPUT_PATH", "eval")),
-                              where="MetricsSaver.args.save_dir")
+    save_dir = resolve_inside(
+        ctx.mmar_root,
+        saver.get("save_dir", config.get("MMAR_EVAL_OUTPUT_PATH", "eval")),
+        where="MetricsSaver.args.save_dir",
+    )
     wanted = saver.get("metrics", "*")
     detail = saver.get("metric_details", "*")
 
@@ -46,7 +51,7 @@ def _write_eval_files(ctx: TaskContext, config: dict[str, Any], handlers: list[A
 def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.components.builder import build_eval, check_config
     from mmar_hydra.engine.evaluation import evaluate
-    from mmar_hydra.engine.trainer import trainer_kwargs
+    from mmar_hydra.engine.trainer import distributed_layout, trainer_kwargs
     from mmar_hydra.tasks.model_loading import load_eval_network
     from mmar_hydra.tasks.train import trainer_overrides
 
@@ -63,15 +68,20 @@ def run(ctx: TaskContext) -> float | None:
     problems = check_config(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code)
     if problems:
         raise ErrorGroup.of(problems)
-    parts = build_eval(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, rank=ctx.rank)
-    network = load_eval_network(parts.model, parts.handlers, mmar_root=ctx.mmar_root,
-                                allow_code=ctx.allow_code)
     kwargs, notes = trainer_kwargs(config, trainer_overrides(ctx))
+    rank, world_size = distributed_layout(kwargs)
+    say = print if rank == 0 else (lambda *_: None)
     for note in notes:
-        print(f"trainer: {note}")
+        say(f"trainer: {note}")
+    parts = build_eval(
+        config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, rank=rank, world_size=world_size
+    )
+    network = load_eval_network(
+        parts.model, parts.handlers, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, say=say
+    )
     result = evaluate(network, parts, kwargs)
     is_validate = ctx.cfg.task == "validate" and bool(result["metrics"])
-    if ctx.rank == 0:
+    if rank == 0:
         if is_validate:
             for path in _write_eval_files(ctx, config, parts.handlers, result):
                 print(f"wrote {path}")

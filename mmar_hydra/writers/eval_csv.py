@@ -68,7 +68,9 @@ def write_metric_files(
             lines = [f"class{deli}{deli.join(ops)}"]
             with np.errstate(all="ignore"):
                 for i, column in enumerate(v.T):
-                    lines.append(f"{names[i]}{deli}{deli.join(f'{SUMMARY_OPS[o](column):.4f}' for o in ops)}")
+                    lines.append(
+                        f"{names[i]}{deli}{deli.join(f'{SUMMARY_OPS[o](column):.4f}' for o in ops)}"
+                    )
             path = save_dir / f"{label}_summary.csv"
             atomic_write_text(path, "\n".join(lines) + "\n")
             written.append(path)
