@@ -28,6 +28,7 @@ FRAMEWORK_KEYS = (
     "out",
     "seed",
     "force",
+    "resume",
     "model_path",
     "output_path",
     "input_shape",

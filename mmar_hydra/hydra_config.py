@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.context import FRAMEWORK_KEYS
 from mmar_hydra.errors import ConfigError
 
 __all__ = [
@@ -38,25 +39,7 @@ COMPONENT_GROUPS: dict[str, str] = {
 }
 
 # keys of conf/config.yaml and Hydra's own namespace: never rewritten
-_FRAMEWORK_KEYS = {
-    "mmar",
-    "task",
-    "config_file",
-    "env_file",
-    "debug",
-    "print_conf",
-    "allow_code",
-    "out",
-    "seed",
-    "force",
-    "model_path",
-    "output_path",
-    "input_shape",
-    "ignore_verify",
-    "trainer",
-    "hydra",
-    *COMPONENT_GROUPS,
-}
+_FRAMEWORK_KEYS = {*FRAMEWORK_KEYS, "hydra", *COMPONENT_GROUPS}
 
 
 def conf_dir() -> Path:

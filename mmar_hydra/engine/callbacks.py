@@ -25,6 +25,8 @@ __all__ = [
     "TrainStatsCallback",
     "EpochSummaryCallback",
     "SmartCacheCallback",
+    "ResumeCheckpointCallback",
+    "RESUME_FILENAME",
 ]
 
 
@@ -114,9 +116,6 @@ class TrainStatsCallback(pl.Callback):
         self.epoch_times: list[float] = []
         self.epoch_losses: list[float] = []
 
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.start = time.perf_counter()
-
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epoch_start = time.perf_counter()
 
@@ -147,6 +146,15 @@ class TrainStatsCallback(pl.Callback):
     def write(self, trainer: pl.Trainer) -> None:
         if trainer.is_global_zero:
             atomic_write_text(self.path, json.dumps(self.stats(trainer), indent=2))
+
+    def state_dict(self) -> dict[str, Any]:  # carried across resume=true
+        return {"epoch_times": self.epoch_times, "epoch_losses": self.epoch_losses,
+                "elapsed": time.perf_counter() - self.start}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.epoch_times = list(state_dict.get("epoch_times", []))
+        self.epoch_losses = list(state_dict.get("epoch_losses", []))
+        self.start = time.perf_counter() - float(state_dict.get("elapsed", 0.0))
 
 
 class EpochSummaryCallback(pl.Callback):
@@ -188,3 +196,64 @@ class SmartCacheCallback(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.dataset.shutdown()
+
+
+RESUME_FILENAME = "resume_state.pt"
+
+
+def _rng_state() -> dict[str, Any]:
+    """RNG states as tensors, so the resume checkpoint loads with weights_only=True."""
+    import random
+
+    import numpy as np
+    import torch
+
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy_keys": torch.from_numpy(np_state[1].astype("int64")),
+        "numpy_pos": int(np_state[2]),
+        "python": torch.tensor(py_state[1], dtype=torch.int64),
+        "python_version": int(py_state[0]),
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(
+        ("MT19937", state["numpy_keys"].numpy().astype("uint32"), state["numpy_pos"], 0, 0.0)
+    )
+    random.setstate(
+        (state["python_version"], tuple(int(x) for x in state["python"].tolist()), None)
+    )
+
+
+class ResumeCheckpointCallback(pl.Callback):
+    """Everything needed to continue a killed run, rewritten atomically after every epoch.
+
+    Model, optimizer, scheduler, epoch, step, loop state, the best metric so far (the
+    ClaraCheckpointCallback's state) and the RNG states; ``resume=true`` picks it up.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+        checkpoint["mmar_hydra_rng"] = _rng_state()
+        if trainer.is_global_zero:
+            from mmar_hydra.writers.atomic import atomic_torch_save
+
+            atomic_torch_save(checkpoint, self.path)
+
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if "mmar_hydra_rng" in checkpoint:
+            restore_rng_state(checkpoint["mmar_hydra_rng"])

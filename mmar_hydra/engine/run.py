@@ -12,7 +12,7 @@ from typing import Any
 
 from mmar_hydra.components.parts import TrainParts
 
-__all__ = ["fit"]
+__all__ = ["fit", "dry_run"]
 
 log = logging.getLogger("mmar_hydra")
 
@@ -26,6 +26,7 @@ def fit(
     trainer_overrides: Mapping[str, Any] | None = None,
     default_root_dir: Path,
     finetune: bool = False,
+    resume: bool = False,
     say: Any = print,
 ) -> dict[str, Any]:
     """Train; returns {"best_key_metric", "best_key_metric_epoch", "key_metric_name", ...}."""
@@ -34,8 +35,10 @@ def fit(
 
     from mmar_hydra.distributed import ddp_job
     from mmar_hydra.engine.callbacks import (
+        RESUME_FILENAME,
         ClaraCheckpointCallback,
         EpochSummaryCallback,
+        ResumeCheckpointCallback,
         SmartCacheCallback,
         TrainStatsCallback,
     )
@@ -75,6 +78,15 @@ def fit(
         EpochSummaryCallback(),
     ]
     callbacks += [SmartCacheCallback(d) for d in plan.smart_cache]
+    resume_path = ckpt_dir / RESUME_FILENAME
+    callbacks.append(ResumeCheckpointCallback(resume_path))
+    ckpt_path = None
+    if resume:
+        if resume_path.is_file():
+            ckpt_path = resume_path
+            say(f"resume: continuing from {resume_path}")
+        else:
+            say(f"resume: no {resume_path.name} in {ckpt_dir}, starting from scratch")
     logger = None
     if plan.tensorboard_dir is not None:
         logger = TensorBoardLogger(save_dir=str(plan.tensorboard_dir), name="", version="")
@@ -98,11 +110,17 @@ def fit(
     datamodule = MMARDataModule(
         parts.dataloader, parts.validate.dataloader if parts.validate else None
     )
+    dry_run(parts)
     with ddp_job():
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         # every rank records what it trained, so a sweep can be checked rank by rank
-        log.info("rank %d of %d trained with lr=%s, %d steps", trainer.global_rank,
-                 trainer.world_size, parts.optimizer.defaults.get("lr"), trainer.global_step)
+        log.info(
+            "rank %d of %d trained with lr=%s, %d steps",
+            trainer.global_rank,
+            trainer.world_size,
+            parts.optimizer.defaults.get("lr"),
+            trainer.global_step,
+        )
     return {
         "best_key_metric": checkpoint.best_value,
         "best_key_metric_epoch": checkpoint.best_epoch,
@@ -110,3 +128,39 @@ def fit(
         "last_metrics": dict(module.last_val_metrics),
         "global_step": trainer.global_step,
     }
+
+
+def dry_run(parts: TrainParts) -> None:
+    """One batch through the network before training: a channel mismatch fails in seconds.
+
+    Otherwise it would surface after the caches are filled, deep inside Lightning, as a bare
+    convolution error.
+    """
+    import torch
+
+    from mmar_hydra.errors import DataError
+
+    batch = next(iter(parts.dataloader))
+    image = batch["image"][:1]
+    expected = getattr(parts.network, "in_channels", None)
+    if expected is not None and image.ndim >= 3 and image.shape[1] != int(expected):
+        raise DataError(
+            f"the data has {image.shape[1]} channel(s) but the network expects in_channels={expected}",
+            path="train.model.args.in_channels",
+            expected=f"image batches of shape (B, {expected}, ...); got {tuple(image.shape)}",
+            fix="set the network's in_channels to the data's channel count, or fix the transforms",
+        )
+    was_training = parts.network.training
+    parts.network.eval()
+    try:
+        with torch.no_grad():
+            parts.network(image.as_tensor() if hasattr(image, "as_tensor") else image)
+    except RuntimeError as exc:
+        raise DataError(
+            f"the network cannot process a training batch: {str(exc).splitlines()[0][:200]}",
+            path="train.model",
+            expected=f"a network that accepts batches shaped {tuple(image.shape)}",
+            fix="check in_channels / spatial_dims against the data and the crop sizes",
+        ) from None
+    finally:
+        parts.network.train(was_training)

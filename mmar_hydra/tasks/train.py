@@ -79,6 +79,7 @@ def run(ctx: TaskContext) -> float | None:
         trainer_overrides=trainer_overrides(ctx),
         default_root_dir=ctx.run_dir,
         finetune=ctx.cfg.task == "finetune",
+        resume=bool(ctx.cfg.get("resume", False)),
         say=print if rank == 0 else _silent,
     )
     if rank == 0:

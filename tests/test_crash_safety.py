@@ -1,0 +1,80 @@
+"""Crash safety: SIGKILL at random points, resume=true, NaN losses, atomic artifacts."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import TINY_TRAIN, run_cli
+
+ARTIFACTS = ("model.pt", "final_model.pt", "resume_state.pt")
+
+
+def _loadable(models) -> None:
+    for name in ARTIFACTS:
+        path = models / name
+        if path.exists():  # never truncated: the old file or the new one
+            torch.load(path, weights_only=True)
+    if (models / "train_stats.json").exists():
+        json.loads((models / "train_stats.json").read_text())
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_resume(tiny_demo):
+    models = tiny_demo / "models"
+    cmd = [sys.executable, "-m", "mmar_hydra", f"mmar={tiny_demo}", "task=train", *TINY_TRAIN,
+           "epochs=24", "resume=true"]
+    rng = random.Random(0)
+    kills, best_seen = 0, None
+    for _ in range(12):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(6.0, 11.0))
+        if proc.poll() is not None:
+            break  # finished before this kill
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        _loadable(models)
+        if (models / "resume_state.pt").exists():
+            state = torch.load(models / "resume_state.pt", weights_only=True)
+            best = state["callbacks"]["ClaraCheckpointCallback"]["best_value"]
+            best_seen = best if best_seen is None or (best or 0) > best_seen else best_seen
+    assert kills >= 5
+    proc = run_cli(*cmd[3:])  # resume to the end
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _loadable(models)
+    stats = json.loads((models / "train_stats.json").read_text())
+    assert stats["epochs"] == 24 and stats["iterations"] == 24 * 2
+    assert best_seen is None or stats["best_key_metric"] >= best_seen - 1e-9
+
+
+def test_resume_continues_to_the_same_epoch_count(tiny_demo):
+    models = tiny_demo / "models"
+    assert run_cli(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "epochs=1").returncode == 0
+    first = json.loads((models / "train_stats.json").read_text())
+    proc = run_cli(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "epochs=3", "resume=true")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resume: continuing from" in proc.stdout
+    stats = json.loads((models / "train_stats.json").read_text())
+    assert stats["iterations"] == 3 * first["iterations"]  # 2 more epochs, not 3
+    assert len(stats["epoch_times"]) == 3  # the history carried over
+    assert stats["best_key_metric"] >= first["best_key_metric"]
+
+
+def test_nan_loss_stops_with_epoch_and_iteration(tiny_demo):
+    before = None
+    assert run_cli(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "epochs=1").returncode == 0
+    before = (tiny_demo / "models" / "model.pt").read_bytes()
+    proc = run_cli(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "learning_rate=1e30",
+                   "train.loss.name=DiceLoss")
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert "training loss is" in proc.stderr and "epoch" in proc.stderr and "iteration" in proc.stderr
+    # the last good best model is kept (the NaN run never beat it)
+    assert (tiny_demo / "models" / "model.pt").read_bytes() == before
