@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.components.cache_estimate import check_cache_fits
 from mmar_hydra.components.code_strings import is_code_string, parse_code_string
 from mmar_hydra.components.datalist import load_datalist, missing_files
 from mmar_hydra.components.metrics import build_metric
@@ -272,6 +273,8 @@ class Section:
             where=where,
             file=self.file,
         )
+        if isinstance(cls, type) and any(c.__name__ == "CacheDataset" for c in cls.__mro__):
+            check_cache_fits(args, where=where, file=self.file)
         try:
             return cls(**args)
         except MMARError:
@@ -583,6 +586,8 @@ def _cycle_check(section: Section, key: str, stack: list[str]) -> None:
 
 def _sample_check(section: Section, problems: list[MMARError]) -> None:
     """Run the first training case through the pre-transforms (no caching)."""
+    from monai.transforms import Compose
+
     spec = section.spec.get("dataset")
     if not isinstance(spec, Mapping) or "pre_transforms" not in section.spec:
         return
@@ -591,7 +596,11 @@ def _sample_check(section: Section, problems: list[MMARError]) -> None:
         if not items or missing_files(items[:1]):
             return
         transforms = section.get("pre_transforms")
-        sample = transforms(copy.deepcopy(items[0]))
+        # shapes are compared as loaded: crops and resampling later would hide a mismatch
+        steps = list(transforms.transforms)
+        loaded = steps[0](copy.deepcopy(items[0])) if steps else items[0]
+        if steps[1:]:
+            Compose(steps[1:])(loaded)  # the rest must run too; its output is not needed
     except MMARError as exc:
         problems.append(exc)
         return
@@ -613,15 +622,15 @@ def _sample_check(section: Section, problems: list[MMARError]) -> None:
         return
     if section.name != "train":  # evaluation configs may keep labels in their own space
         return
-    samples = sample if isinstance(sample, list) else [sample]
-    for s in samples:
+    for s in [loaded] if isinstance(loaded, dict) else []:
         img, lbl = s.get("image"), s.get("label")
         if hasattr(img, "shape") and hasattr(lbl, "shape") and len(lbl.shape) == len(img.shape):
-            if tuple(img.shape[1:]) != tuple(lbl.shape[1:]):
+            if tuple(img.shape) != tuple(lbl.shape):
                 problems.append(
                     DataError(
-                        f"image and label shapes differ after the pre_transforms: {tuple(img.shape)} vs {tuple(lbl.shape)}",
-                        file=str(items[0].get("image")),
+                        f"image and label shapes differ as loaded: "
+                        f"{tuple(img.shape)} vs {tuple(lbl.shape)}",
+                        file=str(items[0].get("label")),
                         path=section.where("dataset"),
                         expected="labels on the same grid as their images",
                         fix="check the case's label file, or add a resampling transform for the label",

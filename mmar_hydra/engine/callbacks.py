@@ -148,8 +148,11 @@ class TrainStatsCallback(pl.Callback):
             atomic_write_text(self.path, json.dumps(self.stats(trainer), indent=2))
 
     def state_dict(self) -> dict[str, Any]:  # carried across resume=true
-        return {"epoch_times": self.epoch_times, "epoch_losses": self.epoch_losses,
-                "elapsed": time.perf_counter() - self.start}
+        return {
+            "epoch_times": self.epoch_times,
+            "epoch_losses": self.epoch_losses,
+            "elapsed": time.perf_counter() - self.start,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.epoch_times = list(state_dict.get("epoch_times", []))

@@ -58,12 +58,13 @@ def run(ctx: TaskContext) -> float | None:
 
     from mmar_hydra.engine.run import fit
     from mmar_hydra.engine.trainer import distributed_layout, seed_from_globals, trainer_kwargs
+    from mmar_hydra.writers.atomic import ensure_writable_dir
 
     layout = read.layout
     ckpt_dir = layout.ensure_writable_inside(
         layout.resolve(config.get("MMAR_CKPT_DIR", "models")), ctx.run_dir
     )
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(ckpt_dir)
     seed_from_globals(config)  # before building: random transforms take their seeds at init
     rank, world_size = distributed_layout(trainer_kwargs(config, trainer_overrides(ctx))[0])
     parts = build_train(

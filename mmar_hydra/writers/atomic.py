@@ -15,7 +15,7 @@ from typing import Any
 
 from mmar_hydra.errors import CheckpointError
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_torch_save"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_torch_save", "ensure_writable_dir"]
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -84,3 +84,21 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def ensure_writable_dir(path: str | Path, *, what: str = "MMAR_CKPT_DIR") -> Path:
+    """Create ``path`` and prove it takes a file, before hours of training depend on it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise CheckpointError(
+            f"{what} is not a writable folder: {exc.strerror or exc}",
+            file=path,
+            path=what,
+            expected="a folder inside the MMAR that this user can write",
+            fix=f"set {what} to a writable folder (e.g. {what}=models/run2) or fix its permissions",
+        ) from None
+    return path
