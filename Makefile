@@ -8,7 +8,8 @@ ARGS ?=
 PYTEST_ARGS ?=
 STAMP := .make/installed
 
-.PHONY: help install demo test test-slow lint format train finetune check bench clean
+.PHONY: help install demo test test-slow lint format check train finetune validate validate-ckpt \
+	infer export train-multi-gpu validate-multi-gpu bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -47,6 +48,29 @@ train: $(STAMP) ## task=train on MMAR
 
 finetune: $(STAMP) ## task=finetune on MMAR (starts from MMAR_CKPT)
 	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=finetune $(ARGS)
+
+validate: $(STAMP) ## task=validate with the TorchScript model (MMAR_TORCHSCRIPT)
+	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=validate dont_load_ts_model=false dont_load_ckpt_model=true $(ARGS)
+
+validate-ckpt: $(STAMP) ## task=validate with the checkpoint (MMAR_CKPT)
+	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=validate dont_load_ts_model=true dont_load_ckpt_model=false $(ARGS)
+
+infer: $(STAMP) ## task=infer: predictions into MMAR_EVAL_OUTPUT_PATH
+	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=infer $(ARGS)
+
+export: $(STAMP) ## task=export: models/model.ts from models/model.pt
+	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=export $(ARGS)
+
+GPUS ?= 2
+DDP_PRESET = $(shell nvidia-smi -L >/dev/null 2>&1 && echo ddp || echo ddp_cpu)
+
+train-multi-gpu: $(STAMP) ## DDP training on GPUS GPUs (CPU gloo processes when there is no GPU)
+	@[ "$(DDP_PRESET)" = ddp ] || echo "no GPU found: running $(GPUS) CPU processes (gloo)"
+	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=train trainer=$(DDP_PRESET) trainer.devices=$(GPUS) $(ARGS)
+
+validate-multi-gpu: $(STAMP) ## DDP validation on GPUS GPUs (CPU gloo processes when there is no GPU)
+	@[ "$(DDP_PRESET)" = ddp ] || echo "no GPU found: running $(GPUS) CPU processes (gloo)"
+	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=validate trainer=$(DDP_PRESET) trainer.devices=$(GPUS) $(ARGS)
 
 clean: ## remove build and test leftovers (not the demo MMAR)
 	rm -rf .make build dist .pytest_cache outputs
