@@ -28,6 +28,7 @@ FRAMEWORK_KEYS = (
     "out",
     "seed",
     "force",
+    "runs",
     "resume",
     "model_path",
     "output_path",

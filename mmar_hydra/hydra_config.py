@@ -28,6 +28,7 @@ __all__ = [
     "rewrite_overrides",
     "parse_overrides",
     "runs_dir",
+    "job_overrides",
 ]
 
 # group name -> key inside the `train` section it provides
@@ -133,3 +134,13 @@ def rewrite_overrides(overrides: Sequence[str], known: Mapping[str, Any]) -> lis
         else:
             out.append("++" + text)
     return out
+
+
+def job_overrides() -> list[str]:
+    """This Hydra job's own overrides, without the ``+``/``++`` the CLI may have added."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return [o.lstrip("+") for o in HydraConfig.get().overrides.task]
+    except (ImportError, ValueError):
+        return []

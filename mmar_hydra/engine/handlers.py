@@ -42,6 +42,7 @@ class HandlerPlan:
     metrics_saver: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
+    write_roots: tuple[Path, ...] = ()
 
 
 def _path(value: Any, root: Path) -> Path:
@@ -78,7 +79,10 @@ def _map(
         )
     elif name == "CheckpointSaver":
         plan.ckpt_dir = resolve_inside(
-            root, args.get("save_dir", "models"), where=f"{handler.json_path}.args.save_dir"
+            root,
+            args.get("save_dir", "models"),
+            *plan.write_roots,
+            where=f"{handler.json_path}.args.save_dir",
         )
         if section == "validate" and args.get("key_metric_filename"):
             plan.best_filename = str(args["key_metric_filename"])
@@ -93,7 +97,10 @@ def _map(
         plan.stats = True
     elif name == "TensorBoardStatsHandler":
         plan.tensorboard_dir = resolve_inside(
-            root, args.get("log_dir", "models"), where=f"{handler.json_path}.args.log_dir"
+            root,
+            args.get("log_dir", "models"),
+            *plan.write_roots,
+            where=f"{handler.json_path}.args.log_dir",
         )
     elif name == "SmartCacheHandler":
         plan.smart_cache.append(args.get("smartcacher"))
@@ -106,9 +113,18 @@ def _map(
         )
 
 
-def plan_handlers(parts: TrainParts, mmar_root: Path, *, finetune: bool = False) -> HandlerPlan:
-    """Map the train and validate handlers of ``parts`` to a plan."""
-    plan = HandlerPlan()
+def plan_handlers(
+    parts: TrainParts,
+    mmar_root: Path,
+    *,
+    finetune: bool = False,
+    write_roots: tuple[Path, ...] = (),
+) -> HandlerPlan:
+    """Map the train and validate handlers of ``parts`` to a plan.
+
+    Folders handlers write to must lie inside the MMAR or one of ``write_roots`` (the run dir).
+    """
+    plan = HandlerPlan(write_roots=tuple(write_roots))
     for handler in parts.handlers:
         _map(handler, plan, mmar_root, section="train", finetune=finetune)
     for handler in parts.validate.handlers if parts.validate else []:

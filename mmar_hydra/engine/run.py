@@ -49,7 +49,7 @@ def fit(
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
 
     quiet_lightning()
-    plan = plan_handlers(parts, mmar_root, finetune=finetune)
+    plan = plan_handlers(parts, mmar_root, finetune=finetune, write_roots=(Path(default_root_dir),))
     for text in plan.unmapped + plan.notes:
         say(f"handlers: {text}")
     for load in plan.load:

@@ -49,6 +49,14 @@ TASKS: dict[str, TaskSpec] = {
             "export", "export", True, "write TorchScript model.ts from a checkpoint", "export"
         ),
         TaskSpec(
+            "compare",
+            "compare",
+            False,
+            "compare trained variants: runs=DIR|[DIRS]|GLOB out=DIR",
+            "",
+            False,
+        ),
+        TaskSpec(
             "demo_data", "demo_data", False, "write the sample MMAR and synthetic data to out=DIR"
         ),
     )

@@ -58,9 +58,12 @@ def run(ctx: TaskContext) -> float | None:
 
     from mmar_hydra.engine.run import fit
     from mmar_hydra.engine.trainer import distributed_layout, seed_from_globals, trainer_kwargs
+    from mmar_hydra.runs.run_folder import in_multirun
     from mmar_hydra.writers.atomic import ensure_writable_dir
 
     layout = read.layout
+    if in_multirun():  # each sweep job trains into its own MMAR-shaped run folder
+        config = _job_mmar(ctx)
     ckpt_dir = layout.ensure_writable_inside(
         layout.resolve(config.get("MMAR_CKPT_DIR", "models")), ctx.run_dir
     )
@@ -86,6 +89,30 @@ def run(ctx: TaskContext) -> float | None:
     if rank == 0:
         _print_summary(ckpt_dir, result)
     return result.get("best_key_metric")
+
+
+def _job_mmar(ctx: TaskContext) -> dict[str, Any]:
+    """Clone the MMAR into the job's run folder and point MMAR_CKPT_DIR / eval output at it."""
+    from omegaconf import open_dict
+
+    from mmar_hydra.hydra_config import job_overrides
+    from mmar_hydra.runs.run_folder import make_job_mmar
+
+    read = ctx.read
+    assert read is not None
+    job = make_job_mmar(
+        read.layout.root,
+        ctx.run_dir / "mmar",
+        ctx.mmar_config,
+        config_file=read.config_file,
+        env_keys=set(read.env),
+        overrides=job_overrides(),
+    )
+    with open_dict(ctx.cfg):
+        ctx.cfg.MMAR_CKPT_DIR = str(job / "models")
+        ctx.cfg.MMAR_EVAL_OUTPUT_PATH = str(job / "eval")
+    ctx._resolved = None
+    return ctx.mmar_config
 
 
 def _silent(*_: Any) -> None:
