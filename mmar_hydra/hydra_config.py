@@ -39,8 +39,11 @@ COMPONENT_GROUPS: dict[str, str] = {
     "lr_scheduler": "lr_scheduler",
 }
 
-# keys of conf/config.yaml and Hydra's own namespace: never rewritten
-_FRAMEWORK_KEYS = {*FRAMEWORK_KEYS, "hydra", *COMPONENT_GROUPS}
+
+def _framework_keys() -> set[str]:
+    """Keys of conf/config.yaml, its config groups and Hydra's namespace: never rewritten."""
+    groups = {p.name for p in conf_dir().iterdir() if p.is_dir()}
+    return {*FRAMEWORK_KEYS, "hydra", *COMPONENT_GROUPS, *groups}
 
 
 def conf_dir() -> Path:
@@ -123,13 +126,14 @@ def parse_overrides(overrides: Sequence[str]) -> list[Any]:
 def rewrite_overrides(overrides: Sequence[str], known: Mapping[str, Any]) -> list[str]:
     """Prefix ``++`` to overrides of keys that ``known`` (the MMAR's config) does not have."""
     out = []
+    framework = _framework_keys()
     for text in overrides:
         key = text.split("=", 1)[0]
         if "=" not in text or key.startswith(("+", "~", "hydra.", "hydra/")) or "@" in key:
             out.append(text)
             continue
         top = key.split(".", 1)[0].split("/", 1)[0]
-        if top in _FRAMEWORK_KEYS or _has_path(known, key):
+        if top in framework or _has_path(known, key):
             out.append(text)
         else:
             out.append("++" + text)

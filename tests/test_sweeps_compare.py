@@ -68,3 +68,13 @@ def test_sweep_runs_into_separate_mmars_and_compare(tiny_demo, tmp_path):
     assert "| rank |" in proc.stdout and (out / "compare.md").is_file()
     png = (out / "curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_optuna_search_reports_its_best_trial(tiny_demo):
+    proc = run_cli("-m", f"mmar={tiny_demo}", "task=train", "hparams_search=demo_optuna", *SMALL,
+                   "epochs=1", "train.model.args.strides=[2,2,2]", "hydra.sweeper.n_trials=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = next((tiny_demo / "runs").iterdir())
+    results = (sweep / "optimization_results.yaml").read_text()
+    assert "best_params" in results and "learning_rate" in results and "best_value" in results
+    assert len([p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()]) == 2
