@@ -49,6 +49,14 @@ TASKS: dict[str, TaskSpec] = {
             "export", "export", True, "write TorchScript model.ts from a checkpoint", "export"
         ),
         TaskSpec(
+            "import",
+            "import_yaml",
+            True,
+            "write the MMAR as editable Hydra YAML to out=DIR",
+            "train",
+            False,
+        ),
+        TaskSpec(
             "compare",
             "compare",
             False,
