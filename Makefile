@@ -26,8 +26,9 @@ demo: $(STAMP) ## generate the demo MMAR + synthetic data (if missing) and train
 	$(PYTHON) -m mmar_hydra task=demo_data out=$(MMAR)
 	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=train $(ARGS)
 
-test: $(STAMP) ## run the test suite (fast tests; < 10 min on 2 cores)
+test: $(STAMP) ## run the test suite and the notebooks (< 10 min on 2 cores)
 	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest --nbmake notebooks -p no:cacheprovider $(PYTEST_ARGS)
 
 test-slow: $(STAMP) ## run the long end-to-end tests
 	$(PYTHON) -m pytest -m slow $(PYTEST_ARGS)
