@@ -28,6 +28,7 @@ FRAMEWORK_KEYS = (
     "out",
     "seed",
     "force",
+    "clone_models",
     "runs",
     "resume",
     "model_path",

@@ -36,41 +36,95 @@ def _shape_mismatch(root: Path) -> None:
     import nibabel as nib
     import numpy as np
 
-    nib.save(nib.Nifti1Image(np.zeros((20, 20, 20), np.uint8), np.eye(4)), root / "data" / "small.nii.gz")
+    nib.save(
+        nib.Nifti1Image(np.zeros((20, 20, 20), np.uint8), np.eye(4)), root / "data" / "small.nii.gz"
+    )
     _datalist(root, lambda d: d["training"][0].__setitem__("label", "small.nii.gz"))
 
 
 def _foreign_checkpoint(root: Path) -> None:
     from monai.networks.nets import UNet
 
-    other = UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=[8, 16, 32], strides=[2, 2],
-                 num_res_units=1, norm="batch")
+    other = UNet(
+        spatial_dims=3,
+        in_channels=1,
+        out_channels=2,
+        channels=[8, 16, 32],
+        strides=[2, 2],
+        num_res_units=1,
+        norm="batch",
+    )
     torch.save({"model": other.state_dict()}, root / "models" / "model.pt")
 
 
 CASES = {
-    "malformed JSON": (lambda r: (r / "config" / "config_train.json").write_text('{\n "epochs": 2,\n}'),
-                       [], ["malformed JSON", "line 3", "config_train.json"]),
-    "missing config": (None, ["config_file=config/config_nope.json"], ["config_nope.json", "config_train.json"]),
-    "unknown component": (None, ["train.model.name=UNett"], ["unknown component 'UNett'", "UNet", "train.model"]),
-    "bad args": (None, ["train.model.args.num_res_unit=2"], ["no argument 'num_res_unit'", "num_res_units"]),
-    "unresolved variable": (lambda r: _edit(r, _set("train", "optimizer", "lr", "{lr_typo}")), [],
-                            ["{lr_typo}", "train.optimizer.args.lr"]),
-    "bad @ref": (lambda r: _edit(r, _set("train", "dataloader", "dataset", "@datset")), [],
-                 ["unknown reference '@datset'", "train.dataloader.args.dataset"]),
-    "reference cycle": (lambda r: _edit(r, _set("train", "optimizer", "lr", "@lr_scheduler")), [],
-                        ["reference cycle", "optimizer -> lr_scheduler -> optimizer"]),
-    "missing DATASET_JSON": (None, ["DATASET_JSON=data/none.json"], ["datalist file not found", "none.json"]),
-    "missing data files": (None, ["DATA_ROOT=data/nowhere"], ["data file(s) of the datalist are missing", "nowhere"]),
-    "empty data split": (lambda r: _datalist(r, lambda d: d.__setitem__("validation", [])), [],
-                         ["'validation' split of the datalist is empty"]),
+    "malformed JSON": (
+        lambda r: (r / "config" / "config_train.json").write_text('{\n "epochs": 2,\n}'),
+        [],
+        ["malformed JSON", "line 3", "config_train.json"],
+    ),
+    "missing config": (
+        None,
+        ["config_file=config/config_nope.json"],
+        ["config_nope.json", "config_train.json"],
+    ),
+    "unknown component": (
+        None,
+        ["train.model.name=UNett"],
+        ["unknown component 'UNett'", "UNet", "train.model"],
+    ),
+    "bad args": (
+        None,
+        ["train.model.args.num_res_unit=2"],
+        ["no argument 'num_res_unit'", "num_res_units"],
+    ),
+    "unresolved variable": (
+        lambda r: _edit(r, _set("train", "optimizer", "lr", "{lr_typo}")),
+        [],
+        ["{lr_typo}", "train.optimizer.args.lr"],
+    ),
+    "bad @ref": (
+        lambda r: _edit(r, _set("train", "dataloader", "dataset", "@datset")),
+        [],
+        ["unknown reference '@datset'", "train.dataloader.args.dataset"],
+    ),
+    "reference cycle": (
+        lambda r: _edit(r, _set("train", "optimizer", "lr", "@lr_scheduler")),
+        [],
+        ["reference cycle", "optimizer -> lr_scheduler -> optimizer"],
+    ),
+    "missing DATASET_JSON": (
+        None,
+        ["DATASET_JSON=data/none.json"],
+        ["datalist file not found", "none.json"],
+    ),
+    "missing data files": (
+        None,
+        ["DATA_ROOT=data/nowhere"],
+        ["data file(s) of the datalist are missing", "nowhere"],
+    ),
+    "empty data split": (
+        lambda r: _datalist(r, lambda d: d.__setitem__("validation", [])),
+        [],
+        ["'validation' split of the datalist is empty"],
+    ),
     "image/label shape mismatch": (_shape_mismatch, [], ["image and label shapes differ"]),
     "in_channels mismatch": (None, ["in_channels=2"], ["expects in_channels=2", "1 channel"]),
-    "checkpoint/network mismatch": (_foreign_checkpoint, ["dont_load_ckpt_model=false"],
-                                    ["does not fit the network", "vs network"]),
-    "unwritable MMAR_CKPT_DIR": (lambda r: (r / "models" / "afile").write_text("x"),
-                                ["MMAR_CKPT_DIR=models/afile/sub"], ["MMAR_CKPT_DIR is not a writable folder"]),
-    "MMAR_CKPT_DIR outside the MMAR": (None, ["MMAR_CKPT_DIR=../../etc"], ["refusing to write outside the MMAR"]),
+    "checkpoint/network mismatch": (
+        _foreign_checkpoint,
+        ["dont_load_ckpt_model=false"],
+        ["does not fit the network", "vs network"],
+    ),
+    "unwritable MMAR_CKPT_DIR": (
+        lambda r: (r / "models" / "afile").write_text("x"),
+        ["MMAR_CKPT_DIR=models/afile/sub"],
+        ["MMAR_CKPT_DIR is not a writable folder"],
+    ),
+    "MMAR_CKPT_DIR outside the MMAR": (
+        None,
+        ["MMAR_CKPT_DIR=../../etc"],
+        ["refusing to write outside the MMAR"],
+    ),
     "bad override syntax": (None, ["epochs=[1,"], ["cannot parse the override 'epochs=[1,'"]),
     "unknown task": (None, ["task=trian"], ["unknown task 'trian'", "task=train"]),
 }

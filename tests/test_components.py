@@ -48,8 +48,19 @@ def test_args_checked_against_the_constructor():
     from monai.networks.nets import UNet
 
     with pytest.raises(ComponentError) as err:
-        check_args(UNet, {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4],
-                          "strides": [], "num_res_unit": 1}, component="UNet", where="train.model")
+        check_args(
+            UNet,
+            {
+                "spatial_dims": 3,
+                "in_channels": 1,
+                "out_channels": 2,
+                "channels": [4],
+                "strides": [],
+                "num_res_unit": 1,
+            },
+            component="UNet",
+            where="train.model",
+        )
     text = err.value.format()
     assert "num_res_unit" in text and "did you mean 'num_res_units'" in text and "accepts:" in text
     with pytest.raises(ComponentError, match="missing required"):
@@ -66,14 +77,20 @@ def test_safe_code_strings_never_eval():
     pair = parse_code_string("lambda x: (x['pred'], x['label'])", allow_code=False).evaluate({})
     assert pair({"pred": 1, "label": 2}) == (1, 2)
     assert parse_code_string("lambda x: None", allow_code=False).evaluate({})(1) is None
-    assert parse_code_string("lambda x: x['pred'][0]", allow_code=False).evaluate({})({"pred": [7]}) == 7
+    assert (
+        parse_code_string("lambda x: x['pred'][0]", allow_code=False).evaluate({})({"pred": [7]})
+        == 7
+    )
     assert is_code_string("lambda x: 1") and not is_code_string("plain")
 
 
 def test_other_code_strings_are_refused_with_what_would_run():
     with pytest.raises(CodeNotAllowedError) as err:
         parse_code_string("#__import__('os').system('id')", allow_code=False, where="train.x")
-    assert "__import__('os').system('id')" in err.value.format() and "allow_code=true" in err.value.format()
+    assert (
+        "__import__('os').system('id')" in err.value.format()
+        and "allow_code=true" in err.value.format()
+    )
     code = parse_code_string("#@model.weight.shape[0] * 2", allow_code=True)
     assert code.evaluate({"model": torch.nn.Linear(3, 5)}) == 10
 
@@ -101,13 +118,21 @@ def _cfg(train: dict) -> dict:
 
 def test_check_reports_every_problem_and_cycles(tmp_path):
     problems = check_config(
-        _cfg({
-            "model": {"name": "UNett"},
-            "loss": {"name": "DiceLoss", "args": {"sofmax": True}},
-            "optimizer": {"name": "Adam", "args": {"params": "#@model.parameters()", "lr": "@lr_scheduler"}},
-            "lr_scheduler": {"name": "StepLR", "args": {"optimizer": "@optimizer", "step_size": 1}},
-            "inferer": {"name": "SimpleInferer", "args": {"x": "@nothing"}},
-        }),
+        _cfg(
+            {
+                "model": {"name": "UNett"},
+                "loss": {"name": "DiceLoss", "args": {"sofmax": True}},
+                "optimizer": {
+                    "name": "Adam",
+                    "args": {"params": "#@model.parameters()", "lr": "@lr_scheduler"},
+                },
+                "lr_scheduler": {
+                    "name": "StepLR",
+                    "args": {"optimizer": "@optimizer", "step_size": 1},
+                },
+                "inferer": {"name": "SimpleInferer", "args": {"x": "@nothing"}},
+            }
+        ),
         mmar_root=tmp_path,
         check_data=False,
     )
@@ -122,32 +147,76 @@ def test_check_reports_every_problem_and_cycles(tmp_path):
 def test_disabled_inside_lists_and_rank(tmp_path):
     from mmar_hydra.components.builder import Section
 
-    spec = {"pre_transforms": [
-        {"name": "ScaleIntensityd", "args": {"keys": "image"}},
-        {"name": "ToTensord", "disabled": True, "args": {"keys": "image"}},
-        {"name": "EnsureTyped", "rank": 1, "args": {"keys": "image"}},
-    ]}
-    names = [type(t).__name__ for t in Section(spec, "train", mmar_root=tmp_path, allow_code=False,
-                                                 rank=0, file=None).get("pre_transforms").transforms]
+    spec = {
+        "pre_transforms": [
+            {"name": "ScaleIntensityd", "args": {"keys": "image"}},
+            {"name": "ToTensord", "disabled": True, "args": {"keys": "image"}},
+            {"name": "EnsureTyped", "rank": 1, "args": {"keys": "image"}},
+        ]
+    }
+    names = [
+        type(t).__name__
+        for t in Section(spec, "train", mmar_root=tmp_path, allow_code=False, rank=0, file=None)
+        .get("pre_transforms")
+        .transforms
+    ]
     assert names == ["ScaleIntensityd"]
-    names = [type(t).__name__ for t in Section(spec, "train", mmar_root=tmp_path, allow_code=False,
-                                                 rank=1, file=None).get("pre_transforms").transforms]
+    names = [
+        type(t).__name__
+        for t in Section(spec, "train", mmar_root=tmp_path, allow_code=False, rank=1, file=None)
+        .get("pre_transforms")
+        .transforms
+    ]
     assert names == ["ScaleIntensityd", "EnsureTyped"]
 
 
 def test_validate_ref_reuses_train_transform_and_model(tmp_path):
     from mmar_hydra.components.builder import Section
 
-    train = Section({"pre_transforms": [{"name": "ScaleIntensityRanged", "args": {
-        "keys": "image", "a_min": 0, "a_max": 10, "b_min": 0, "b_max": 1}}],
-        "model": {"name": "UNet", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2,
-                                           "channels": [4, 8], "strides": [2]}}},
-        "train", mmar_root=tmp_path, allow_code=False, rank=0, file=None)
-    val = Section({"pre_transforms": [{"ref": "ScaleIntensityRanged"}], "x": {"name": "SimpleInferer"}},
-                  "validate", mmar_root=tmp_path, allow_code=False, rank=0, file=None, parent=train)
+    train = Section(
+        {
+            "pre_transforms": [
+                {
+                    "name": "ScaleIntensityRanged",
+                    "args": {"keys": "image", "a_min": 0, "a_max": 10, "b_min": 0, "b_max": 1},
+                }
+            ],
+            "model": {
+                "name": "UNet",
+                "args": {
+                    "spatial_dims": 2,
+                    "in_channels": 1,
+                    "out_channels": 2,
+                    "channels": [4, 8],
+                    "strides": [2],
+                },
+            },
+        },
+        "train",
+        mmar_root=tmp_path,
+        allow_code=False,
+        rank=0,
+        file=None,
+    )
+    val = Section(
+        {"pre_transforms": [{"ref": "ScaleIntensityRanged"}], "x": {"name": "SimpleInferer"}},
+        "validate",
+        mmar_root=tmp_path,
+        allow_code=False,
+        rank=0,
+        file=None,
+        parent=train,
+    )
     t = val.get("pre_transforms").transforms[0]
     assert type(t).__name__ == "ScaleIntensityRanged"
     assert val.ref("model", "validate.x") is train.get("model")
     with pytest.raises(ConfigError, match="unknown train transform 'Nope'"):
-        Section({"pre_transforms": [{"ref": "Nope"}]}, "validate", mmar_root=tmp_path,
-                allow_code=False, rank=0, file=None, parent=train).get("pre_transforms")
+        Section(
+            {"pre_transforms": [{"ref": "Nope"}]},
+            "validate",
+            mmar_root=tmp_path,
+            allow_code=False,
+            rank=0,
+            file=None,
+            parent=train,
+        ).get("pre_transforms")

@@ -28,8 +28,16 @@ def _loadable(models) -> None:
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_resume(tiny_demo):
     models = tiny_demo / "models"
-    cmd = [sys.executable, "-m", "mmar_hydra", f"mmar={tiny_demo}", "task=train", *TINY_TRAIN,
-           "epochs=600", "resume=true"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmar_hydra",
+        f"mmar={tiny_demo}",
+        "task=train",
+        *TINY_TRAIN,
+        "epochs=600",
+        "resume=true",
+    ]
     rng = random.Random(0)
     kills, best_seen = 0, None
     for _ in range(7):
@@ -71,10 +79,17 @@ def test_nan_loss_stops_with_epoch_and_iteration(tiny_demo):
     before = None
     assert run_cli(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "epochs=1").returncode == 0
     before = (tiny_demo / "models" / "model.pt").read_bytes()
-    proc = run_cli(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "learning_rate=1e30",
-                   "train.loss.name=DiceLoss")
+    proc = run_cli(
+        f"mmar={tiny_demo}",
+        "task=train",
+        *TINY_TRAIN,
+        "learning_rate=1e30",
+        "train.loss.name=DiceLoss",
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
-    assert "training loss is" in proc.stderr and "epoch" in proc.stderr and "iteration" in proc.stderr
+    assert (
+        "training loss is" in proc.stderr and "epoch" in proc.stderr and "iteration" in proc.stderr
+    )
     # the last good best model is kept (the NaN run never beat it)
     assert (tiny_demo / "models" / "model.pt").read_bytes() == before

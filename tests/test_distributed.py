@@ -47,13 +47,29 @@ def test_ddp_train_gives_the_same_artifacts(tiny_demo):
 
 @pytest.mark.slow
 def test_multirun_sweep_with_ddp_trains_one_config_per_job_on_every_rank(tiny_demo):
-    proc = _ok(run_cli("-m", f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "epochs=1", *DDP,
-                       "learning_rate=0.001,0.0005"))
+    proc = _ok(
+        run_cli(
+            "-m",
+            f"mmar={tiny_demo}",
+            "task=train",
+            *TINY_TRAIN,
+            "epochs=1",
+            *DDP,
+            "learning_rate=0.001,0.0005",
+        )
+    )
     sweeps = list((tiny_demo / "runs").iterdir())
     assert len(sweeps) == 1, sweeps  # no stray run folders from the child processes
     jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir())
     assert [j.name for j in jobs] == ["0", "1"]
     for job, lr in zip(jobs, ("0.001", "0.0005"), strict=True):
-        lines = [ln for f in job.glob("*.log") for ln in f.read_text().splitlines() if "trained with" in ln]
-        ranks = {ln.split("rank ")[1].split(" ")[0]: ln.split("lr=")[1].split(",")[0] for ln in lines}
+        lines = [
+            ln
+            for f in job.glob("*.log")
+            for ln in f.read_text().splitlines()
+            if "trained with" in ln
+        ]
+        ranks = {
+            ln.split("rank ")[1].split(" ")[0]: ln.split("lr=")[1].split(",")[0] for ln in lines
+        }
         assert ranks == {"0": lr, "1": lr}, (job, lines, proc.stdout[-500:])

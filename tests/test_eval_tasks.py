@@ -63,8 +63,15 @@ def test_validate_ts_and_ckpt_agree_and_match_training(exported):
     assert float(summary[0]["mean"]) == pytest.approx(np.mean(values), abs=1e-4)
     assert float(summary[0]["max"]) == pytest.approx(max(values), abs=1e-4)
 
-    _ok(run_cli(f"mmar={exported}", "task=validate", *TINY_EVAL,
-                "dont_load_ts_model=true", "dont_load_ckpt_model=false"))
+    _ok(
+        run_cli(
+            f"mmar={exported}",
+            "task=validate",
+            *TINY_EVAL,
+            "dont_load_ts_model=true",
+            "dont_load_ckpt_model=false",
+        )
+    )
     ckpt = _metrics(exported)
     assert ckpt["val_mean_dice"] == pytest.approx(ts["val_mean_dice"], abs=1e-5)
     best = torch.load(exported / "models" / "model.pt", weights_only=True)["val_mean_dice"]
@@ -89,32 +96,63 @@ def test_finetune_starts_from_the_checkpoint_and_skips_new_class_layers(trained_
     shutil.copytree(trained_demo, mmar, ignore=shutil.ignore_patterns("eval", "runs"))
     out = _ok(run_cli(f"mmar={mmar}", "task=finetune", *TINY_TRAIN, "epochs=1"))
     assert "CheckpointLoader" in out and "loaded" in out and "skipped" not in out
-    out = _ok(run_cli(f"mmar={mmar}", "task=finetune", *TINY_TRAIN, "epochs=1", "out_classes=3",
-                      "MMAR_CKPT=models/final_model.pt"))
+    out = _ok(
+        run_cli(
+            f"mmar={mmar}",
+            "task=finetune",
+            *TINY_TRAIN,
+            "epochs=1",
+            "out_classes=3",
+            "MMAR_CKPT=models/final_model.pt",
+        )
+    )
     assert "skipped" in out  # the output layer changed shape: listed, not loaded
     final = torch.load(mmar / "models" / "final_model.pt", weights_only=True)["model"]
     assert any(tuple(v.shape) == (3,) for k, v in final.items() if k.endswith("bias"))
 
 
 def test_missing_model_file(exported):
-    _user_error(run_cli(f"mmar={exported}", "task=validate", *TINY_EVAL, "MMAR_TORCHSCRIPT=models/none.ts"),
-                "TorchScript model not found", "none.ts")
+    _user_error(
+        run_cli(f"mmar={exported}", "task=validate", *TINY_EVAL, "MMAR_TORCHSCRIPT=models/none.ts"),
+        "TorchScript model not found",
+        "none.ts",
+    )
 
 
 def test_file_that_is_not_torchscript(exported):
-    _user_error(run_cli(f"mmar={exported}", "task=validate", *TINY_EVAL, "MMAR_TORCHSCRIPT=models/model.pt"),
-                "not a TorchScript model")
+    _user_error(
+        run_cli(
+            f"mmar={exported}", "task=validate", *TINY_EVAL, "MMAR_TORCHSCRIPT=models/model.pt"
+        ),
+        "not a TorchScript model",
+    )
 
 
 def test_checkpoint_that_does_not_fit_the_network(exported):
     from monai.networks.nets import UNet
 
-    other = UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=[8, 16, 32], strides=[2, 2],
-                 num_res_units=1, norm="batch")
+    other = UNet(
+        spatial_dims=3,
+        in_channels=1,
+        out_channels=2,
+        channels=[8, 16, 32],
+        strides=[2, 2],
+        num_res_units=1,
+        norm="batch",
+    )
     torch.save({"model": other.state_dict()}, exported / "models" / "other.pt")  # no train_conf
-    proc = run_cli(f"mmar={exported}", "task=export", "model_path=models/other.pt",
-                   "output_path=models/other.ts")
-    _user_error(proc, "does not fit the network", "model.1.submodule", "checkpoint (48, 8, 3, 3, 3) vs network (32, 8, 3, 3, 3)")
+    proc = run_cli(
+        f"mmar={exported}",
+        "task=export",
+        "model_path=models/other.pt",
+        "output_path=models/other.ts",
+    )
+    _user_error(
+        proc,
+        "does not fit the network",
+        "model.1.submodule",
+        "checkpoint (48, 8, 3, 3, 3) vs network (32, 8, 3, 3, 3)",
+    )
     assert not (exported / "models" / "other.ts").exists()
 
 
@@ -123,5 +161,8 @@ def test_test_list_with_missing_images(exported, tmp_path):
     datalist["test"] = ["imagesTs/gone_1.nii.gz", "imagesTs/gone_2.nii.gz"]
     bad = exported / "data" / "missing.json"
     bad.write_text(json.dumps(datalist))
-    _user_error(run_cli(f"mmar={exported}", "task=infer", *TINY_EVAL, f"DATASET_JSON={bad}"),
-                "2 data file(s) of the datalist are missing", "gone_1.nii.gz")
+    _user_error(
+        run_cli(f"mmar={exported}", "task=infer", *TINY_EVAL, f"DATASET_JSON={bad}"),
+        "2 data file(s) of the datalist are missing",
+        "gone_1.nii.gz",
+    )

@@ -12,15 +12,21 @@ def test_imported_yaml_is_editable_and_runs(tiny_demo, tmp_path):
     proc = run_cli(f"mmar={tiny_demo}", "task=import", f"out={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert {p.relative_to(out).as_posix() for p in out.rglob("*.yaml")} == {
-        "_mmar_.yaml", "network/mmar.yaml", "loss/mmar.yaml", "optimizer/mmar.yaml",
-        "lr_scheduler/mmar.yaml"}
+        "_mmar_.yaml",
+        "network/mmar.yaml",
+        "loss/mmar.yaml",
+        "optimizer/mmar.yaml",
+        "lr_scheduler/mmar.yaml",
+    }
     primary = (out / "_mmar_.yaml").read_text()
     assert "max_epochs: ${epochs}" in primary  # Clara variables stay variables
     (out / "_mmar_.yaml").write_text(primary.replace("epochs: 40", "epochs: 1"))
     loss = (out / "loss" / "mmar.yaml").read_text()
     (out / "loss" / "mmar.yaml").write_text(loss.replace("DiceCELoss", "DiceLoss"))
     overrides = [o for o in TINY_TRAIN if not o.startswith("epochs=")]
-    proc = run_cli(f"mmar={tiny_demo}", "task=train", f"hydra.searchpath=[file://{out}]", *overrides)
+    proc = run_cli(
+        f"mmar={tiny_demo}", "task=train", f"hydra.searchpath=[file://{out}]", *overrides
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     stats = json.loads((tiny_demo / "models" / "train_stats.json").read_text())
     assert stats["epochs"] == 1

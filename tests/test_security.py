@@ -34,8 +34,13 @@ def test_code_string_that_writes_a_file_is_refused(tiny_demo, tmp_path):
     _edit(tiny_demo, lambda c: c["train"]["optimizer"]["args"].__setitem__("params", evil))
     for task in ("check", "train"):
         proc = run_cli(f"mmar={tiny_demo}", f"task={task}", *TINY_TRAIN)
-        _refused(proc, "would run as Python code", "pwned.txt", "train.optimizer.args.params",
-                 "allow_code=true")
+        _refused(
+            proc,
+            "would run as Python code",
+            "pwned.txt",
+            "train.optimizer.args.params",
+            "allow_code=true",
+        )
     assert not target.exists()
 
 
@@ -48,8 +53,12 @@ def test_custom_component_needs_allow_code(tiny_demo, tmp_path):
         "from monai.networks.nets import UNet as Net\n"
     )
     _edit(tiny_demo, lambda c: c["train"]["model"].update(path="evil_net.Net"))
-    _refused(run_cli(f"mmar={tiny_demo}", "task=check", *TINY_TRAIN),
-             "evil_net.Net", "would import and run code", "allow_code=true")
+    _refused(
+        run_cli(f"mmar={tiny_demo}", "task=check", *TINY_TRAIN),
+        "evil_net.Net",
+        "would import and run code",
+        "allow_code=true",
+    )
     assert not target.exists()
     # the user trusts it: now it imports (and its import-time code runs)
     proc = run_cli(f"mmar={tiny_demo}", "task=check", *TINY_TRAIN, "allow_code=true")
@@ -59,7 +68,9 @@ def test_custom_component_needs_allow_code(tiny_demo, tmp_path):
 
 def test_paths_escaping_the_mmar_are_refused(trained_demo, tmp_path):
     outside = trained_demo.parent / "escaped"
-    proc = run_cli(f"mmar={trained_demo}", "task=infer", *TINY_EVAL, "MMAR_EVAL_OUTPUT_PATH=../escaped")
+    proc = run_cli(
+        f"mmar={trained_demo}", "task=infer", *TINY_EVAL, "MMAR_EVAL_OUTPUT_PATH=../escaped"
+    )
     _refused(proc, "outside the MMAR", "output_dir")
     assert not outside.exists()
     proc = run_cli(f"mmar={trained_demo}", "task=export", "output_path=../escaped/model.ts")

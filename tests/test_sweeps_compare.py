@@ -19,36 +19,57 @@ SMALL = [
 
 
 def test_flatten_and_diff_nested_keys_and_lists():
-    a = {"lr": 0.1, "train": {"model": {"args": {"channels": [4, 8]}}, "pre": [{"name": "A"}, {"name": "B"}]}}
-    b = {"lr": 0.1, "train": {"model": {"args": {"channels": [4, 16]}}, "pre": [{"name": "A"}, {"name": "C"}]},
-         "extra": True, "mmar_source": {"root": "/x"}}
+    a = {
+        "lr": 0.1,
+        "train": {"model": {"args": {"channels": [4, 8]}}, "pre": [{"name": "A"}, {"name": "B"}]},
+    }
+    b = {
+        "lr": 0.1,
+        "train": {"model": {"args": {"channels": [4, 16]}}, "pre": [{"name": "A"}, {"name": "C"}]},
+        "extra": True,
+        "mmar_source": {"root": "/x"},
+    }
     assert flatten(a)["train.model.args.channels"] == [4, 8]
     assert flatten(a)["train.pre.1.name"] == "B"
     assert differing_keys([a, b]) == ["extra", "train.model.args.channels", "train.pre.1.name"]
 
 
 def test_sweep_runs_into_separate_mmars_and_compare(tiny_demo, tmp_path):
-    proc = run_cli("-m", f"mmar={tiny_demo}", "task=train", *SMALL,
-                   "learning_rate=1e-3,1e-2", "network=unet,segresnet")
+    proc = run_cli(
+        "-m",
+        f"mmar={tiny_demo}",
+        "task=train",
+        *SMALL,
+        "learning_rate=1e-3,1e-2",
+        "network=unet,segresnet",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = next((tiny_demo / "runs").iterdir())
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [j.name for j in jobs] == ["0", "1", "2", "3"]
     for job in jobs:  # each job is an MMAR of its own
         mmar = job / "mmar"
-        assert (mmar / "models" / "model.pt").is_file() and (mmar / "models" / "final_model.pt").is_file()
+        assert (mmar / "models" / "model.pt").is_file() and (
+            mmar / "models" / "final_model.pt"
+        ).is_file()
         assert json.loads((mmar / "clone.json").read_text())["parent"] == str(tiny_demo)
         cfg = json.loads((mmar / "config" / "config_train.json").read_text())
         assert cfg["learning_rate"] in (1e-3, 1e-2)
     assert not (tiny_demo / "models").exists()  # no job wrote into the parent MMAR
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert len(rows) == 4 and all(r["status"] == "finished" for r in rows)
-    assert {r["overrides"] for r in rows} == {f"learning_rate={lr} network={n}"
-                                               for lr in ("0.001", "0.01") for n in ("unet", "segresnet")}
+    assert {r["overrides"] for r in rows} == {
+        f"learning_rate={lr} network={n}" for lr in ("0.001", "0.01") for n in ("unet", "segresnet")
+    }
 
     # a job's run folder is an MMAR: it validates on its own
-    proc = run_cli(f"mmar={jobs[0] / 'mmar'}", "task=validate", "dont_load_ts_model=true",
-                   "dont_load_ckpt_model=false", "inferer.args.roi_size=[16,16,16]")
+    proc = run_cli(
+        f"mmar={jobs[0] / 'mmar'}",
+        "task=validate",
+        "dont_load_ts_model=true",
+        "dont_load_ckpt_model=false",
+        "inferer.args.roi_size=[16,16,16]",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     # compare: the sweep, plus a cp -r variant that crashed before training
@@ -59,8 +80,14 @@ def test_sweep_runs_into_separate_mmars_and_compare(tiny_demo, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = list(csv.DictReader((out / "compare.csv").open()))
     assert len(table) == 5
-    assert {"learning_rate", "model.name", "best val_mean_dice", "best epoch", "params",
-            "train time (s)"} <= set(table[0])
+    assert {
+        "learning_rate",
+        "model.name",
+        "best val_mean_dice",
+        "best epoch",
+        "params",
+        "train time (s)",
+    } <= set(table[0])
     assert table[0]["rank"] == "1 (best)"
     best = [float(r["best val_mean_dice"]) for r in table if r["best val_mean_dice"] != "-"]
     assert best == sorted(best, reverse=True)
@@ -71,8 +98,16 @@ def test_sweep_runs_into_separate_mmars_and_compare(tiny_demo, tmp_path):
 
 
 def test_optuna_search_reports_its_best_trial(tiny_demo):
-    proc = run_cli("-m", f"mmar={tiny_demo}", "task=train", "hparams_search=demo_optuna", *SMALL,
-                   "epochs=1", "train.model.args.strides=[2,2,2]", "hydra.sweeper.n_trials=2")
+    proc = run_cli(
+        "-m",
+        f"mmar={tiny_demo}",
+        "task=train",
+        "hparams_search=demo_optuna",
+        *SMALL,
+        "epochs=1",
+        "train.model.args.strides=[2,2,2]",
+        "hydra.sweeper.n_trials=2",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = next((tiny_demo / "runs").iterdir())
     results = (sweep / "optimization_results.yaml").read_text()

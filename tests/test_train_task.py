@@ -36,8 +36,15 @@ def test_artifacts_load_with_monai_mmar_reader(trained_demo):
     from monai.networks.nets import UNet
 
     ckpt = torch.load(trained_demo / "models" / "model.pt", weights_only=True)
-    net = UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=[4, 8, 16], strides=[2, 2],
-               num_res_units=1, norm="batch")
+    net = UNet(
+        spatial_dims=3,
+        in_channels=1,
+        out_channels=2,
+        channels=[4, 8, 16],
+        strides=[2, 2],
+        num_res_units=1,
+        norm="batch",
+    )
     net.load_state_dict(ckpt["model"])  # what monai.apps.mmars.load_from_mmar does with "model"
 
 

@@ -15,22 +15,44 @@ from mmar_hydra.engine.run import fit
 
 def _fit(cfg: dict, root: Path) -> dict:
     parts = build_train(cfg, mmar_root=root)
-    return fit(parts, globals_=cfg, mmar_root=root, ckpt_dir=root / "models",
-               default_root_dir=root / "runs", say=lambda *_: None)
+    return fit(
+        parts,
+        globals_=cfg,
+        mmar_root=root,
+        ckpt_dir=root / "models",
+        default_root_dir=root / "runs",
+        say=lambda *_: None,
+    )
 
 
 def _section(pre, dataset_key, net, loss, post, metric, **extra) -> dict:
     return {
         "pre_transforms": pre,
-        "dataset": {"name": "Dataset", "data_list_file_path": "data.json", "data_file_base_dir": ".",
-                    "data_list_key": dataset_key, "args": {"transform": "@pre_transforms"}},
-        "dataloader": {"name": "DataLoader", "args": {"dataset": "@dataset", "batch_size": 2,
-                                                      "shuffle": dataset_key == "training"}},
+        "dataset": {
+            "name": "Dataset",
+            "data_list_file_path": "data.json",
+            "data_file_base_dir": ".",
+            "data_list_key": dataset_key,
+            "args": {"transform": "@pre_transforms"},
+        },
+        "dataloader": {
+            "name": "DataLoader",
+            "args": {"dataset": "@dataset", "batch_size": 2, "shuffle": dataset_key == "training"},
+        },
         "post_transforms": post,
         "key_metric": metric,
-        **({"model": net, "loss": loss,
-            "optimizer": {"name": "Adam", "args": {"params": "#@model.parameters()", "lr": 1e-2}}}
-           if net else {}),
+        **(
+            {
+                "model": net,
+                "loss": loss,
+                "optimizer": {
+                    "name": "Adam",
+                    "args": {"params": "#@model.parameters()", "lr": 1e-2},
+                },
+            }
+            if net
+            else {}
+        ),
         **extra,
     }
 
@@ -47,21 +69,44 @@ def test_classification_mmar_trains(tmp_path):
             img[8:24, 8:24] += 150
         Image.fromarray(img).save(tmp_path / f"c{i}.png")
         items.append({"image": f"c{i}.png", "label": label})
-    (tmp_path / "data.json").write_text(json.dumps({"training": items[:6], "validation": items[6:]}))
-    pre = [{"name": "LoadImaged", "args": {"keys": "image"}},
-           {"name": "EnsureChannelFirstd", "args": {"keys": "image"}},
-           {"name": "ScaleIntensityd", "args": {"keys": "image"}}]
-    post = [{"name": "Activationsd", "args": {"keys": "pred", "softmax": True}},
-            {"name": "AsDiscreted", "args": {"keys": ["pred", "label"], "argmax": [True, False],
-                                             "to_onehot": 2}}]
-    net = {"name": "DenseNet121", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2,
-                                           "init_features": 8, "growth_rate": 8}}
+    (tmp_path / "data.json").write_text(
+        json.dumps({"training": items[:6], "validation": items[6:]})
+    )
+    pre = [
+        {"name": "LoadImaged", "args": {"keys": "image"}},
+        {"name": "EnsureChannelFirstd", "args": {"keys": "image"}},
+        {"name": "ScaleIntensityd", "args": {"keys": "image"}},
+    ]
+    post = [
+        {"name": "Activationsd", "args": {"keys": "pred", "softmax": True}},
+        {
+            "name": "AsDiscreted",
+            "args": {"keys": ["pred", "label"], "argmax": [True, False], "to_onehot": 2},
+        },
+    ]
+    net = {
+        "name": "DenseNet121",
+        "args": {
+            "spatial_dims": 2,
+            "in_channels": 1,
+            "out_channels": 2,
+            "init_features": 8,
+            "growth_rate": 8,
+        },
+    }
     metric = {"name": "Accuracy", "log_label": "val_acc"}
     cfg = {
-        "epochs": 2, "PROCESSING_TASK": "classification",
-        "train": _section(pre, "training", net, {"name": "CrossEntropyLoss"}, post,
-                          {"name": "Accuracy", "log_label": "train_acc"},
-                          trainer={"name": "SupervisedTrainer", "args": {"max_epochs": 2}}),
+        "epochs": 2,
+        "PROCESSING_TASK": "classification",
+        "train": _section(
+            pre,
+            "training",
+            net,
+            {"name": "CrossEntropyLoss"},
+            post,
+            {"name": "Accuracy", "log_label": "train_acc"},
+            trainer={"name": "SupervisedTrainer", "args": {"max_epochs": 2}},
+        ),
         "validate": _section(pre, "validation", None, None, post, metric),
     }
     result = _fit(cfg, tmp_path)
@@ -85,22 +130,48 @@ def test_multichannel_label_mmar_trains(tmp_path):
         nib.save(nib.Nifti1Image(img, np.eye(4)), tmp_path / f"i{i}.nii.gz")
         nib.save(nib.Nifti1Image(lbl, np.eye(4)), tmp_path / f"l{i}.nii.gz")
         items.append({"image": f"i{i}.nii.gz", "label": f"l{i}.nii.gz"})
-    (tmp_path / "data.json").write_text(json.dumps({"training": items[:3], "validation": items[3:]}))
-    pre = [{"name": "LoadImaged", "args": {"keys": ["image", "label"]}},
-           {"name": "EnsureChannelFirstd", "args": {"keys": "image"}},
-           {"name": "EnsureChannelFirstd", "args": {"keys": "label", "channel_dim": -1}}]
-    post = [{"name": "Activationsd", "args": {"keys": "pred", "sigmoid": True}},
-            {"name": "AsDiscreted", "args": {"keys": "pred", "threshold": 0.5}}]
-    net = {"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 3,
-                                    "channels": [4, 8], "strides": [2]}}
+    (tmp_path / "data.json").write_text(
+        json.dumps({"training": items[:3], "validation": items[3:]})
+    )
+    pre = [
+        {"name": "LoadImaged", "args": {"keys": ["image", "label"]}},
+        {"name": "EnsureChannelFirstd", "args": {"keys": "image"}},
+        {"name": "EnsureChannelFirstd", "args": {"keys": "label", "channel_dim": -1}},
+    ]
+    post = [
+        {"name": "Activationsd", "args": {"keys": "pred", "sigmoid": True}},
+        {"name": "AsDiscreted", "args": {"keys": "pred", "threshold": 0.5}},
+    ]
+    net = {
+        "name": "UNet",
+        "args": {
+            "spatial_dims": 3,
+            "in_channels": 1,
+            "out_channels": 3,
+            "channels": [4, 8],
+            "strides": [2],
+        },
+    }
     cfg = {
         "epochs": 2,
-        "train": _section(pre, "training", net, {"name": "DiceLoss", "args": {"sigmoid": True}}, post,
-                          {"name": "MeanDice", "log_label": "train_dice"},
-                          trainer={"name": "SupervisedTrainer", "args": {"max_epochs": 2}}),
-        "validate": _section(pre, "validation", None, None, post,
-                             {"name": "MeanDice", "log_label": "val_mean_dice"},
-                             inferer={"name": "SlidingWindowInferer", "args": {"roi_size": [16, 16, 16]}}),
+        "train": _section(
+            pre,
+            "training",
+            net,
+            {"name": "DiceLoss", "args": {"sigmoid": True}},
+            post,
+            {"name": "MeanDice", "log_label": "train_dice"},
+            trainer={"name": "SupervisedTrainer", "args": {"max_epochs": 2}},
+        ),
+        "validate": _section(
+            pre,
+            "validation",
+            None,
+            None,
+            post,
+            {"name": "MeanDice", "log_label": "val_mean_dice"},
+            inferer={"name": "SlidingWindowInferer", "args": {"roi_size": [16, 16, 16]}},
+        ),
     }
     result = _fit(cfg, tmp_path)
     assert result["key_metric_name"] == "val_mean_dice"
@@ -120,7 +191,11 @@ def test_overrides_reach_the_built_objects(tiny_demo):
     read = read_mmar(tiny_demo, task="train")
     hydra_config.register_mmar(read.config)
     GlobalHydra.instance().clear()
-    overrides = ["learning_rate=0.0123", "train.model.args.channels=[4,8,16]", "train.model.args.strides=[2,2]"]
+    overrides = [
+        "learning_rate=0.0123",
+        "train.model.args.channels=[4,8,16]",
+        "train.model.args.strides=[2,2]",
+    ]
     with initialize_config_dir(str(hydra_config.conf_dir()), version_base="1.3"):
         cfg = compose("config", overrides=hydra_config.rewrite_overrides(overrides, read.config))
     config = {k: v for k, v in resolve_config(cfg).items() if k not in FRAMEWORK_KEYS}

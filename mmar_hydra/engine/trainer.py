@@ -95,7 +95,7 @@ def trainer_kwargs(
     if _truthy(globals_.get("multi_gpu", False)):
         if cuda:
             kwargs.update(strategy="ddp", devices=torch.cuda.device_count())
-        else:
+        elif "strategy" not in (overrides or {}):
             notes.append(
                 "multi_gpu=true but no GPU: one CPU process "
                 "(add trainer=ddp_cpu for CPU DDP with gloo)"

@@ -57,6 +57,22 @@ TASKS: dict[str, TaskSpec] = {
             False,
         ),
         TaskSpec(
+            "commands",
+            "commands",
+            False,
+            "write Clara-style commands/*.sh for mmar=PATH",
+            "",
+            False,
+        ),
+        TaskSpec(
+            "clone",
+            "clone",
+            False,
+            "copy mmar=SRC to out=DST with the overrides written in",
+            "",
+            False,
+        ),
+        TaskSpec(
             "compare",
             "compare",
             False,
