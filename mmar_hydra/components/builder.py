@@ -106,14 +106,7 @@ class Section:
         if key in self._built:
             return self._built[key]
         if key in self._building:
-            cycle = " -> ".join([*self._building[self._building.index(key) :], key])
-            raise ConfigError(
-                f"reference cycle: {cycle}",
-                file=self.file,
-                path=self.where(key),
-                expected="components that do not refer to each other in a loop",
-                fix="remove one of the references",
-            )
+            raise _cycle_error(self, self._building, key)
         self._building.append(key)
         try:
             self._built[key] = self._build_key(key)
@@ -569,16 +562,20 @@ def _refs_of(obj: Any) -> list[str]:
     return []
 
 
+def _cycle_error(section: Section, stack: list[str], key: str) -> ConfigError:
+    cycle = " -> ".join([*stack[stack.index(key) :], key])
+    return ConfigError(
+        f"reference cycle: {cycle}",
+        file=section.file,
+        path=section.where(key),
+        expected="components that do not refer to each other in a loop",
+        fix="remove one of the references",
+    )
+
+
 def _cycle_check(section: Section, key: str, stack: list[str]) -> None:
     if key in stack:
-        cycle = " -> ".join([*stack[stack.index(key) :], key])
-        raise ConfigError(
-            f"reference cycle: {cycle}",
-            file=section.file,
-            path=section.where(key),
-            expected="components that do not refer to each other in a loop",
-            fix="remove one of the references",
-        )
+        raise _cycle_error(section, stack, key)
     for ref in _refs_of(section.spec.get(key)):
         if ref in section.spec:
             _cycle_check(section, ref, [*stack, key])

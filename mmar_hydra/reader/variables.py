@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mmar_hydra.errors import json_path
+from mmar_hydra.reader.dialect import COMPONENT_KEYS
 
 __all__ = [
     "SECTION_KEYS",
@@ -30,21 +31,7 @@ __all__ = [
 ]
 
 # top-level keys that are sections, not global variables (flat configs have no train/validate)
-SECTION_KEYS: tuple[str, ...] = (
-    "train",
-    "validate",
-    "model",
-    "pre_transforms",
-    "dataset",
-    "dataloader",
-    "inferer",
-    "handlers",
-    "post_transforms",
-    "key_metric",
-    "additional_metrics",
-    "metrics",
-    "evaluator",
-)
+SECTION_KEYS: tuple[str, ...] = ("train", "validate", *COMPONENT_KEYS)
 _TRAIN_SECTIONS = ("train", "validate")
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.context import TaskContext
-from mmar_hydra.errors import ConfigError, ErrorGroup
+from mmar_hydra.tasks.preflight import checked_config
 
 __all__ = ["run", "trainer_overrides"]
 
@@ -40,21 +40,11 @@ def _save_resolved_config(ctx: TaskContext, ckpt_dir: Path) -> Path:
 
 def run(ctx: TaskContext) -> float | None:
     """Train; returns the best validation key metric (for Hydra sweepers), or None."""
-    from mmar_hydra.components.builder import build_train, check_config
+    from mmar_hydra.components.builder import build_train
 
     read = ctx.read
     assert read is not None
-    if read.kind != "train":
-        raise ConfigError(
-            f"task={ctx.cfg.task} needs a training config with train/validate sections",
-            file=read.config_file,
-            expected="config_train.json-style content (globals, train, validate)",
-            fix="pick the training config with config_file=config/config_train.json",
-        )
-    config = ctx.mmar_config
-    problems = check_config(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code)
-    if problems:
-        raise ErrorGroup.of(problems)
+    config = checked_config(ctx, "train")
 
     from mmar_hydra.engine.run import fit
     from mmar_hydra.engine.trainer import distributed_layout, seed_from_globals, trainer_kwargs

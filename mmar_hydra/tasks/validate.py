@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mmar_hydra.context import TaskContext
-from mmar_hydra.errors import ConfigError, ErrorGroup
+from mmar_hydra.tasks.preflight import checked_config
 
 __all__ = ["run"]
 
@@ -49,7 +49,7 @@ def _write_eval_files(
 
 
 def run(ctx: TaskContext) -> float | None:
-    from mmar_hydra.components.builder import build_eval, check_config
+    from mmar_hydra.components.builder import build_eval
     from mmar_hydra.engine.evaluation import evaluate
     from mmar_hydra.engine.trainer import distributed_layout, trainer_kwargs
     from mmar_hydra.tasks.model_loading import load_eval_network
@@ -57,17 +57,7 @@ def run(ctx: TaskContext) -> float | None:
 
     read = ctx.read
     assert read is not None
-    if read.kind != "flat":
-        raise ConfigError(
-            f"task={ctx.cfg.task} needs a validation or inference config",
-            file=read.config_file,
-            expected="a flat config such as config/config_validation.json",
-            fix="pick it with config_file=config/config_validation.json",
-        )
-    config = ctx.mmar_config
-    problems = check_config(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code)
-    if problems:
-        raise ErrorGroup.of(problems)
+    config = checked_config(ctx, "flat")
     kwargs, notes = trainer_kwargs(config, trainer_overrides(ctx))
     rank, world_size = distributed_layout(kwargs)
     say = print if rank == 0 else (lambda *_: None)

@@ -1,0 +1,44 @@
+"""What every building task does first: the right kind of config, checked in full."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmar_hydra.context import TaskContext
+from mmar_hydra.errors import ConfigError, ErrorGroup
+
+__all__ = ["checked_config"]
+
+_KINDS = {
+    "train": (
+        "a training config with train/validate sections",
+        "config_train.json-style content (globals, train, validate)",
+        "config/config_train.json",
+    ),
+    "flat": (
+        "a validation or inference config",
+        "a flat config such as config/config_validation.json",
+        "config/config_validation.json",
+    ),
+}
+
+
+def checked_config(ctx: TaskContext, kind: str) -> dict[str, Any]:
+    """The resolved MMAR config after ``check_config`` found no problem (all are reported)."""
+    from mmar_hydra.components.builder import check_config
+
+    read = ctx.read
+    assert read is not None  # the CLI runs building tasks with an MMAR only
+    needs, expected, example = _KINDS[kind]
+    if read.kind != kind:
+        raise ConfigError(
+            f"task={ctx.cfg.task} needs {needs}",
+            file=read.config_file,
+            expected=expected,
+            fix=f"pick it with config_file={example}",
+        )
+    config = ctx.mmar_config
+    problems = check_config(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code)
+    if problems:
+        raise ErrorGroup.of(problems)
+    return config
