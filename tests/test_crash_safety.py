@@ -93,3 +93,26 @@ def test_nan_loss_stops_with_epoch_and_iteration(tiny_demo):
     )
     # the last good best model is kept (the NaN run never beat it)
     assert (tiny_demo / "models" / "model.pt").read_bytes() == before
+
+
+def test_kill_during_a_save_leaves_a_loadable_file(tmp_path):
+    """SIGKILL a process that keeps rewriting a large checkpoint: the file is never half-written."""
+    target = tmp_path / "model.pt"
+    code = (
+        "import torch, sys\n"
+        "from mmar_hydra.writers.atomic import atomic_torch_save\n"
+        "i = 0\n"
+        "while True:\n"
+        "    atomic_torch_save({'model': {'w': torch.full((4_000_000,), float(i))}}, sys.argv[1])\n"
+        "    i += 1\n"
+    )
+    rng = random.Random(1)
+    for _ in range(5):
+        proc = subprocess.Popen([sys.executable, "-c", code, str(target)])
+        time.sleep(rng.uniform(2.5, 4.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        state = torch.load(target, weights_only=True)["model"]["w"]
+        assert state.numel() == 4_000_000 and bool((state == state[0]).all())
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "model.pt"]
+    assert all(name.startswith(".model.pt.tmp-") for name in leftovers)  # only killed temp files

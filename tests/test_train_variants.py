@@ -203,3 +203,45 @@ def test_overrides_reach_the_built_objects(tiny_demo):
     assert parts.optimizer.param_groups[0]["lr"] == 0.0123
     assert parts.network.model[0].conv.unit0.conv.out_channels == 4
     assert parts.max_epochs == 40
+
+
+def _tiny_demo_config(root: Path) -> dict:
+    from omegaconf import OmegaConf
+
+    from mmar_hydra.context import resolve_config
+    from mmar_hydra.reader.mmar_reader import read_mmar
+
+    cfg = resolve_config(OmegaConf.create(read_mmar(root, task="train").config))
+    cfg["train"]["model"]["args"].update(channels=[4, 8, 16], strides=[2, 2])
+    cfg["train"]["pre_transforms"][6]["args"]["spatial_size"] = [24, 24, 16]
+    cfg["validate"]["inferer"]["args"]["roi_size"] = [24, 24, 16]
+    cfg["train"]["trainer"]["args"]["max_epochs"] = 2
+    cfg["train"]["handlers"] = [h for h in cfg["train"]["handlers"] if h["name"] != "ValidationHandler"]
+    return cfg
+
+
+def test_persistent_dataset_caches_inside_the_mmar(tiny_demo):
+    cfg = _tiny_demo_config(tiny_demo)
+    ds = cfg["train"]["dataset"]
+    ds["name"] = "PersistentDataset"
+    ds["args"] = {"transform": "@pre_transforms"}  # no cache_dir: the framework picks one
+    _fit(cfg, tiny_demo)
+    cached = list((tiny_demo / "cache" / "persistent_train").glob("*.pt"))
+    assert len(cached) == 4  # one per training case, inside the MMAR
+
+
+def test_smart_cache_dataset_is_driven_between_epochs(tiny_demo, monkeypatch):
+    from monai.data import SmartCacheDataset
+
+    cfg = _tiny_demo_config(tiny_demo)
+    ds = cfg["train"]["dataset"]
+    ds["name"] = "SmartCacheDataset"
+    ds["args"] = {"transform": "@pre_transforms", "replace_rate": 0.5, "cache_num": 2}
+    cfg["train"]["handlers"].append({"name": "SmartCacheHandler", "args": {"smartcacher": "@dataset"}})
+    calls = []
+    original = SmartCacheDataset.update_cache
+    monkeypatch.setattr(SmartCacheDataset, "update_cache",
+                        lambda self: (calls.append(1), original(self))[1])
+    result = _fit(cfg, tiny_demo)
+    assert len(calls) == 2  # replaced after each of the 2 epochs
+    assert result["global_step"] == 2  # 2 cached cases, batch 2: one step per epoch

@@ -140,8 +140,7 @@ def dry_run(parts: TrainParts) -> None:
 
     from mmar_hydra.errors import DataError
 
-    batch = next(iter(parts.dataloader))
-    image = batch["image"][:1]
+    image = _first_image(parts)
     expected = getattr(parts.network, "in_channels", None)
     if expected is not None and image.ndim >= 3 and image.shape[1] != int(expected):
         raise DataError(
@@ -164,3 +163,20 @@ def dry_run(parts: TrainParts) -> None:
         ) from None
     finally:
         parts.network.train(was_training)
+
+
+def _first_image(parts: TrainParts):  # noqa: ANN202 - a (1, C, ...) tensor
+    """The first training case through the pre-transforms, as a batch of one.
+
+    Computed from the datalist rather than drawn from the loader, so persistent / smart caches
+    are not half-filled before training (a mixed batch of cached and fresh items cannot collate).
+    """
+    import copy
+
+    dataset = parts.dataloader.dataset
+    data = getattr(dataset, "data", None)
+    if data and parts.pre_transforms is not None:
+        sample = parts.pre_transforms(copy.deepcopy(data[0]))
+        sample = sample[0] if isinstance(sample, list) else sample
+        return sample["image"].unsqueeze(0)
+    return next(iter(parts.dataloader))["image"][:1]
