@@ -209,6 +209,23 @@ def _register_resolvers() -> None:
         OmegaConf.register_new_resolver("mmar_hydra_runs", runs_dir)
 
 
+def _reread(cfg: Any) -> Any:
+    """The MMAR again, in a process launched without our argv (submitit pickles the job)."""
+    from mmar_hydra.tasks import get_task
+
+    spec = get_task(cfg.task)
+    if not spec.needs_mmar or not cfg.get("mmar"):
+        return None
+    from mmar_hydra.reader.mmar_reader import read_mmar
+
+    return read_mmar(
+        cfg.mmar,
+        task=spec.reader_task or spec.name,
+        config_file=cfg.get("config_file"),
+        env_file=cfg.get("env_file"),
+    )
+
+
 def _job(cfg: Any) -> Any:
     """The function Hydra runs once per job."""
     from hydra.core.hydra_config import HydraConfig
@@ -225,7 +242,7 @@ def _job(cfg: Any) -> Any:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
         run_dir = Path(HydraConfig.get().runtime.output_dir)
-        ctx = TaskContext(cfg=cfg, read=_READ_RESULT, run_dir=run_dir)
+        ctx = TaskContext(cfg=cfg, read=_READ_RESULT or _reread(cfg), run_dir=run_dir)
         if cfg.get("print_conf") and _rank_zero():
             print(OmegaConf.to_yaml(OmegaConf.create(ctx.resolved)))
         return load_task_module(get_task(cfg.task)).run(ctx)
