@@ -73,5 +73,9 @@ validate-multi-gpu: $(STAMP) ## DDP validation on GPUS GPUs (CPU gloo processes 
 	@[ "$(DDP_PRESET)" = ddp ] || echo "no GPU found: running $(GPUS) CPU processes (gloo)"
 	$(PYTHON) -m mmar_hydra mmar=$(MMAR) task=validate trainer=$(DDP_PRESET) trainer.devices=$(GPUS) $(ARGS)
 
+bench: $(STAMP) ## benchmarks: mmar_hydra vs a plain PyTorch loop vs monai.bundle (< 15 min)
+	$(PYTHON) -m pip install -q -r benchmarks/requirements.txt
+	$(PYTHON) benchmarks/run.py
+
 clean: ## remove build and test leftovers (not the demo MMAR)
 	rm -rf .make build dist .pytest_cache outputs

@@ -250,6 +250,26 @@ def _job(cfg: Any) -> Any:
         sys.exit(report(exc, debug))
 
 
+def _swept_mmars(argv: Sequence[str], overrides: Sequence[str]) -> list[str]:
+    """``-m mmar=A,B``: the MMARs to sweep over (each MMAR is its own Hydra config)."""
+    if not any(a in ("-m", "--multirun") for a in argv):
+        return []
+    value = _value(overrides, "mmar") or ""
+    return [v.strip() for v in value.split(",") if v.strip()] if "," in value else []
+
+
+def _sweep_mmars(argv: Sequence[str], mmars: list[str]) -> int:
+    """Run the sweep once per MMAR, one after another; each writes its own MMAR/runs/ folder."""
+    import subprocess
+
+    print(f"sweeping {len(mmars)} MMARs one after another: {', '.join(mmars)}", flush=True)
+    worst = 0
+    for mmar in mmars:
+        args = [a if not a.lstrip("+").startswith("mmar=") else f"mmar={mmar}" for a in argv]
+        worst = max(worst, subprocess.call([sys.executable, "-m", "mmar_hydra", *args]))
+    return worst
+
+
 def main(argv: Sequence[str] | None = None) -> Any:
     """Entry point of ``python -m mmar_hydra`` and the ``mmar-hydra`` script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -260,6 +280,9 @@ def main(argv: Sequence[str] | None = None) -> Any:
     debug = _is_true(_value(overrides, "debug"))
     if debug:
         os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    mmars = _swept_mmars(argv, overrides)
+    if mmars:
+        sys.exit(_sweep_mmars(argv, mmars))
     try:
         argv = prepare(argv)
     except MMARError as exc:

@@ -113,3 +113,15 @@ def test_optuna_search_reports_its_best_trial(tiny_demo):
     results = (sweep / "optimization_results.yaml").read_text()
     assert "best_params" in results and "learning_rate" in results and "best_value" in results
     assert len([p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()]) == 2
+
+
+def test_sweep_over_whole_mmars(tiny_demo, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(tiny_demo, other)
+    proc = run_cli("-m", f"mmar={tiny_demo},{other}", "task=train", *SMALL, "epochs=1",
+                   "learning_rate=1e-3,1e-2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for root in (tiny_demo, other):
+        sweep = next((root / "runs").iterdir())
+        rows = list(csv.DictReader((sweep / "summary.csv").open()))
+        assert len(rows) == 2 and all(r["status"] == "finished" for r in rows)

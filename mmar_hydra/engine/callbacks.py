@@ -115,11 +115,26 @@ class TrainStatsCallback(pl.Callback):
         self.epoch_start = self.start
         self.epoch_times: list[float] = []
         self.epoch_losses: list[float] = []
+        self.data_wait = 0.0  # seconds between training steps (fetching the next batch)
+        self.step_time = 0.0  # seconds inside training steps
+        self._batch_end: float | None = None
+        self._batch_start = 0.0
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epoch_start = time.perf_counter()
+        self._batch_end: float | None = self.epoch_start
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_: Any) -> None:
+        self._batch_start = time.perf_counter()
+        if self._batch_end is not None:  # the time between two steps is spent fetching data
+            self.data_wait += self._batch_start - self._batch_end
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_: Any) -> None:
+        self._batch_end = time.perf_counter()
+        self.step_time += self._batch_end - self._batch_start
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._batch_end = None
         self.epoch_times.append(round(time.perf_counter() - self.epoch_start, 3))
         loss = _metrics(trainer).get("train_loss_epoch")
         if loss is not None:
@@ -141,6 +156,7 @@ class TrainStatsCallback(pl.Callback):
             "last_metrics": _metrics(trainer),
             "epoch_times": self.epoch_times,
             "epoch_losses": self.epoch_losses,
+            "data_wait_share": round(self.data_wait / max(self.data_wait + self.step_time, 1e-9), 4),
         }
 
     def write(self, trainer: pl.Trainer) -> None:
@@ -151,6 +167,7 @@ class TrainStatsCallback(pl.Callback):
         return {
             "epoch_times": self.epoch_times,
             "epoch_losses": self.epoch_losses,
+            "data_wait_share": round(self.data_wait / max(self.data_wait + self.step_time, 1e-9), 4),
             "elapsed": time.perf_counter() - self.start,
         }
 
