@@ -124,12 +124,16 @@ class TrainStatsCallback(pl.Callback):
         self.epoch_start = time.perf_counter()
         self._batch_end: float | None = self.epoch_start
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_: Any) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_: Any
+    ) -> None:
         self._batch_start = time.perf_counter()
         if self._batch_end is not None:  # the time between two steps is spent fetching data
             self.data_wait += self._batch_start - self._batch_end
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_: Any) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_: Any
+    ) -> None:
         self._batch_end = time.perf_counter()
         self.step_time += self._batch_end - self._batch_start
 
@@ -156,7 +160,9 @@ class TrainStatsCallback(pl.Callback):
             "last_metrics": _metrics(trainer),
             "epoch_times": self.epoch_times,
             "epoch_losses": self.epoch_losses,
-            "data_wait_share": round(self.data_wait / max(self.data_wait + self.step_time, 1e-9), 4),
+            "data_wait_share": round(
+                self.data_wait / max(self.data_wait + self.step_time, 1e-9), 4
+            ),
         }
 
     def write(self, trainer: pl.Trainer) -> None:
@@ -167,7 +173,9 @@ class TrainStatsCallback(pl.Callback):
         return {
             "epoch_times": self.epoch_times,
             "epoch_losses": self.epoch_losses,
-            "data_wait_share": round(self.data_wait / max(self.data_wait + self.step_time, 1e-9), 4),
+            "data_wait_share": round(
+                self.data_wait / max(self.data_wait + self.step_time, 1e-9), 4
+            ),
             "elapsed": time.perf_counter() - self.start,
         }
 

@@ -118,7 +118,8 @@ def differing_keys(configs: list[dict[str, Any]]) -> list[str]:
     keys = sorted(set().union(*flats)) if flats else []
     missing = object()
     return [
-        k for k in keys
+        k
+        for k in keys
         if not k.startswith(_NOISE)
         and len({json.dumps(f.get(k, missing), sort_keys=True, default=str) for f in flats}) > 1
     ]
@@ -133,9 +134,13 @@ def curves(root: Path, tags: tuple[str, ...]) -> dict[str, list[tuple[int, float
     events = EventAccumulator(str(root / "models"), size_guidance={"scalars": 0})
     events.Reload()
     available = set(events.Tags().get("scalars", []))
-    step_epoch = {e.step: int(e.value) for e in events.Scalars("epoch")} if "epoch" in available else {}
+    step_epoch = (
+        {e.step: int(e.value) for e in events.Scalars("epoch")} if "epoch" in available else {}
+    )
     out: dict[str, list[tuple[int, float]]] = {}
     for tag in tags:
         if tag in available:
-            out[tag] = [(step_epoch.get(e.step, e.step) + 1, float(e.value)) for e in events.Scalars(tag)]
+            out[tag] = [
+                (step_epoch.get(e.step, e.step) + 1, float(e.value)) for e in events.Scalars(tag)
+            ]
     return out

@@ -43,7 +43,9 @@ def normalized_configs(runs: list[RunRecord]) -> list[dict[str, Any]]:
     lives (save_dir, log_dir) are not a difference between experiments."""
     import json
 
-    return [json.loads(json.dumps(r.config, default=str).replace(str(r.root), "<mmar>")) for r in runs]
+    return [
+        json.loads(json.dumps(r.config, default=str).replace(str(r.root), "<mmar>")) for r in runs
+    ]
 
 
 def _fmt(value: Any) -> str:
@@ -55,10 +57,13 @@ def _fmt(value: Any) -> str:
 def compare_runs(runs: list[RunRecord]) -> tuple[list[str], list[dict[str, Any]]]:
     """(columns, rows) of the comparison table, best run first."""
     keys = sorted(differing_keys(normalized_configs(runs)), key=_priority)
-    metric = next((r.stats.get("key_metric_name") for r in runs if r.stats.get("key_metric_name")), None)
+    metric = next(
+        (r.stats.get("key_metric_name") for r in runs if r.stats.get("key_metric_name")), None
+    )
     lower = bool(metric) and any(s in str(metric).lower() for s in _LOWER_IS_BETTER)
-    final_names = sorted({k for r in runs for k in (r.stats.get("last_metrics") or {})
-                          if k.startswith("val_")})
+    final_names = sorted(
+        {k for r in runs for k in (r.stats.get("last_metrics") or {}) if k.startswith("val_")}
+    )
     rows = []
     for run in runs:
         flat = flatten(run.config)
@@ -87,7 +92,9 @@ def compare_runs(runs: list[RunRecord]) -> tuple[list[str], list[dict[str, Any]]
     return columns, rows
 
 
-def write_table(columns: list[str], rows: list[dict[str, Any]], out: Path) -> tuple[Path, Path, str]:
+def write_table(
+    columns: list[str], rows: list[dict[str, Any]], out: Path
+) -> tuple[Path, Path, str]:
     """CSV + Markdown files, and the Markdown text for the terminal."""
     from mmar_hydra.writers.atomic import atomic_write_text
 
@@ -112,8 +119,10 @@ def plot_curves(runs: list[RunRecord], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     keys = differing_keys(normalized_configs(runs))
-    metric = next((r.stats.get("key_metric_name") for r in runs if r.stats.get("key_metric_name")),
-                  "val_mean_dice")
+    metric = next(
+        (r.stats.get("key_metric_name") for r in runs if r.stats.get("key_metric_name")),
+        "val_mean_dice",
+    )
     fig, (ax_metric, ax_loss) = plt.subplots(1, 2, figsize=(12, 5.5))
     for run in runs:
         series = curves(run.root, (metric, "train_loss_epoch"))

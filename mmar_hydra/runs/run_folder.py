@@ -53,11 +53,18 @@ def make_job_mmar(
         if isinstance(env.get(key), str):
             path = Path(env[key]).expanduser()
             env[key] = str(path if path.is_absolute() else (source / path).resolve())
-    rel = config_file.relative_to(source) if config_file.is_relative_to(source) else Path("config") / config_file.name
+    rel = (
+        config_file.relative_to(source)
+        if config_file.is_relative_to(source)
+        else Path("config") / config_file.name
+    )
     (dest / rel).parent.mkdir(parents=True, exist_ok=True)
     (dest / rel).write_text(json.dumps(config, indent=2))
     (dest / "config" / "environment.json").write_text(json.dumps(env, indent=2))
-    record = {"parent": str(source), "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "overrides": overrides}
+    record = {
+        "parent": str(source),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "overrides": overrides,
+    }
     (dest / "clone.json").write_text(json.dumps(record, indent=2))
     return dest
-

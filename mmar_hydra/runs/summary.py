@@ -23,21 +23,25 @@ class SweepSummary(Callback):
 
         sweep = Path(str(config.hydra.sweep.dir))
         rows = []
-        for job in sorted((p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()),
-                          key=lambda p: int(p.name)):
+        for job in sorted(
+            (p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()),
+            key=lambda p: int(p.name),
+        ):
             overrides_file = job / ".hydra" / "overrides.yaml"
             overrides = OmegaConf.load(overrides_file) if overrides_file.is_file() else []
             run = load_run(job / "mmar", name=job.name) if (job / "mmar").is_dir() else None
             stats = run.stats if run else {}
-            rows.append({
-                "job": job.name,
-                "overrides": " ".join(str(o).lstrip("+") for o in overrides),
-                "best key metric": stats.get("best_key_metric"),
-                "metric": stats.get("key_metric_name"),
-                "best epoch": stats.get("best_key_metric_epoch"),
-                "train time (s)": stats.get("total_time"),
-                "status": run.status if run else "no run folder",
-            })
+            rows.append(
+                {
+                    "job": job.name,
+                    "overrides": " ".join(str(o).lstrip("+") for o in overrides),
+                    "best key metric": stats.get("best_key_metric"),
+                    "metric": stats.get("key_metric_name"),
+                    "best epoch": stats.get("best_key_metric_epoch"),
+                    "train time (s)": stats.get("total_time"),
+                    "status": run.status if run else "no run folder",
+                }
+            )
         if not rows:
             return
         # the overrides every job shares say nothing about the difference between jobs

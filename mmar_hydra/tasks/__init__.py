@@ -81,7 +81,12 @@ TASKS: dict[str, TaskSpec] = {
             False,
         ),
         TaskSpec(
-            "demo_data", "demo_data", False, "write the sample MMAR and synthetic data to out=DIR"
+            "demo_data",
+            "demo_data",
+            False,
+            "write the sample MMAR and synthetic data to out=DIR",
+            "",
+            False,
         ),
     )
 }

@@ -34,7 +34,7 @@ def run(ctx: TaskContext) -> Path:
         )
     names = _names(roots)
     records = [load_run(root, name) for root, name in zip(roots, names, strict=True)]
-    out = Path(str(ctx.cfg.get("out") or ctx.run_dir)).expanduser().resolve()
+    out = Path(str(ctx.cfg.get("out") or "compare")).expanduser().resolve()
     columns, rows = compare_runs(records)
     csv_path, md_path, text = write_table(columns, rows, out)
     png = plot_curves(records, out)
