@@ -75,3 +75,20 @@ def tiny_demo(tiny_demo_source: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "mmar"
     shutil.copytree(tiny_demo_source, dst, ignore=shutil.ignore_patterns("models", "eval", "runs"))
     return dst
+
+
+def save_foreign_checkpoint(path: Path) -> None:
+    """A Clara-style checkpoint of a wider UNet than the tiny demo's (and no train_conf)."""
+    import torch
+    from monai.networks.nets import UNet
+
+    other = UNet(
+        spatial_dims=3,
+        in_channels=1,
+        out_channels=2,
+        channels=[8, 16, 32],
+        strides=[2, 2],
+        num_res_units=1,
+        norm="batch",
+    )
+    torch.save({"model": other.state_dict()}, path)

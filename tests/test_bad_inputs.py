@@ -8,8 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from conftest import TINY_TRAIN, run_cli
+from conftest import TINY_TRAIN, run_cli, save_foreign_checkpoint
 
 from mmar_hydra.errors import CheckpointError
 
@@ -43,18 +42,7 @@ def _shape_mismatch(root: Path) -> None:
 
 
 def _foreign_checkpoint(root: Path) -> None:
-    from monai.networks.nets import UNet
-
-    other = UNet(
-        spatial_dims=3,
-        in_channels=1,
-        out_channels=2,
-        channels=[8, 16, 32],
-        strides=[2, 2],
-        num_res_units=1,
-        norm="batch",
-    )
-    torch.save({"model": other.state_dict()}, root / "models" / "model.pt")
+    save_foreign_checkpoint(root / "models" / "model.pt")
 
 
 CASES = {

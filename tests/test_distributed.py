@@ -76,8 +76,17 @@ def test_multirun_sweep_with_ddp_trains_one_config_per_job_on_every_rank(tiny_de
 
 
 def test_submitit_local_launcher_runs_end_to_end(tiny_demo):
-    proc = _ok(run_cli("-m", f"mmar={tiny_demo}", "task=train", "hydra/launcher=local", *TINY_TRAIN,
-                       "epochs=1", "learning_rate=0.001,0.002"))
+    proc = _ok(
+        run_cli(
+            "-m",
+            f"mmar={tiny_demo}",
+            "task=train",
+            "hydra/launcher=local",
+            *TINY_TRAIN,
+            "epochs=1",
+            "learning_rate=0.001,0.002",
+        )
+    )
     sweep = next((tiny_demo / "runs").iterdir())
     assert (sweep / ".submitit").is_dir()  # really went through submitit
     for job in ("0", "1"):
@@ -95,8 +104,16 @@ def test_slurm_preset_puts_one_task_per_gpu(tiny_demo):
     hydra_config.register_mmar(read_mmar(tiny_demo).config)
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(hydra_config.conf_dir()), version_base="1.3"):
-        cfg = compose("config", overrides=["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4",
-                                           "trainer.num_nodes=2"], return_hydra_config=True)
+        cfg = compose(
+            "config",
+            overrides=[
+                "hydra/launcher=slurm",
+                "trainer=ddp",
+                "trainer.devices=4",
+                "trainer.num_nodes=2",
+            ],
+            return_hydra_config=True,
+        )
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.tasks_per_node, launcher.gpus_per_node, launcher.nodes) == (4, 4, 2)

@@ -11,7 +11,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_EVAL, TINY_TRAIN, run_cli
+from conftest import TINY_EVAL, TINY_TRAIN, run_cli, save_foreign_checkpoint
 
 
 def _ok(proc: subprocess.CompletedProcess) -> str:
@@ -129,18 +129,7 @@ def test_file_that_is_not_torchscript(exported):
 
 
 def test_checkpoint_that_does_not_fit_the_network(exported):
-    from monai.networks.nets import UNet
-
-    other = UNet(
-        spatial_dims=3,
-        in_channels=1,
-        out_channels=2,
-        channels=[8, 16, 32],
-        strides=[2, 2],
-        num_res_units=1,
-        norm="batch",
-    )
-    torch.save({"model": other.state_dict()}, exported / "models" / "other.pt")  # no train_conf
+    save_foreign_checkpoint(exported / "models" / "other.pt")  # no train_conf
     proc = run_cli(
         f"mmar={exported}",
         "task=export",

@@ -118,8 +118,14 @@ def test_optuna_search_reports_its_best_trial(tiny_demo):
 def test_sweep_over_whole_mmars(tiny_demo, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(tiny_demo, other)
-    proc = run_cli("-m", f"mmar={tiny_demo},{other}", "task=train", *SMALL, "epochs=1",
-                   "learning_rate=1e-3,1e-2")
+    proc = run_cli(
+        "-m",
+        f"mmar={tiny_demo},{other}",
+        "task=train",
+        *SMALL,
+        "epochs=1",
+        "learning_rate=1e-3,1e-2",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for root in (tiny_demo, other):
         sweep = next((root / "runs").iterdir())

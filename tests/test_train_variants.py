@@ -216,7 +216,9 @@ def _tiny_demo_config(root: Path) -> dict:
     cfg["train"]["pre_transforms"][6]["args"]["spatial_size"] = [24, 24, 16]
     cfg["validate"]["inferer"]["args"]["roi_size"] = [24, 24, 16]
     cfg["train"]["trainer"]["args"]["max_epochs"] = 2
-    cfg["train"]["handlers"] = [h for h in cfg["train"]["handlers"] if h["name"] != "ValidationHandler"]
+    cfg["train"]["handlers"] = [
+        h for h in cfg["train"]["handlers"] if h["name"] != "ValidationHandler"
+    ]
     return cfg
 
 
@@ -237,11 +239,14 @@ def test_smart_cache_dataset_is_driven_between_epochs(tiny_demo, monkeypatch):
     ds = cfg["train"]["dataset"]
     ds["name"] = "SmartCacheDataset"
     ds["args"] = {"transform": "@pre_transforms", "replace_rate": 0.5, "cache_num": 2}
-    cfg["train"]["handlers"].append({"name": "SmartCacheHandler", "args": {"smartcacher": "@dataset"}})
+    cfg["train"]["handlers"].append(
+        {"name": "SmartCacheHandler", "args": {"smartcacher": "@dataset"}}
+    )
     calls = []
     original = SmartCacheDataset.update_cache
-    monkeypatch.setattr(SmartCacheDataset, "update_cache",
-                        lambda self: (calls.append(1), original(self))[1])
+    monkeypatch.setattr(
+        SmartCacheDataset, "update_cache", lambda self: (calls.append(1), original(self))[1]
+    )
     result = _fit(cfg, tiny_demo)
     assert len(calls) == 2  # replaced after each of the 2 epochs
     assert result["global_step"] == 2  # 2 cached cases, batch 2: one step per epoch

@@ -232,10 +232,20 @@ def test_every_makefile_workflow_target_runs(tiny_demo):
     train = " ".join(TINY_TRAIN)
     evaluate = " ".join(TINY_EVAL)
     for target, args in [
-        ("check", train), ("train", train), ("export", "input_shape=[1,1,24,24,16]"),
-        ("validate", evaluate), ("validate-ckpt", evaluate), ("infer", evaluate),
-        ("finetune", train), ("train-multi-gpu", train), ("validate-multi-gpu", evaluate),
+        ("check", train),
+        ("train", train),
+        ("export", "input_shape=[1,1,24,24,16]"),
+        ("validate", evaluate),
+        ("validate-ckpt", evaluate),
+        ("infer", evaluate),
+        ("finetune", train),
+        ("train-multi-gpu", train),
+        ("validate-multi-gpu", evaluate),
     ]:
-        proc = subprocess.run(["make", "-C", str(repo), target, f"MMAR={tiny_demo}", f"ARGS={args}"],
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            ["make", "-C", str(repo), target, f"MMAR={tiny_demo}", f"ARGS={args}"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 0, (target, proc.stdout[-1500:], proc.stderr[-1500:])

@@ -163,12 +163,7 @@ class Section:
             if isinstance(item, dict) and "ref" in item and "name" not in item:
                 item = self._ref_transform(item["ref"], key, where)
             if not isinstance(item, dict):
-                raise ConfigError(
-                    "list item is not a component",
-                    file=self.file,
-                    path=where,
-                    expected='{"name": ..., "args": {...}}',
-                )
+                raise self.not_a_component(where)
             if _truthy(item.get("disabled", False)):
                 continue
             if item.get("rank") is not None and int(item["rank"]) != self.rank:
@@ -241,14 +236,14 @@ class Section:
             items = shards[self.rank]
         return items
 
+    def not_a_component(self, where: str) -> ConfigError:
+        return ConfigError(
+            "not a component", file=self.file, path=where, expected='{"name": ..., "args": {...}}'
+        )
+
     def component(self, spec: Any, where: str, key: str = "") -> Any:
         if not isinstance(spec, Mapping):
-            raise ConfigError(
-                "not a component",
-                file=self.file,
-                path=where,
-                expected='{"name": ..., "args": {...}}',
-            )
+            raise self.not_a_component(where)
         cls = self.resolve(spec, where)
         args = dict(self.value(spec.get("args", {}) or {}, json_path(where, "args")))
         data = self.datalist(spec, where)
