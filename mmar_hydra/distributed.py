@@ -67,3 +67,8 @@ def _destroy_process_group() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+    # MONAI's metrics gather through ignite when it is installed, and ignite caches the process
+    # group it first saw: reset it, or the next sweep job's gather waits on a dead group forever
+    idist = sys.modules.get("ignite.distributed.utils")
+    if idist is not None:
+        idist._set_model(idist._SerialModel())

@@ -38,6 +38,8 @@ class HandlerPlan:
     ckpt_dir: Path | None = None
     best_filename: str = "model.pt"
     final_filename: str = "final_model.pt"
+    save_best: bool = True  # validate CheckpointSaver's save_key_metric
+    save_final: bool = True  # train CheckpointSaver's save_final
     load: list[CheckpointLoad] = field(default_factory=list)
     metrics_saver: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
@@ -84,10 +86,12 @@ def _map(
             *plan.write_roots,
             where=f"{handler.json_path}.args.save_dir",
         )
-        if section == "validate" and args.get("key_metric_filename"):
-            plan.best_filename = str(args["key_metric_filename"])
-        if section == "train" and args.get("final_filename"):
-            plan.final_filename = str(args["final_filename"])
+        if section == "validate":
+            plan.save_best = _truthy(args.get("save_key_metric", True))
+            plan.best_filename = str(args.get("key_metric_filename") or plan.best_filename)
+        if section == "train":
+            plan.save_final = _truthy(args.get("save_final", True))
+            plan.final_filename = str(args.get("final_filename") or plan.final_filename)
         if args.get("save_interval"):
             plan.notes.append(
                 f"{handler.json_path}: save_interval={args['save_interval']} is covered by the "

@@ -82,6 +82,8 @@ class MMARLightningModule(pl.LightningModule):
         self.key_metric_mode = metric_mode(self.key_metric)
         self.last_val_metrics: dict[str, float] = {}
         self.last_val_filenames: list[str] = []
+        # per-case values of the last validation, {log_label: buffer}, for eval CSVs
+        self.last_val_details: dict[str, Any] = {}
 
     # -- forward ---------------------------------------------------------------------
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -138,11 +140,12 @@ class MMARLightningModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self.eval_parts is None:
             return
-        values = {}
+        values, details = {}, {}
         for part in self.eval_parts.metrics:
             values[part.log_label] = metric_value(part.metric.aggregate())
+            details[part.log_label] = _buffer(part.metric)
             part.metric.reset()
-        self.last_val_metrics = values
+        self.last_val_metrics, self.last_val_details = values, details
         for label, value in values.items():
             # MONAI's Cumulative metrics already gathered every rank's cases: equal on all ranks
             self.log(label, value, prog_bar=True, sync_dist=True)
@@ -158,6 +161,14 @@ class MMARLightningModule(pl.LightningModule):
         if type(self._scheduler).__name__ == "ReduceLROnPlateau" and self.key_metric is not None:
             scheduler["monitor"] = self.key_metric.log_label
         return {"optimizer": self._optimizer, "lr_scheduler": scheduler}
+
+
+def _buffer(metric: Any) -> Any:
+    """The metric's per-case values (a detached CPU tensor), kept past ``reset()``."""
+    buffer = metric.get_buffer() if hasattr(metric, "get_buffer") else None
+    if isinstance(buffer, list | tuple):
+        buffer = buffer[0] if buffer else None
+    return buffer.detach().cpu() if isinstance(buffer, torch.Tensor) else buffer
 
 
 def _filenames(items: list[dict[str, Any]]) -> list[str]:

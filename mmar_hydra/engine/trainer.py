@@ -18,6 +18,7 @@ __all__ = [
     "build_trainer",
     "quiet_lightning",
     "distributed_layout",
+    "describe_trainer",
 ]
 
 
@@ -66,18 +67,23 @@ def _truthy(value: Any) -> bool:
     return str(value).lower() in ("true", "1") if isinstance(value, str) else bool(value)
 
 
-def seed_from_globals(globals_: Mapping[str, Any]) -> int | None:
-    """Seed python, numpy, torch and MONAI from ``determinism.random_seed`` (before building)."""
+def _seed(globals_: Mapping[str, Any]) -> int | None:
     det = globals_.get("determinism") or {}
     seed = det.get("random_seed") if isinstance(det, Mapping) else None
+    return None if seed is None else int(seed)
+
+
+def seed_from_globals(globals_: Mapping[str, Any]) -> int | None:
+    """Seed python, numpy, torch and MONAI from ``determinism.random_seed`` (before building)."""
+    seed = _seed(globals_)
     if seed is None:
         return None
     import pytorch_lightning as pl
     from monai.utils import set_determinism
 
-    pl.seed_everything(int(seed), workers=True, verbose=False)
-    set_determinism(seed=int(seed))
-    return int(seed)
+    pl.seed_everything(seed, workers=True, verbose=False)
+    set_determinism(seed=seed)
+    return seed
 
 
 def trainer_kwargs(
@@ -111,6 +117,9 @@ def trainer_kwargs(
         )
     if torch.backends.cudnn.is_available():
         torch.backends.cudnn.benchmark = _truthy(globals_.get("cudnn_benchmark", False))
+    if _seed(globals_) is not None:
+        # deterministic algorithms where torch has them; warn (not fail) where it has none
+        kwargs["deterministic"] = "warn"
     tf32 = _truthy(globals_.get("tf32", False))
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
@@ -127,6 +136,26 @@ def trainer_kwargs(
         if kwargs.get("strategy") == "ddp":
             kwargs["strategy"] = _cpu_ddp()
     return kwargs, notes
+
+
+def describe_trainer(kwargs: Mapping[str, Any]) -> str:
+    """One line saying what the Trainer will run on, e.g. ``cpu x1, 32-true, deterministic``."""
+    strategy = kwargs.get("strategy", "auto")
+    if not isinstance(strategy, str):
+        backend = getattr(strategy, "process_group_backend", None)
+        strategy = type(strategy).__name__.replace("Strategy", "").lower()
+        strategy += f" ({backend})" if backend else ""
+    parts = [
+        f"{kwargs.get('accelerator', 'auto')} x{kwargs.get('devices', 1)}",
+        str(kwargs.get("precision", "32-true")),
+    ]
+    if strategy not in ("auto", None):
+        parts.append(f"strategy {strategy}")
+    if int(kwargs.get("num_nodes", 1) or 1) > 1:
+        parts.append(f"{kwargs['num_nodes']} nodes")
+    if kwargs.get("deterministic"):
+        parts.append("deterministic")
+    return ", ".join(parts)
 
 
 def _cpu_ddp() -> Any:
