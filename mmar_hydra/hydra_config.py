@@ -144,7 +144,10 @@ def job_overrides() -> list[str]:
     """This Hydra job's own overrides, without the ``+``/``++`` the CLI may have added."""
     try:
         from hydra.core.hydra_config import HydraConfig
+        from omegaconf import OmegaConf
 
-        return [o.lstrip("+") for o in HydraConfig.get().overrides.task]
+        # raw: an override such as lr=${learning_rate} must not be resolved (or lost) here
+        task = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)
+        return [str(o).lstrip("+") for o in task]
     except (ImportError, ValueError):
         return []
