@@ -2,7 +2,8 @@
 
 Building a CacheDataset or a network can take minutes; a typo in the last transform must
 not wait that long. Every component is checked first (as torchtune's ``config.validate``
-does), and the error names the component, the JSON path and what the class accepts.
+does), and the error names the component, the JSON path, the bad key and what the class
+accepts.
 """
 
 from __future__ import annotations
@@ -16,15 +17,38 @@ from mmar_hydra.errors import ComponentError, json_path
 
 __all__ = ["check_args", "signature_of"]
 
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
 
 def signature_of(target: Any) -> inspect.Signature | None:
-    """The constructor signature of a class (or a function's own); None if unknowable."""
-    try:
-        if inspect.isclass(target):
-            return inspect.signature(target.__init__)
-        return inspect.signature(target)
-    except (TypeError, ValueError):
-        return None
+    """The constructor signature of a class, or a function's own; None when unknowable.
+
+    ``inspect.signature`` follows ``__wrapped__``, so MONAI's decorated ``__init__`` methods
+    (``deprecated_arg``...) report the real parameters. For a class, the class signature and
+    ``__init__``'s can disagree: MONAI's ``MapTransform.__new__(*args, **kwargs)`` hides
+    ``keys``, while ``object.__init__`` hides that a class takes no arguments; the more
+    specific of the two is used.
+    """
+    candidates = [target, target.__init__] if inspect.isclass(target) else [target]
+    found = []
+    for candidate in candidates:
+        try:
+            sig = inspect.signature(candidate)
+        except (TypeError, ValueError):
+            continue
+        params = [p for n, p in sig.parameters.items() if n not in ("self", "cls")]
+        found.append(sig.replace(parameters=params))
+    specific = [s for s in found if not _variadic_only(s)]
+    return (specific or found or [None])[0]
+
+
+def _variadic_only(sig: inspect.Signature) -> bool:
+    """``(*args, **kwargs)``: says nothing about what is accepted."""
+    kinds = {p.kind for p in sig.parameters.values()}
+    return bool(kinds) and kinds <= {
+        inspect.Parameter.VAR_POSITIONAL,
+        inspect.Parameter.VAR_KEYWORD,
+    }
 
 
 def check_args(
@@ -36,38 +60,57 @@ def check_args(
     file: str | None = None,
     provided: Iterable[str] = (),
 ) -> None:
-    """Raise ComponentError for an unknown argument or a missing required one."""
+    """Raise ComponentError for unknown arguments or a missing required one.
+
+    Args:
+        target: the class (its ``__init__`` is checked) or function.
+        args: the component's ``args`` as written (values are not checked, only names).
+        component: the name users know it by, e.g. ``UNet``.
+        where: the component's JSON path (``train.model``); errors point at ``where.args.key``.
+        provided: names the builder fills in itself (``params``, ``optimizer``, ``data``...).
+    """
     sig = signature_of(target)
     if sig is None:
         return
-    params = {n: p for n, p in sig.parameters.items() if n not in ("self", "cls")}
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    named = [n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-    if not accepts_any:
-        for key in args:
-            if key not in params:
-                close = difflib.get_close_matches(key, named, n=1)
-                raise ComponentError(
-                    f"{component} has no argument '{key}'",
-                    file=file,
-                    path=json_path(where, "args", key),
-                    expected=f"{component} accepts: {', '.join(named) or '(no arguments)'}",
-                    fix=f"did you mean '{close[0]}'?" if close else f"remove '{key}'",
-                )
+    params = sig.parameters
+    named = [n for n, p in params.items() if p.kind in _NAMED]
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = [k for k in args if k not in named]
+        if unknown:
+            raise _unknown_args(unknown, named, component, where, file)
     given = set(args) | set(provided)
     missing = [
-        n
-        for n, p in params.items()
-        if p.default is p.empty
-        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        and n not in given
+        n for n, p in params.items() if p.kind in _NAMED and p.default is p.empty and n not in given
     ]
     if missing:
+        plural = "s" if len(missing) > 1 else ""
         raise ComponentError(
-            f"{component} is missing required argument{'s' if len(missing) > 1 else ''} "
+            f"{component} is missing required argument{plural} "
             + ", ".join(f"'{m}'" for m in missing),
             file=file,
             path=json_path(where, "args"),
             expected=f"{component} requires: {', '.join(missing)}",
             fix="add " + ", ".join(f'"{m}": ...' for m in missing) + " to its args",
         )
+
+
+def _unknown_args(
+    unknown: list[str], named: list[str], component: str, where: str, file: str | None
+) -> ComponentError:
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), named, n=1)
+        hints.append(f"did you mean '{close[0]}' for '{key}'?" if close else f"remove '{key}'")
+    if len(unknown) == 1:
+        what = f"{component} has no argument '{unknown[0]}'"
+        fix = hints[0].replace(f" for '{unknown[0]}'", "")
+    else:
+        what = f"{component} has no arguments " + ", ".join(f"'{k}'" for k in unknown)
+        fix = "; ".join(hints)
+    return ComponentError(
+        what,
+        file=file,
+        path=json_path(where, "args", str(unknown[0])),
+        expected=f"{component} accepts: {', '.join(named) or '(no arguments)'}",
+        fix=fix,
+    )
