@@ -1,8 +1,10 @@
 """The floor for framework overhead: the demo MMAR's training written by hand with PyTorch + MONAI.
 
-Same network, loss, optimizer, scheduler, transforms, CacheDataset, batch size and validation
-(sliding window, post transforms, DiceMetric) as mmar_hydra/demo/sample_mmar/config_train.json.
-Usage: python plain_loop.py MMAR_ROOT EPOCHS OUT_JSON
+Everything mmar_hydra/demo/sample_mmar/config/config_train.json asks for: the same network,
+loss, optimizer, scheduler, transforms, CacheDataset, batch size, train key metric (Accuracy),
+validation (sliding window, post transforms, mean Dice + Accuracy) and handlers (loss per step
+and metrics per epoch to TensorBoard, the best model as model.pt, final_model.pt at the end).
+Usage: python plain_loop.py MMAR_ROOT EPOCHS OUT_JSON [START_TIME]
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 START = float(sys.argv[4]) if len(sys.argv) > 4 else time.time()
 
 import torch  # noqa: E402
+from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 from monai import transforms as T  # noqa: E402
 from monai.data import CacheDataset, DataLoader, decollate_batch, load_decathlon_datalist  # noqa: E402
 from monai.inferers import SlidingWindowInferer  # noqa: E402
@@ -54,6 +57,9 @@ def main(root: str, epochs: int, out: str) -> None:
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     inferer = SlidingWindowInferer(roi_size=[48, 48, 32], sw_batch_size=4, overlap=0.25)
     dice = DiceMetric(include_background=False, reduction="mean")
+    out_dir = f"{root}/models_plain"
+    writer = SummaryWriter(out_dir)
+    best = -1.0
     iter_times, data_times, epoch_times, val_times, first_iter = [], [], [], [], None
     accuracy: list[float] = []
     for _epoch in range(epochs):
@@ -68,6 +74,7 @@ def main(root: str, epochs: int, out: str) -> None:
             loss = loss_fn(pred, batch["label"])
             loss.backward()
             opt.step()
+            writer.add_scalar("train_loss", loss.item(), len(iter_times))
             # the config's train key_metric: Accuracy on post-transformed predictions, every step
             items = [post(i) for i in decollate_batch({"pred": pred.detach(), "label": batch["label"]})]
             accuracy.extend(float((i["pred"] == i["label"]).float().mean()) for i in items)
@@ -79,17 +86,29 @@ def main(root: str, epochs: int, out: str) -> None:
         sched.step()
         t_val = time.perf_counter()
         net.eval()
+        val_acc: list[float] = []
         with torch.no_grad():
             for batch in val_loader:
                 batch["pred"] = inferer(batch["image"], net)
                 items = [post(i) for i in decollate_batch(batch)]
                 dice(y_pred=[i["pred"] for i in items], y=[i["label"] for i in items])
-        best = float(dice.aggregate())
+                val_acc.extend(float((i["pred"] == i["label"]).float().mean()) for i in items)
+        mean_dice = float(dice.aggregate())
         dice.reset()
+        writer.add_scalar("val_mean_dice", mean_dice, _epoch)
+        writer.add_scalar("val_acc", sum(val_acc) / len(val_acc), _epoch)
+        writer.add_scalar("train_acc", sum(accuracy) / len(accuracy), _epoch)
+        writer.add_scalar("lr", opt.param_groups[0]["lr"], _epoch)
+        accuracy.clear()
         val_times.append(time.perf_counter() - t_val)
+        if mean_dice > best:
+            best = mean_dice
+            torch.save({"model": net.state_dict()}, f"{out_dir}/model.pt")
         epoch_times.append(time.perf_counter() - t_epoch)
+    torch.save({"model": net.state_dict()}, f"{out_dir}/final_model.pt")
+    writer.close()
     json.dump({"iter_times": iter_times, "data_times": data_times, "epoch_times": epoch_times,
-               "val_times": val_times, "first_iter_s": first_iter, "last_dice": best,
+               "val_times": val_times, "first_iter_s": first_iter, "best_dice": best,
                "total_s": time.time() - START}, open(out, "w"))
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from mmar_hydra.errors import ConfigError, MMARError
 
-__all__ = ["main", "HELP"]
+__all__ = ["main", "entry", "HELP"]
 
 HELP = """\
 mmar_hydra: run a Clara Train MMAR with Hydra, PyTorch Lightning and MONAI.
@@ -296,3 +296,18 @@ def main(argv: Sequence[str] | None = None) -> Any:
     sys.argv = [sys.argv[0], *argv]
     entry = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_job)
     return entry()
+
+
+def entry(argv: Sequence[str] | None = None) -> None:
+    """The process entry point: ``python -m mmar_hydra``, ``mmar-hydra``, ``mmar_hydra.apps.*``.
+
+    :func:`main` plus the garbage-collector policy of :mod:`mmar_hydra.gc_policy`, which only a
+    process that ends with the task may use.
+    """
+    from mmar_hydra import gc_policy
+
+    gc_policy.pause_for_startup()
+    try:
+        main(argv)
+    finally:
+        gc_policy.prepare_exit()

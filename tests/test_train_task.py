@@ -28,6 +28,10 @@ def test_train_writes_clara_artifacts(trained_demo):
     assert stats["best_key_metric"] == pytest.approx(best["val_mean_dice"])
     assert stats["best_key_metric_epoch"] == best["epoch"]
     assert len(stats["epoch_times"]) == 2
+    # one validation per epoch (num_interval_per_valid=1), each shorter than its epoch
+    assert len(stats["validation_times"]) == 2
+    assert all(0 < v < e for v, e in zip(stats["validation_times"], stats["epoch_times"]))
+    assert 0 <= stats["data_wait_share"] < 1
     assert list(models.glob("events.out.tfevents.*")), "TensorBoard events in MMAR_CKPT_DIR"
     assert (models / "mmar_hydra_config.yaml").is_file()
 

@@ -113,12 +113,12 @@ def translate(app: str, argv: Sequence[str]) -> list[str]:
 
 
 def main_for(app: str) -> None:
-    from mmar_hydra.cli import main
+    from mmar_hydra.cli import entry
 
     argv = sys.argv[1:]
     if argv and not any(a.startswith("-") for a in argv):
         # already mmar_hydra overrides: Lightning's DDP launcher re-runs this module with the
         # translated argv for ranks 1..N
-        main(argv)
+        entry(argv)
     else:
-        main(translate(app, argv))
+        entry(translate(app, argv))

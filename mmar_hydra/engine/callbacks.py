@@ -115,6 +115,8 @@ class TrainStatsCallback(pl.Callback):
         self.epoch_start = self.start
         self.epoch_times: list[float] = []
         self.epoch_losses: list[float] = []
+        self.validation_times: list[float] = []  # validation start to metrics logged
+        self._validation_start = 0.0
         self.data_wait = 0.0  # seconds between training steps (fetching the next batch)
         self.step_time = 0.0  # seconds inside training steps
         self._batch_end: float | None = None
@@ -136,6 +138,13 @@ class TrainStatsCallback(pl.Callback):
     ) -> None:
         self._batch_end = time.perf_counter()
         self.step_time += self._batch_end - self._batch_start
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._validation_start = time.perf_counter()
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.validation_times.append(round(time.perf_counter() - self._validation_start, 4))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._batch_end = None
@@ -160,6 +169,7 @@ class TrainStatsCallback(pl.Callback):
             "last_metrics": _metrics(trainer),
             "epoch_times": self.epoch_times,
             "epoch_losses": self.epoch_losses,
+            "validation_times": self.validation_times,
             "data_wait_share": round(
                 self.data_wait / max(self.data_wait + self.step_time, 1e-9), 4
             ),
@@ -173,6 +183,7 @@ class TrainStatsCallback(pl.Callback):
         return {
             "epoch_times": self.epoch_times,
             "epoch_losses": self.epoch_losses,
+            "validation_times": self.validation_times,
             "data_wait_share": round(
                 self.data_wait / max(self.data_wait + self.step_time, 1e-9), 4
             ),
@@ -182,6 +193,7 @@ class TrainStatsCallback(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.epoch_times = list(state_dict.get("epoch_times", []))
         self.epoch_losses = list(state_dict.get("epoch_losses", []))
+        self.validation_times = list(state_dict.get("validation_times", []))
         self.start = time.perf_counter() - float(state_dict.get("elapsed", 0.0))
 
 

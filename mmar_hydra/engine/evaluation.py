@@ -54,14 +54,16 @@ def _per_case(metric: Any) -> np.ndarray:
 
 def evaluate(network: Any, parts: EvalParts, trainer_kwargs: Mapping[str, Any]) -> EvalResult:
     """Run the evaluation loop once; metrics are aggregated over every case."""
-    from mmar_hydra.engine.trainer import quiet_lightning
+    from mmar_hydra import gc_policy
+    from mmar_hydra.engine.trainer import new_trainer, quiet_lightning
 
     quiet_lightning()
     module = MMAREvalModule(network, parts)
     kwargs = {"logger": False, "enable_checkpointing": False, "enable_model_summary": False}
     kwargs.update(trainer_kwargs)
     kwargs.setdefault("use_distributed_sampler", False)  # the builder sharded the data per rank
-    trainer = pl.Trainer(**kwargs)
+    trainer = new_trainer(kwargs)
+    gc_policy.settle()
     with ddp_job():
         trainer.validate(module, dataloaders=parts.dataloader, verbose=False)
         filenames = _gather(module.filenames)

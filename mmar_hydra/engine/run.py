@@ -33,6 +33,7 @@ def fit(
     from pytorch_lightning.callbacks import LearningRateMonitor
     from pytorch_lightning.loggers import TensorBoardLogger
 
+    from mmar_hydra import gc_policy
     from mmar_hydra.distributed import ddp_job
     from mmar_hydra.engine.callbacks import (
         RESUME_FILENAME,
@@ -73,8 +74,9 @@ def fit(
         final_filename=plan.final_filename,
     )
     callbacks: list[Any] = [
-        checkpoint,
+        # before the checkpoint callback: its validation time excludes writing model.pt
         TrainStatsCallback(ckpt_dir / "train_stats.json", checkpoint),
+        checkpoint,
         EpochSummaryCallback(),
     ]
     callbacks += [SmartCacheCallback(d) for d in plan.smart_cache]
@@ -111,6 +113,7 @@ def fit(
         parts.dataloader, parts.validate.dataloader if parts.validate else None
     )
     dry_run(parts)
+    gc_policy.settle()
     with ddp_job():
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         # every rank records what it trained, so a sweep can be checked rank by rank
@@ -168,12 +171,21 @@ def dry_run(parts: TrainParts) -> None:
 def _first_image(parts: TrainParts):  # noqa: ANN202 - a (1, C, ...) tensor
     """The first training case through the pre-transforms, as a batch of one.
 
-    Computed from the datalist rather than drawn from the loader, so persistent / smart caches
-    are not half-filled before training (a mixed batch of cached and fresh items cannot collate).
+    A filled CacheDataset gives it from its cache (only the random transforms run; on real CT
+    volumes loading and resampling a case takes seconds). Other datasets compute it from the
+    datalist rather than drawing from the loader, so persistent / smart caches are not
+    half-filled before training (a mixed batch of cached and fresh items cannot collate).
     """
     import copy
 
+    from monai.data import CacheDataset, SmartCacheDataset
+
     dataset = parts.dataloader.dataset
+    cached = isinstance(dataset, CacheDataset) and not isinstance(dataset, SmartCacheDataset)
+    if cached and getattr(dataset, "cache_num", 0) > 0:
+        sample = dataset[0]
+        sample = sample[0] if isinstance(sample, list) else sample
+        return sample["image"].unsqueeze(0)
     data = getattr(dataset, "data", None)
     if data and parts.pre_transforms is not None:
         sample = parts.pre_transforms(copy.deepcopy(data[0]))
