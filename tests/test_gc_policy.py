@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import TINY_TRAIN
 
 from mmar_hydra import gc_policy
-from conftest import TINY_TRAIN
 
 
 @pytest.fixture

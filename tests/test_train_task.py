@@ -30,7 +30,9 @@ def test_train_writes_clara_artifacts(trained_demo):
     assert len(stats["epoch_times"]) == 2
     # one validation per epoch (num_interval_per_valid=1), each shorter than its epoch
     assert len(stats["validation_times"]) == 2
-    assert all(0 < v < e for v, e in zip(stats["validation_times"], stats["epoch_times"]))
+    assert all(
+        0 < v < e for v, e in zip(stats["validation_times"], stats["epoch_times"], strict=True)
+    )
     assert 0 <= stats["data_wait_share"] < 1
     assert list(models.glob("events.out.tfevents.*")), "TensorBoard events in MMAR_CKPT_DIR"
     assert (models / "mmar_hydra_config.yaml").is_file()
