@@ -1,17 +1,26 @@
 """mmar_hydra vs a hand-written PyTorch+MONAI loop vs `python -m monai.bundle run`.
 
-The same workload (the demo MMAR's UNet, DiceCE, Adam, CacheDataset, random crops, sliding-window
-validation every epoch) on the same synthetic data, interleaved A, B, C, A, B, C ... in one
-session, at two data sizes. Each run is a fresh process under /usr/bin/time (peak RSS).
-Figures are medians over repeats with min and max. Results: results/latest.json and .md.
+The same workload (the demo MMAR's UNet, DiceCE, Adam, CacheDataset, random crops, train
+Accuracy, sliding-window validation every epoch, TensorBoard, model.pt / final_model.pt) on the
+same synthetic data, at two data sizes. Each run is a fresh process under /usr/bin/time (peak
+RSS). The three paths are interleaved, and each repeat rotates their order (ABC, BCA, CAB, ...)
+so that no path always runs first. Figures are medians over repeats with min and max.
 
-    python benchmarks/run.py [--repeats 5] [--epochs 4] [--sizes small large]
+The ratios are taken per repeat, between the runs of that repeat, and then summarized the same
+way: this machine's speed drifts by +-20 % within minutes, and a ratio of runs a few seconds
+apart cancels most of that drift, where a ratio of two medians over the whole session does not.
+A second measure of the overhead needs no pairing: mmar_hydra and the plain loop run at the
+same time, each pinned to its own core with one thread (run_side_by_side).
+Results: results/latest.json and results/latest.md.
+
+    python benchmarks/run.py [--repeats 6] [--epochs 4] [--side-by-side 4] [--sizes small large]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -24,16 +33,27 @@ HERE = Path(__file__).resolve().parent
 SIZES = {"small": {"shape": (64, 64, 48), "n_train": 8}, "large": {"shape": (80, 80, 56), "n_train": 16}}
 
 
-def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, int, str]:
-    """(start time, wall seconds, peak RSS in MB, stdout+stderr) of one fresh process."""
+def launch(cmd: list[str], core: int | None = None) -> dict:
+    """Start one fresh process under /usr/bin/time; with ``core``, pinned to it with 1 thread."""
+    env = dict(os.environ)
+    preexec = None
+    if core is not None:
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        preexec = lambda: os.sched_setaffinity(0, {core})  # noqa: E731
     rss_file = Path(tempfile.mktemp(suffix=".rss"))
     start = time.time()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *cmd], cwd=cwd,
-                          capture_output=True, text=True)
-    wall = time.time() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[:4]} failed:\n{proc.stderr[-3000:]}")
-    return start, wall, int(rss_file.read_text().split()[-1]) // 1024, proc.stdout + proc.stderr
+    proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *cmd], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec)
+    return {"cmd": cmd, "proc": proc, "start": start, "rss_file": rss_file}
+
+
+def finish(run: dict) -> tuple[float, float, int]:
+    """(start time, wall seconds, peak RSS in MB) of a launched process, once it has exited."""
+    _, err = run["proc"].communicate()
+    wall = time.time() - run["start"]
+    if run["proc"].returncode != 0:
+        raise RuntimeError(f"{run['cmd'][:4]} failed:\n{err[-3000:]}")
+    return run["start"], wall, int(run["rss_file"].read_text().split()[-1]) // 1024
 
 
 def steady(values: list[float], skip: int) -> list[float]:
@@ -46,13 +66,15 @@ def clear(folder: Path) -> None:
         old.unlink()
 
 
-def run_mmar_hydra(mmar: Path, epochs: int) -> dict:
+def mmar_hydra_cmd(mmar: Path, epochs: int) -> list[str]:
+    clear(mmar / "models")
+    return [sys.executable, "-m", "mmar_hydra", f"mmar={mmar}", "task=train", f"epochs={epochs}",
+            "num_interval_per_valid=1", "hydra.output_subdir=null", "hydra/job_logging=disabled"]
+
+
+def mmar_hydra_result(mmar: Path, start: float, wall: float, rss: int) -> dict:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    clear(mmar / "models")
-    cmd = [sys.executable, "-m", "mmar_hydra", f"mmar={mmar}", "task=train", f"epochs={epochs}",
-           "num_interval_per_valid=1", "hydra.output_subdir=null", "hydra/job_logging=disabled"]
-    start, wall, rss, _ = timed(cmd)
     stats = json.loads((mmar / "models" / "train_stats.json").read_text())
     ev = EventAccumulator(str(mmar / "models"), size_guidance={"scalars": 0})
     ev.Reload()
@@ -64,32 +86,64 @@ def run_mmar_hydra(mmar: Path, epochs: int) -> dict:
             iters.append(b.wall_time - a.wall_time)
     # validation start to metrics logged, as the plain loop times it (model.pt write excluded)
     val_times = steady(stats["validation_times"], 1)
-    result = {"wall": wall, "rss_mb": rss, "first_iter_s": steps[0].wall_time - start,
-              "iter_s": statistics.median(iters), "epoch_s": statistics.median(steady(stats["epoch_times"], 1)),
-              "val_s": statistics.median(val_times), "dice": stats["best_key_metric"],
-              "data_wait_share": stats["data_wait_share"]}
-    return result
+    return {"wall": wall, "rss_mb": rss, "first_iter_s": steps[0].wall_time - start,
+            "iter_s": statistics.median(iters), "epoch_s": statistics.median(steady(stats["epoch_times"], 1)),
+            "val_s": statistics.median(val_times), "dice": stats["best_key_metric"],
+            "data_wait_share": stats["data_wait_share"]}
+
+
+def run_mmar_hydra(mmar: Path, epochs: int) -> dict:
+    return mmar_hydra_result(mmar, *finish(launch(mmar_hydra_cmd(mmar, epochs))))
+
+
+def plain_cmd(mmar: Path, epochs: int, out: Path) -> list[str]:
+    clear(mmar / "models_plain")
+    return [sys.executable, str(HERE / "plain_loop.py"), str(mmar), str(epochs), str(out), str(time.time())]
+
+
+def plain_result(out: Path, epochs: int, wall: float, rss: int) -> dict:
+    r = json.loads(out.read_text())
+    per_epoch = len(r["iter_times"]) // epochs
+    steps = [(d, c) for i, (d, c) in enumerate(zip(r["data_times"], r["iter_times"])) if i >= per_epoch]
+    iters = [d + c for i, (d, c) in enumerate(steps) if i % per_epoch]  # not an epoch's first
+    wait = sum(d for d, _ in steps) / sum(d + c for d, c in steps)
+    return {"wall": wall, "rss_mb": rss, "first_iter_s": r["first_iter_s"], "iter_s": statistics.median(iters),
+            "epoch_s": statistics.median(steady(r["epoch_times"], 1)),
+            "val_s": statistics.median(steady(r["val_times"], 1)), "data_wait_share": wait, "dice": r["best_dice"]}
 
 
 def run_plain(mmar: Path, epochs: int) -> dict:
-    clear(mmar / "models_plain")
     out = Path(tempfile.mktemp(suffix=".json"))
-    start = time.time()
-    _, wall, rss, _ = timed([sys.executable, str(HERE / "plain_loop.py"), str(mmar), str(epochs), str(out), str(start)])
-    r = json.loads(out.read_text())
-    per_epoch = len(r["iter_times"]) // epochs
-    iters = [d + c for i, (d, c) in enumerate(zip(r["data_times"], r["iter_times"])) if i >= per_epoch and i % per_epoch]
-    return {"wall": wall, "rss_mb": rss, "first_iter_s": r["first_iter_s"], "iter_s": statistics.median(iters),
-            "epoch_s": statistics.median(steady(r["epoch_times"], 1)), "val_s": statistics.median(steady(r["val_times"], 1)),
-            "data_wait_share": sum(r["data_times"][per_epoch:]) / (sum(r["data_times"][per_epoch:]) + sum(r["iter_times"][per_epoch:])),
-            "dice": r["best_dice"]}
+    _, wall, rss = finish(launch(plain_cmd(mmar, epochs, out)))
+    return plain_result(out, epochs, wall, rss)
 
 
 def run_bundle(mmar: Path, epochs: int) -> dict:
     clear(mmar / "models_bundle")
-    _, wall, rss, _ = timed([sys.executable, "-m", "monai.bundle", "run", "--config_file", str(HERE / "bundle" / "train.json"),
-                             "--mmar_root", str(mmar), "--epochs", str(epochs)])
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(HERE / "bundle" / "train.json"),
+           "--mmar_root", str(mmar), "--epochs", str(epochs)]
+    _, wall, rss = finish(launch(cmd))
     return {"wall": wall, "rss_mb": rss}
+
+
+def run_side_by_side(mmar: Path, epochs: int) -> dict:
+    """mmar_hydra and the plain loop at the same time, each pinned to its own core, 1 thread.
+
+    Both see the same machine state for the whole run, so their ratio is free of the drift
+    that separates two runs made one after the other. Cores swap between repeats.
+    """
+    out = Path(tempfile.mktemp(suffix=".json"))
+    swap = run_side_by_side.count % 2
+    run_side_by_side.count += 1
+    a = launch(mmar_hydra_cmd(mmar, epochs), core=swap)
+    b = launch(plain_cmd(mmar, epochs, out), core=1 - swap)
+    ours = mmar_hydra_result(mmar, *finish(a))
+    _, wall, rss = finish(b)
+    plain = plain_result(out, epochs, wall, rss)
+    return {key: ours[key] / plain[key] for key in ("iter_s", "val_s", "epoch_s", "first_iter_s", "wall")}
+
+
+run_side_by_side.count = 0
 
 
 def summarize(samples: list[dict]) -> dict:
@@ -110,11 +164,35 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d")}
 
 
+PATHS = ("mmar_hydra", "plain", "bundle")
+RUNNERS = {"mmar_hydra": run_mmar_hydra, "plain": run_plain, "bundle": run_bundle}
+# JSON key -> (figure, other path, target, True when lower than the target is required)
+RATIOS = {
+    "train_iter_ratio_vs_plain": ("iter_s", "plain", 1.03, False),
+    "val_ratio_vs_plain": ("val_s", "plain", 1.03, False),
+    "epoch_ratio_vs_bundle": ("wall", "bundle", 1.0, True),
+    "startup_ratio_vs_plain": ("first_iter_s", "plain", 1.5, False),
+    "peak_rss_ratio_vs_plain": ("rss_mb", "plain", 1.15, False),
+}
+
+
+def paired_ratios(raw: dict[str, list[dict]]) -> dict:
+    """Per-repeat mmar_hydra / other ratios of each RATIOS figure, summarized over repeats."""
+    out = {}
+    for key, (figure, other, target, strict) in RATIOS.items():
+        values = [a[figure] / b[figure] for a, b in zip(raw["mmar_hydra"], raw[other], strict=True)]
+        median = statistics.median(values)
+        out[key] = {"median": median, "min": min(values), "max": max(values), "target": target,
+                    "met": median < target if strict else median <= target, "per_repeat": values}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    # this machine's speed drifts by +-20 % from minute to minute: 5 interleaved repeats of
-    # 4 epochs (3 steady-state epochs each) keep the medians' spread to a few percent
-    parser.add_argument("--repeats", type=int, default=5)
+    # 6 interleaved repeats of 4 epochs (3 steady-state epochs each) + 4 side-by-side pairs at
+    # the larger size: about 12 minutes here
+    parser.add_argument("--repeats", type=int, default=6)
+    parser.add_argument("--side-by-side", type=int, default=4, dest="side_by_side")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
     args = parser.parse_args()
@@ -125,25 +203,21 @@ def main() -> None:
     for size in args.sizes:
         spec = SIZES[size]
         mmar = make_demo(work / size, n_train=spec["n_train"], n_val=4, n_test=1, shape=spec["shape"])
-        raw: dict[str, list[dict]] = {"mmar_hydra": [], "plain": [], "bundle": []}
-        for _ in range(args.repeats):
-            raw["mmar_hydra"].append(run_mmar_hydra(mmar, args.epochs))
-            raw["plain"].append(run_plain(mmar, args.epochs))
-            raw["bundle"].append(run_bundle(mmar, args.epochs))
+        raw: dict[str, list[dict]] = {name: [] for name in PATHS}
+        for repeat in range(args.repeats):
+            for name in PATHS[repeat % 3:] + PATHS[:repeat % 3]:
+                raw[name].append(RUNNERS[name](mmar, args.epochs))
         summary = {name: summarize(samples) for name, samples in raw.items()}
         results["sizes"][size] = {"spec": {"shape": spec["shape"], "n_train": spec["n_train"]},
-                                  "summary": summary, "raw": raw}
-        print(size, json.dumps({k: {m: v["median"] for m, v in s.items() if isinstance(v, dict)}
-                                for k, s in summary.items()}), flush=True)
-    main_size = results["sizes"][args.sizes[-1]]["summary"]
-    med = lambda name, key: main_size[name][key]["median"]  # noqa: E731
-    results.update(
-        train_iter_ratio_vs_plain=med("mmar_hydra", "iter_s") / med("plain", "iter_s"),
-        val_ratio_vs_plain=med("mmar_hydra", "val_s") / med("plain", "val_s"),
-        epoch_ratio_vs_bundle=med("mmar_hydra", "wall") / med("bundle", "wall"),
-        startup_ratio_vs_plain=med("mmar_hydra", "first_iter_s") / med("plain", "first_iter_s"),
-        peak_rss_ratio_vs_plain=med("mmar_hydra", "rss_mb") / med("plain", "rss_mb"),
-    )
+                                  "summary": summary, "ratios": paired_ratios(raw), "raw": raw}
+        print(size, json.dumps({k: round(v["median"], 3) for k, v in results["sizes"][size]["ratios"].items()}),
+              flush=True)
+    if args.side_by_side:
+        pairs = [run_side_by_side(mmar, args.epochs) for _ in range(args.side_by_side)]
+        results["side_by_side"] = {"size": size, "pairs": pairs, "ratios": summarize(pairs)}
+    main_ratios = results["sizes"][args.sizes[-1]]["ratios"]
+    results["ratios_from_size"] = args.sizes[-1]
+    results.update({key: value["median"] for key, value in main_ratios.items()})
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
@@ -156,24 +230,34 @@ def markdown(r: dict) -> str:
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, no GPU; torch {m['torch']}, MONAI {m['monai']}, "
              f"Lightning {m['pytorch_lightning']}; {m['date']}. {r['epochs']} epochs with validation every epoch, "
              f"median of {r['repeats']} interleaved repeats (min-max).", "",
-             "| size | path | iteration (s) | epoch (s) | validation (s) | first iteration (s) | end to end (s) | peak RSS (MB) | data wait |",
+             "| size | path | iteration (s) | epoch (s) | validation (s) | first iteration (s) | end to end (s) "
+             "| peak RSS (MB) | data wait |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for size, data in r["sizes"].items():
+    for data in r["sizes"].values():
         spec = data["spec"]
         label = f"{'x'.join(map(str, spec['shape']))}, {spec['n_train']} cases"
-        for name in ("mmar_hydra", "plain", "bundle"):
+        for name in PATHS:
             s = data["summary"][name]
-            cell = lambda k: f"{s[k]['median']:.3f} ({s[k]['min']:.3f}-{s[k]['max']:.3f})" if k in s and isinstance(s[k], dict) else "-"  # noqa: E731
-            wait = s.get("data_wait_share")
-            wait = f"{wait['median']:.1%}" if isinstance(wait, dict) else f"{wait:.1%}" if isinstance(wait, float) else "-"
+            cell = lambda k: f"{s[k]['median']:.3f} ({s[k]['min']:.3f}-{s[k]['max']:.3f})" if k in s else "-"  # noqa: E731
+            wait = f"{s['data_wait_share']['median']:.1%}" if "data_wait_share" in s else "-"
             lines.append(f"| {label} | {name} | {cell('iter_s')} | {cell('epoch_s')} | {cell('val_s')} | "
                          f"{cell('first_iter_s')} | {cell('wall')} | {cell('rss_mb')} | {wait} |")
-    lines += ["", "| ratio (large size, mmar_hydra / other) | value | target |", "|---|---|---|",
-              f"| train_iter_ratio_vs_plain | {r['train_iter_ratio_vs_plain']:.3f} | <= 1.03 |",
-              f"| val_ratio_vs_plain | {r['val_ratio_vs_plain']:.3f} | <= 1.03 |",
-              f"| epoch_ratio_vs_bundle (end to end) | {r['epoch_ratio_vs_bundle']:.3f} | < 1.0 |",
-              f"| startup_ratio_vs_plain (to first iteration) | {r['startup_ratio_vs_plain']:.3f} | <= 1.5 |",
-              f"| peak_rss_ratio_vs_plain | {r['peak_rss_ratio_vs_plain']:.3f} | <= 1.15 |"]
+    lines += ["", "| ratio (mmar_hydra / other, per repeat) | size | median (min-max) | target | met |",
+              "|---|---|---|---|---|"]
+    for size, data in r["sizes"].items():
+        for key, v in data["ratios"].items():
+            sign = "<" if RATIOS[key][3] else "<="
+            lines.append(f"| {key} | {size} | {v['median']:.3f} ({v['min']:.3f}-{v['max']:.3f}) | "
+                         f"{sign} {v['target']} | {'yes' if v['met'] else 'no'} |")
+    if "side_by_side" in r:
+        sbs = r["side_by_side"]
+        lines += ["", f"Side by side ({sbs['size']} size, {len(sbs['pairs'])} pairs): mmar_hydra and the plain loop "
+                  "at the same time, each pinned to its own core with 1 thread, cores swapped between pairs.", "",
+                  "| ratio (mmar_hydra / plain, same moment) | median (min-max) |", "|---|---|"]
+        for key, label in (("iter_s", "iteration"), ("val_s", "validation"), ("epoch_s", "epoch"),
+                           ("first_iter_s", "first iteration"), ("wall", "end to end")):
+            v = sbs["ratios"][key]
+            lines.append(f"| {label} | {v['median']:.3f} ({v['min']:.3f}-{v['max']:.3f}) |")
     return "\n".join(lines) + "\n"
 
 

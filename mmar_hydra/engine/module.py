@@ -97,7 +97,7 @@ class MMARLightningModule(pl.LightningModule):
         image = batch["image"]
         pred = self._infer(self.train_inferer, image)
         label = prepare_label(batch["label"], pred, self.loss_fn)
-        loss = self.loss_fn(pred, label)
+        loss = _plain_tensor(self.loss_fn(pred, label))
         if not torch.isfinite(loss):
             from mmar_hydra.errors import MMARError
 
@@ -161,6 +161,18 @@ class MMARLightningModule(pl.LightningModule):
         if type(self._scheduler).__name__ == "ReduceLROnPlateau" and self.key_metric is not None:
             scheduler["monitor"] = self.key_metric.log_label
         return {"optimizer": self._optimizer, "lr_scheduler": scheduler}
+
+
+def _plain_tensor(value: Any) -> Any:
+    """A MONAI MetaTensor loss as a plain tensor, still attached to the autograd graph.
+
+    The loss of MetaTensor inputs is a MetaTensor carrying the batch's metadata. Lightning
+    clones the loss three times a step (closure result, ``self.log``, epoch aggregation), and
+    each MetaTensor clone deep-copies that metadata: ~14 ms a step on the demo, 6 % of it.
+    """
+    if isinstance(value, torch.Tensor) and type(value) is not torch.Tensor:
+        return value.as_subclass(torch.Tensor)
+    return value
 
 
 def _buffer(metric: Any) -> Any:
