@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 from monai.data import MetaTensor
 from monai.losses import DiceCELoss
@@ -26,6 +27,7 @@ def _module() -> MMARLightningModule:
     return MMARLightningModule(parts)
 
 
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
 def test_the_loss_of_metatensor_batches_is_a_plain_tensor_on_the_graph():
     """Lightning clones the loss 3 times a step; a MetaTensor clone copies the batch metadata."""
     meta = {"filename_or_obj": "case.nii.gz", "affine": torch.eye(4)}
