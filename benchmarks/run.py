@@ -126,15 +126,15 @@ def run_bundle(mmar: Path, epochs: int) -> dict:
     return {"wall": wall, "rss_mb": rss}
 
 
-def run_side_by_side(mmar: Path, epochs: int) -> dict:
+def run_side_by_side(mmar: Path, epochs: int, pair: int) -> dict:
     """mmar_hydra and the plain loop at the same time, each pinned to its own core, 1 thread.
 
-    Both see the same machine state for the whole run, so their ratio is free of the drift
-    that separates two runs made one after the other. Cores swap between repeats.
+    Both see the same moment of the machine, so the slow drift between two runs made one after
+    the other cancels. The two cores can still differ at a given moment (measured spread here:
+    0.72 to 1.48), so the cores swap between pairs.
     """
     out = Path(tempfile.mktemp(suffix=".json"))
-    swap = run_side_by_side.count % 2
-    run_side_by_side.count += 1
+    swap = pair % 2
     a = launch(mmar_hydra_cmd(mmar, epochs), core=swap)
     b = launch(plain_cmd(mmar, epochs, out), core=1 - swap)
     ours = mmar_hydra_result(mmar, *finish(a))
@@ -142,8 +142,6 @@ def run_side_by_side(mmar: Path, epochs: int) -> dict:
     plain = plain_result(out, epochs, wall, rss)
     return {key: ours[key] / plain[key] for key in ("iter_s", "val_s", "epoch_s", "first_iter_s", "wall")}
 
-
-run_side_by_side.count = 0
 
 
 def summarize(samples: list[dict]) -> dict:
@@ -213,7 +211,7 @@ def main() -> None:
         print(size, json.dumps({k: round(v["median"], 3) for k, v in results["sizes"][size]["ratios"].items()}),
               flush=True)
     if args.side_by_side:
-        pairs = [run_side_by_side(mmar, args.epochs) for _ in range(args.side_by_side)]
+        pairs = [run_side_by_side(mmar, args.epochs, i) for i in range(args.side_by_side)]
         results["side_by_side"] = {"size": size, "pairs": pairs, "ratios": summarize(pairs)}
     main_ratios = results["sizes"][args.sizes[-1]]["ratios"]
     results["ratios_from_size"] = args.sizes[-1]

@@ -12,6 +12,9 @@ None of these walks frees anything worth having, so a process that runs a task:
    garbage is collected as usual, but full collections no longer re-walk the start-up heap;
 3. freezes again when the task returns (:func:`prepare_exit`), so shutdown skips the walk.
 
+Tasks without a training or evaluation loop (check, export, compare, import, ...) never reach
+:func:`settle`: they keep the collector paused until they exit, which they do within seconds.
+
 Only a process entry point pauses the collector. Code that calls :func:`mmar_hydra.cli.main`
 in-process (tests, notebooks) keeps the default behaviour: freezing there would keep earlier
 runs' garbage alive for the rest of the session.
