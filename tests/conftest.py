@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,11 @@ TINY_EVAL = ["inferer.args.roi_size=[24,24,16]"]
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600):
-    """``python -m mmar_hydra ARGS`` in a subprocess, as a user runs it."""
+    """``python -m mmar_hydra ARGS`` in a subprocess, as a user runs it.
+
+    Only for tests whose subject is the process boundary (exit codes of a real process, no
+    traceback, DDP children, signals); everything else uses :func:`run_main`.
+    """
     import subprocess
     import sys
 
@@ -48,6 +53,64 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600):
         cwd=cwd,
         timeout=timeout,
     )
+
+
+@dataclass
+class CliResult:
+    """What :func:`run_main` returns: the fields of ``subprocess.CompletedProcess`` tests read."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_main(*args: str, cwd: Path | None = None) -> CliResult:
+    """``cli.main(ARGS)`` in this process: the CLI as a user runs it, without ~3 s of start-up.
+
+    Exit codes come from ``SystemExit`` as the process would exit; an unexpected exception is
+    exit code 1 with its traceback in ``stderr`` (a traceback is a bug the test should see).
+    Hydra's global state, ``sys.argv`` and the working directory are restored afterwards.
+    """
+    import contextlib
+    import io
+    import logging
+    import sys
+    import traceback
+    import warnings
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from mmar_hydra import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_cwd = list(sys.argv), os.getcwd()
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    code = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
+            try:
+                result = cli.main(list(args))
+                code = result if isinstance(result, int) else 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except Exception:  # noqa: BLE001 - reported like the process would
+                traceback.print_exc(file=err)
+                code = 1
+    finally:
+        GlobalHydra.instance().clear()
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        # Hydra's job logging replaced the root handlers with ones bound to our StringIOs
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="session")
