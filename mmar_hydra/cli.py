@@ -33,13 +33,8 @@ usage: python -m mmar_hydra mmar=PATH task=TASK [key=value ...] [-m]
 tasks:
 {tasks}
 
-main options:
-  mmar=PATH              the MMAR root (Clara's -m)
-  config_file=REL        config file relative to the MMAR (Clara's -c), default per task
-  env_file=REL           environment file (Clara's -e), default config/environment.json
-  print_conf=true        print the resolved configuration
-  allow_code=true        allow config code strings / custom/ components beyond the safe forms
-  debug=true             show tracebacks on errors
+mmar_hydra's keys:
+{settings}
   trainer=cpu|gpu|ddp|ddp_cpu   Lightning trainer preset (default: what the MMAR's globals say)
   network=mmar|unet|segresnet  loss=mmar|dice|dice_ce  optimizer=mmar|adam|novograd
   lr_scheduler=mmar|step|cosine   swap a training component for a preset (mmar = the MMAR's own)
@@ -103,15 +98,26 @@ def _value(overrides: Sequence[str], key: str) -> str | None:
 
 
 def _is_true(value: str | None) -> bool:
-    return str(value).lower() in ("1", "true", "yes", "on")
+    """``debug=`` as the schema reads it; an unreadable value means no (it is reported later)."""
+    from mmar_hydra.settings import parse_bool
+
+    try:
+        return value is not None and parse_bool(value, key="debug")
+    except MMARError:
+        return False
 
 
 def _print_help() -> None:
+    import dataclasses
+
+    from mmar_hydra.settings import Settings
     from mmar_hydra.tasks import TASKS
 
     width = max(len(n) for n in TASKS) + 2
     tasks = "\n".join(f"  {n:<{width}} {s.summary}" for n, s in TASKS.items())
-    print(HELP.format(tasks=tasks))
+    keys = dataclasses.fields(Settings)
+    settings = "\n".join(f"  {f.name + '=':<16} {f.metadata['help']}" for f in keys)
+    print(HELP.format(tasks=tasks, settings=settings))
 
 
 def report(error: BaseException, debug: bool) -> int:
@@ -234,7 +240,7 @@ def _job(cfg: Any) -> Any:
     from mmar_hydra.context import TaskContext
     from mmar_hydra.tasks import get_task, load_task_module
 
-    debug = bool(cfg.get("debug", False))
+    debug = _is_true(cfg.get("debug"))
     if not debug:  # MONAI's deprecation chatter is for developers, not MMAR users
         import warnings
 

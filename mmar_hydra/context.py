@@ -8,35 +8,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.settings import SETTINGS_KEYS, Settings, parse_settings
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from mmar_hydra.reader.mmar_reader import ReadResult
 
-__all__ = ["TaskContext", "resolve_config", "process_rank"]
+__all__ = ["TaskContext", "resolve_config", "process_rank", "FRAMEWORK_KEYS"]
 
-# keys of conf/config.yaml that steer mmar_hydra itself and are not part of the MMAR's config
-FRAMEWORK_KEYS = (
-    "mmar",
-    "task",
-    "config_file",
-    "env_file",
-    "debug",
-    "print_conf",
-    "allow_code",
-    "out",
-    "seed",
-    "force",
-    "clone_models",
-    "runs",
-    "resume",
-    "model_path",
-    "output_path",
-    "input_shape",
-    "ignore_verify",
-    "trainer",
-)
+# keys that steer mmar_hydra itself and are not part of the MMAR's config: the typed
+# settings, and the config groups of conf/ that are not MMAR parts
+FRAMEWORK_KEYS: tuple[str, ...] = (*SETTINGS_KEYS, "trainer")
 
 
 def process_rank() -> int:
@@ -80,6 +63,11 @@ class TaskContext:
     read: ReadResult | None
     run_dir: Path
     _resolved: dict[str, Any] | None = field(default=None, repr=False)
+    settings: Settings = field(init=False)  # mmar_hydra's own keys, typed
+
+    def __post_init__(self) -> None:
+        # a key of the wrong type (allow_code=maybe) is a ConfigError here, before any work
+        self.settings = parse_settings(self.cfg)
 
     @property
     def resolved(self) -> dict[str, Any]:
@@ -101,7 +89,7 @@ class TaskContext:
 
     @property
     def allow_code(self) -> bool:
-        return bool(self.cfg.get("allow_code", False))
+        return self.settings.allow_code
 
     @property
     def rank(self) -> int:

@@ -25,6 +25,7 @@ __all__ = [
     "conf_dir",
     "register_mmar",
     "register_empty",
+    "register_settings",
     "rewrite_overrides",
     "parse_overrides",
     "runs_dir",
@@ -72,13 +73,22 @@ def _store(group: str | None, name: str, node: Any, package: str | None = None) 
     ConfigStore.instance().store(group=group, name=name, node=node, package=package)
 
 
+def register_settings() -> None:
+    """Register ``_settings_``: the defaults of :class:`mmar_hydra.settings.Settings`."""
+    from mmar_hydra.settings import settings_defaults
+
+    _store(None, "_settings_", settings_defaults())
+
+
 def register_empty() -> None:
     """Register an empty ``_mmar_`` for tasks that run without an MMAR (demo_data, compare)."""
+    register_settings()
     _store(None, "_mmar_", {})
 
 
 def register_mmar(config: Mapping[str, Any]) -> dict[str, Any]:
     """Register the normalized MMAR config; returns the primary node that was stored."""
+    register_settings()
     primary = copy.deepcopy(dict(config))
     train = primary.get("train")
     if isinstance(train, dict):

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TINY_TRAIN, run_cli, save_foreign_checkpoint
+from conftest import TINY_TRAIN, run_main, save_foreign_checkpoint
 
 from mmar_hydra.errors import CheckpointError
 
@@ -79,7 +79,44 @@ CASES = {
     "reference cycle": (
         lambda r: _edit(r, _set("train", "optimizer", "lr", "@lr_scheduler")),
         [],
-        ["reference cycle", "optimizer -> lr_scheduler -> optimizer"],
+        ["reference cycle", "train.lr_scheduler -> train.optimizer -> train.lr_scheduler"],
+    ),
+    "reference cycle across train/validate": (
+        lambda r: _edit(
+            r,
+            lambda c: (
+                _set("train", "optimizer", "lr", "@evaluator")(c),
+                _set("validate", "evaluator", "extra", "@optimizer")(c),
+            ),
+        ),
+        [],
+        ["reference cycle", "train.optimizer -> validate.evaluator -> train.optimizer"],
+    ),
+    "ref to a disabled component": (
+        lambda r: _edit(
+            r,
+            lambda c: (
+                c["train"]["pre_transforms"][0].__setitem__("disabled", True),
+                c["validate"]["pre_transforms"].__setitem__(0, {"ref": "LoadImaged"}),
+            ),
+        ),
+        [],
+        ["'ref' to train transform 'LoadImaged', which is disabled", "validate.pre_transforms[0]"],
+    ),
+    "a function as a component": (
+        lambda r: _edit(
+            r,
+            lambda c: c["train"]["pre_transforms"].insert(
+                0, {"name": "monai.utils.run_cmd", "args": {"cmd_list": ["true"]}}
+            ),
+        ),
+        [],
+        ["'monai.utils.run_cmd' is a function", "train.pre_transforms[0]", "allow_code=true"],
+    ),
+    "a non-boolean allow_code": (
+        None,
+        ["allow_code=maybe"],
+        ["allow_code='maybe' is not a boolean", "true or false"],
     ),
     "missing DATASET_JSON": (
         None,
@@ -129,8 +166,8 @@ def test_bad_input_is_reported_cleanly(tiny_demo, case):
     if not sentinel.exists():
         sentinel.write_bytes(b"previous best model")
     before = {p.name: p.read_bytes() for p in models.iterdir() if p.is_file()}
-    proc = run_cli(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, *extra)
-    assert proc.returncode != 0
+    proc = run_main(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, *extra)
+    assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     for needle in needles:
         assert needle in proc.stderr, proc.stderr[-3000:]

@@ -140,13 +140,24 @@ def test_check_reports_every_problem_and_cycles(tmp_path):
     assert len(problems) >= 4
     assert "unknown component 'UNett'" in texts
     assert "no argument 'sofmax'" in texts
-    assert "reference cycle" in texts and "optimizer -> lr_scheduler -> optimizer" in texts
+    assert (
+        "reference cycle" in texts
+        and "train.optimizer -> train.lr_scheduler -> train.optimizer" in texts
+    )
     assert "unknown reference '@nothing'" in texts
 
 
-def test_disabled_inside_lists_and_rank(tmp_path):
-    from mmar_hydra.components.builder import Section
+def _resolver(spec, name, root, *, rank=0, parent=None, instantiate=True):
+    from mmar_hydra.components.hooks import HookContext
+    from mmar_hydra.components.resolver import Resolver, Walk
+    from mmar_hydra.run_paths import RunPaths
 
+    walk = parent.walk if parent is not None else Walk(instantiate=instantiate)
+    hooks = HookContext(paths=RunPaths.inside(root), section=name, file=None, rank=rank)
+    return Resolver(spec, name, walk=walk, hooks=hooks, allow_code=False, parent=parent)
+
+
+def test_disabled_inside_lists_and_rank(tmp_path):
     spec = {
         "pre_transforms": [
             {"name": "ScaleIntensityd", "args": {"keys": "image"}},
@@ -154,32 +165,20 @@ def test_disabled_inside_lists_and_rank(tmp_path):
             {"name": "EnsureTyped", "rank": 1, "args": {"keys": "image"}},
         ]
     }
-    names = [
-        type(t).__name__
-        for t in Section(spec, "train", mmar_root=tmp_path, allow_code=False, rank=0, file=None)
-        .get("pre_transforms")
-        .transforms
-    ]
-    assert names == ["ScaleIntensityd"]
-    names = [
-        type(t).__name__
-        for t in Section(spec, "train", mmar_root=tmp_path, allow_code=False, rank=1, file=None)
-        .get("pre_transforms")
-        .transforms
-    ]
-    assert names == ["ScaleIntensityd", "EnsureTyped"]
+    for rank, expected in ((0, ["ScaleIntensityd"]), (1, ["ScaleIntensityd", "EnsureTyped"])):
+        built = _resolver(spec, "train", tmp_path, rank=rank).get("pre_transforms")
+        assert [type(t).__name__ for t in built.transforms] == expected
 
 
 def test_validate_ref_reuses_train_transform_and_model(tmp_path):
-    from mmar_hydra.components.builder import Section
-
-    train = Section(
+    train = _resolver(
         {
             "pre_transforms": [
                 {
                     "name": "ScaleIntensityRanged",
                     "args": {"keys": "image", "a_min": 0, "a_max": 10, "b_min": 0, "b_max": 1},
-                }
+                },
+                {"name": "EnsureTyped", "disabled": "true", "args": {"keys": "image"}},
             ],
             "model": {
                 "name": "UNet",
@@ -193,30 +192,22 @@ def test_validate_ref_reuses_train_transform_and_model(tmp_path):
             },
         },
         "train",
-        mmar_root=tmp_path,
-        allow_code=False,
-        rank=0,
-        file=None,
+        tmp_path,
     )
-    val = Section(
+    val = _resolver(
         {"pre_transforms": [{"ref": "ScaleIntensityRanged"}], "x": {"name": "SimpleInferer"}},
         "validate",
-        mmar_root=tmp_path,
-        allow_code=False,
-        rank=0,
-        file=None,
+        tmp_path,
         parent=train,
     )
     t = val.get("pre_transforms").transforms[0]
     assert type(t).__name__ == "ScaleIntensityRanged"
     assert val.ref("model", "validate.x") is train.get("model")
     with pytest.raises(ConfigError, match="unknown train transform 'Nope'"):
-        Section(
-            {"pre_transforms": [{"ref": "Nope"}]},
-            "validate",
-            mmar_root=tmp_path,
-            allow_code=False,
-            rank=0,
-            file=None,
-            parent=train,
+        _resolver({"pre_transforms": [{"ref": "Nope"}]}, "validate", tmp_path, parent=train).get(
+            "pre_transforms"
+        )
+    with pytest.raises(ConfigError, match="'EnsureTyped', which is disabled"):
+        _resolver(
+            {"pre_transforms": [{"ref": "EnsureTyped"}]}, "validate", tmp_path, parent=train
         ).get("pre_transforms")

@@ -95,19 +95,6 @@ def test_resolve(mmar: Path) -> None:
     assert layout.resolve("/abs/x") == Path("/abs/x")
 
 
-def test_ensure_writable_inside(mmar: Path, tmp_path: Path) -> None:
-    layout = MMARLayout(mmar)
-    assert layout.ensure_writable_inside("eval/segs") == mmar.resolve() / "eval" / "segs"
-    with pytest.raises(ConfigError, match="outside the MMAR"):
-        layout.ensure_writable_inside("../../etc")
-    with pytest.raises(ConfigError):
-        layout.ensure_writable_inside("models/../../x")
-    run_dir = tmp_path / "run"
-    assert layout.ensure_writable_inside(run_dir / "a", run_dir) == (run_dir / "a").resolve()
-    with pytest.raises(ConfigError):
-        layout.ensure_writable_inside(tmp_path / "sibling", run_dir)
-
-
 def test_env_defaults() -> None:
     assert ENV_DEFAULTS["MMAR_CKPT"] == "models/model.pt"
     assert ENV_DEFAULTS["MMAR_EVAL_OUTPUT_PATH"] == "eval"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import uuid
 
@@ -86,14 +87,40 @@ def test_missing_name_and_path():
 
 
 @pytest.mark.parametrize(
-    "target",
-    ["torch.load", "torch.hub.load", "monai.utils.instantiate", "monai.bundle.ConfigParser"],
+    "target,why",
+    [
+        ("torch.load", "is a function (torch.serialization.load)"),
+        ("torch.hub.load", "is a function"),
+        ("monai.utils.run_cmd", "is a function"),
+        ("monai.utils.instantiate", "is a function"),
+        ("monai.transforms.utils.allow_missing_keys_mode", "is a function"),  # inside a package
+        ("monai.bundle.ConfigParser", "from outside the packages"),
+        ("monai.utils.enums.StrEnum", "from outside the packages"),
+        ("monai.config.deviceconfig.OptionalImportError", "from outside the packages"),
+        ("torch.utils.data.datapipes.iter.IterableWrapper", "from outside the packages"),
+    ],
 )
-def test_trusted_package_entry_points_that_run_code_need_allow_code(target):
-    with pytest.raises(CodeNotAllowedError, match="arbitrary code") as err:
+def test_only_allowlisted_classes_are_built_without_allow_code(target, why):
+    with pytest.raises(CodeNotAllowedError, match=re.escape(why)) as err:
         resolve_class(path=target, where="train.model")
-    assert "allow_code=true" in err.value.fix
-    assert callable(resolve_class(path=target, allow_code=True))
+    assert "allow_code=true" in err.value.fix and err.value.path == "train.model.path"
+    assert resolve_class(path=target, allow_code=True) is not None  # the user trusts the MMAR
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["os.system", "subprocess.Popen", "builtins.exec", "importlib.import_module", "pickle.loads"],
+)
+def test_other_libraries_are_refused_before_import(target):
+    with pytest.raises(CodeNotAllowedError, match="would import and run code"):
+        resolve_class(path=target, where="train.pre_transforms[0]")
+
+
+def test_short_names_resolve_to_allowlisted_classes_only():
+    assert resolve_class("UNet").__module__.startswith("monai.networks")
+    # torch.nn.functional's functions are not components, even by a short name
+    with pytest.raises(ComponentError, match="unknown component"):
+        resolve_class("relu")
 
 
 def test_attribute_walk_cannot_escape_the_trusted_packages():

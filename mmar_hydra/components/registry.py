@@ -1,10 +1,11 @@
-"""Component ``name`` / ``path`` -> the class (or function) to build.
+"""Component ``name`` / ``path`` -> the class to build.
 
 Clara resolved short names against MONAI, torch and torchvision; MONAI also exports aliases
 (``ToTensorD``, ``ToTensorDict``, ``BasicUnet``) as module attributes. A fully qualified name
-may point into those libraries, except the few entry points that load or run arbitrary code
-(``torch.load``, ``torch.hub``, ``monai.bundle``...). Any other module -- the MMAR's
-``custom/`` code above all -- runs code on import, so it needs ``allow_code=true``.
+may point anywhere inside those libraries. What may be *built* is decided by the allowlist of
+:mod:`components.trust`: without ``allow_code=true`` only classes from the packages Clara
+MMARs use. A module outside MONAI / torch / torchvision / ignite -- the MMAR's ``custom/``
+code above all -- runs code on import, so it is not even imported without ``allow_code``.
 
 Heavy modules are imported on first use and every lookup is cached: the CLI starts fast and
 a config with fifty transforms pays for the search once per name.
@@ -15,14 +16,15 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
+import inspect
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from mmar_hydra.errors import CodeNotAllowedError, ComponentError, json_path
+from mmar_hydra.components.trust import TRUSTED_ROOTS, allowed_package, check_trusted, refusal
+from mmar_hydra.errors import ComponentError, json_path
 
-__all__ = ["resolve_class", "known_names", "SEARCH_MODULES", "TRUSTED_PACKAGES"]
+__all__ = ["resolve_class", "known_names", "SEARCH_MODULES"]
 
 # searched in order for a short name; the order settles clashes (monai Identity before torch's)
 SEARCH_MODULES: tuple[str, ...] = (
@@ -39,28 +41,6 @@ SEARCH_MODULES: tuple[str, ...] = (
     "torchvision.models",
     "torchvision.transforms",
 )
-TRUSTED_PACKAGES = ("monai", "torch", "torchvision")
-
-# inside the trusted packages, these load pickles, download or import code named by a string:
-# a config may only reach them with allow_code (matched on the written and the defining name)
-_CODE_RUNNERS = (
-    "torch.load",
-    "torch.serialization",
-    "torch.hub",
-    "torch.package",
-    "torch.ops",
-    "torch.utils.cpp_extension",
-    "torch.jit.load",
-    "torch.jit._serialization",
-    "torch.multiprocessing",
-    "torch.distributed",
-    "monai.bundle",
-    "monai.utils.module",
-    "monai.utils.instantiate",
-    "monai.utils.locate",
-    "monai.utils.optional_import",
-    "monai.apps.utils",
-)
 
 
 @functools.cache
@@ -73,10 +53,11 @@ def _module(name: str) -> Any:
 
 @functools.cache
 def _lookup(name: str) -> Any:
+    """The first allowlisted class called ``name`` in the search modules, else None."""
     for mod_name in SEARCH_MODULES:
         mod = _module(mod_name)
         obj = getattr(mod, name, None) if mod is not None else None
-        if obj is not None and callable(obj) and _trusted(_defined_as(obj)):
+        if inspect.isclass(obj) and allowed_package(obj.__module__) is not None:
             return obj
     return None
 
@@ -101,23 +82,6 @@ def _did_you_mean(target: str, candidates: tuple[str, ...] | list[str]) -> list[
     lower = [n for n in candidates if n.lower() == target.lower()]
     close = difflib.get_close_matches(target, candidates, n=3, cutoff=0.6)
     return list(dict.fromkeys(lower + close))[:3]
-
-
-def _runs_code(qualified: str) -> bool:
-    return any(qualified == p or qualified.startswith(p + ".") for p in _CODE_RUNNERS)
-
-
-def _trusted(defined: str) -> bool:
-    """Defined inside MONAI / torch / torchvision, and not one of their code runners."""
-    return defined.split(".", 1)[0] in TRUSTED_PACKAGES and not _runs_code(defined)
-
-
-def _defined_as(obj: Any) -> str:
-    """Where ``obj`` really comes from: ``torch.load`` is ``torch.serialization.load``."""
-    if isinstance(obj, ModuleType):
-        return obj.__name__
-    module = getattr(obj, "__module__", None) or "?"
-    return f"{module}.{getattr(obj, '__qualname__', type(obj).__name__)}"
 
 
 def _walk(qualified: str, *, key: str, where: str, file: str | None) -> Any:
@@ -172,17 +136,6 @@ def _import_failed(
     )
 
 
-def _not_allowed(target: str, key: str, why: str, where: str, file: str | None) -> Exception:
-    return CodeNotAllowedError(
-        f"component '{target}' {why}",
-        file=file,
-        path=json_path(where, key),
-        expected="MONAI / torch / torchvision classes, unless code is allowed",
-        fix="if you trust this MMAR (its custom/ folder included), set allow_code=true "
-        "to allow the import",
-    )
-
-
 def _unknown_short(target: str, where: str, file: str | None) -> ComponentError:
     hints = _did_you_mean(target, _known())
     return ComponentError(
@@ -206,18 +159,19 @@ def resolve_class(
     where: str = "",
     file: str | None = None,
 ) -> Any:
-    """The class (or function) a component names; ``path`` (Clara's user-code key) wins.
+    """The class a component names; ``path`` (Clara's user-code key) wins.
 
     Args:
         name: a short name (``UNet``, ``ToTensorD``) or a fully qualified one.
         path: a fully qualified ``module.Class``, as Clara's custom components gave it.
-        allow_code: allow imports outside MONAI / torch / torchvision (the MMAR's custom code).
+        allow_code: trust the MMAR: any importable object, custom/ code included.
         custom_dir: put on ``sys.path`` before such an import (Clara's set_env.sh did so).
         where, file: the component's JSON path and config file, for error messages.
 
     Raises:
         ComponentError: unknown name (with did-you-mean), failed import, missing attribute.
-        CodeNotAllowedError: the import would run code and ``allow_code`` is off.
+        CodeNotAllowedError: without ``allow_code``, the target is not an allowlisted class
+            (a function, a class from another package) or would import outside the libraries.
     """
     key = "path" if path else "name"
     target = path or name
@@ -236,24 +190,18 @@ def resolve_class(
             raise _unknown_short(target, where, file)
         return obj
     root = target.split(".", 1)[0]
-    if root in TRUSTED_PACKAGES:
+    if root in TRUSTED_ROOTS:  # library code: importing it runs nothing the config chose
         obj = _walk(target, key=key, where=where, file=file)
-        if allow_code:
-            return obj
-        defined = _defined_as(obj)
-        if defined.split(".", 1)[0] not in TRUSTED_PACKAGES:  # e.g. torch.os.system
-            why = f"is '{defined}', from outside MONAI / torch / torchvision"
-            raise _not_allowed(target, key, why, where, file)
-        if _runs_code(target) or not _trusted(defined):
-            raise _not_allowed(target, key, "can load or run arbitrary code", where, file)
+        if not allow_code:
+            check_trusted(obj, target, key=key, where=where, file=file)
         return obj
     if not allow_code:
         module_name = target.rpartition(".")[0]
-        hint = difflib.get_close_matches(root, TRUSTED_PACKAGES, n=1)
+        hint = difflib.get_close_matches(root, TRUSTED_ROOTS, n=1)
         why = f"would import and run code from module '{module_name}'"
         if hint:
             why += f" (if you meant '{hint[0]}', fix the spelling)"
-        raise _not_allowed(target, key, why, where, file)
+        raise refusal(target, why, key=key, where=where, file=file)
     if custom_dir is not None and Path(custom_dir).is_dir():
         custom = str(Path(custom_dir).resolve())
         if custom not in sys.path:

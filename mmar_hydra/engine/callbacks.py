@@ -26,7 +26,10 @@ __all__ = [
     "EpochSummaryCallback",
     "SmartCacheCallback",
     "ResumeCheckpointCallback",
+    "IntervalCheckpointCallback",
+    "ValidationMetricsSaver",
     "RESUME_FILENAME",
+    "engine_states",
 ]
 
 
@@ -54,6 +57,7 @@ class ClaraCheckpointCallback(pl.Callback):
         final_filename: str = "final_model.pt",
         save_best: bool = True,
         save_final: bool = True,
+        save_dict: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.save_dir = Path(save_dir)
         self.train_conf = train_conf
@@ -63,6 +67,8 @@ class ClaraCheckpointCallback(pl.Callback):
         self.final_filename = final_filename
         self.save_best = save_best and key_metric is not None
         self.save_final = save_final
+        # which objects each file holds: validate's save_dict for the best, train's for the rest
+        self.save_dict = save_dict or {}
         self.best_value: float | None = None
         self.best_epoch: int | None = None
 
@@ -81,21 +87,31 @@ class ClaraCheckpointCallback(pl.Callback):
             return
         self.best_value, self.best_epoch = value, trainer.current_epoch + 1
         if trainer.is_global_zero:
-            save_checkpoint(
-                self.save_dir / self.best_filename,
-                pl_module.network,
-                self.train_conf,
-                extra={"epoch": self.best_epoch, self.key_metric: value},
-            )
+            extra = {"epoch": self.best_epoch, self.key_metric: value}
+            path = self.save_dir / self.best_filename
+            self.save(trainer, pl_module, path, extra, section="validate")
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.save_final and trainer.is_global_zero:
-            save_checkpoint(
-                self.save_dir / self.final_filename,
-                pl_module.network,
-                self.train_conf,
-                extra={"epoch": trainer.current_epoch},
-            )
+            extra = {"epoch": trainer.current_epoch}
+            self.save(trainer, pl_module, self.save_dir / self.final_filename, extra)
+
+    def save(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        path: Path,
+        extra: dict,
+        section: str = "train",
+    ) -> None:
+        """A Clara checkpoint with what that section's CheckpointSaver ``save_dict`` names."""
+        keys = self.save_dict.get(section, ("model", "train_conf"))
+        save_checkpoint(
+            path,
+            pl_module.network,
+            self.train_conf,
+            extra={**extra, **engine_states(trainer, keys)},
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_value": self.best_value, "best_epoch": self.best_epoch}
@@ -103,6 +119,51 @@ class ClaraCheckpointCallback(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_value = state_dict.get("best_value")
         self.best_epoch = state_dict.get("best_epoch")
+
+
+def engine_states(trainer: pl.Trainer, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Optimizer / lr_scheduler state dicts, when ``keys`` (a ``save_dict``) names them."""
+    states: dict[str, Any] = {}
+    if "optimizer" in keys and trainer.optimizers:
+        states["optimizer"] = trainer.optimizers[0].state_dict()
+    if "lr_scheduler" in keys and trainer.lr_scheduler_configs:
+        states["lr_scheduler"] = trainer.lr_scheduler_configs[0].scheduler.state_dict()
+    return states
+
+
+class IntervalCheckpointCallback(pl.Callback):
+    """CheckpointSaver's ``save_interval`` / ``n_saved``: ``checkpoint_epoch=N.pt`` every N.
+
+    Named as MONAI's CheckpointSaver (ignite's Checkpoint) names them; with ``n_saved`` only
+    the newest files are kept.
+    """
+
+    def __init__(self, checkpoint: ClaraCheckpointCallback, plan: Any) -> None:
+        self.checkpoint = checkpoint
+        self.every = int(plan.every)
+        self.epoch_level = bool(plan.epoch_level)
+        self.n_saved = plan.n_saved
+        self.written: list[Path] = []
+
+    def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, count: int) -> None:
+        if count % self.every or not trainer.is_global_zero:
+            return
+        unit = "epoch" if self.epoch_level else "iteration"
+        path = self.checkpoint.save_dir / f"checkpoint_{unit}={count}.pt"
+        self.checkpoint.save(trainer, pl_module, path, {unit: count})
+        self.written.append(path)
+        while self.n_saved is not None and len(self.written) > self.n_saved:
+            self.written.pop(0).unlink(missing_ok=True)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.epoch_level:
+            self._write(trainer, pl_module, trainer.current_epoch + 1)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_: Any
+    ) -> None:
+        if not self.epoch_level:
+            self._write(trainer, pl_module, trainer.global_step)
 
 
 class TrainStatsCallback(pl.Callback):
@@ -198,9 +259,16 @@ class TrainStatsCallback(pl.Callback):
 
 
 class EpochSummaryCallback(pl.Callback):
-    """One line per epoch: loss, metrics, learning rate, time (Clara's StatsHandler)."""
+    """One line per epoch: loss, metrics, learning rate, time (Clara's StatsHandler).
 
-    def __init__(self) -> None:
+    Args:
+        loss_label: StatsHandler's ``tag_name``, the loss's name in the line.
+        show_lr: LrScheduleHandler's ``print_lr``.
+    """
+
+    def __init__(self, loss_label: str = "loss", *, show_lr: bool = True) -> None:
+        self.loss_label = loss_label
+        self.show_lr = show_lr
         self.epoch_start = time.perf_counter()
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -212,14 +280,31 @@ class EpochSummaryCallback(pl.Callback):
         metrics = _metrics(trainer)
         parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
         if "train_loss_epoch" in metrics:
-            parts.append(f"loss {metrics['train_loss_epoch']:.4f}")
+            parts.append(f"{self.loss_label} {metrics['train_loss_epoch']:.4f}")
         for key, value in sorted(metrics.items()):
             if not key.startswith(("train_loss", "lr")):
                 parts.append(f"{key} {value:.4f}")
-        if "lr" in metrics:
+        if "lr" in metrics and self.show_lr:
             parts.append(f"lr {metrics['lr']:.2e}")
         parts.append(f"{time.perf_counter() - self.epoch_start:.1f}s")
         print(" | ".join(parts), flush=True)
+
+
+class ValidationMetricsSaver(pl.Callback):
+    """A validate MetricsSaver of a training config: the eval CSVs after every validation."""
+
+    def __init__(self, save_dir: Path, saver_args: dict[str, Any]) -> None:
+        self.save_dir = Path(save_dir)
+        self.saver_args = saver_args
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        from mmar_hydra.writers.eval_csv import write_metrics_saver
+
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        names = list(getattr(pl_module, "last_val_filenames", []))
+        details = {k: (names, v) for k, v in pl_module.last_val_details.items() if v is not None}
+        write_metrics_saver(self.save_dir, self.saver_args, pl_module.last_val_metrics, details)
 
 
 class SmartCacheCallback(pl.Callback):

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.components.parts import TrainParts
+from mmar_hydra.errors import CheckpointError
+from mmar_hydra.run_paths import RunPaths
 
 __all__ = ["fit", "dry_run"]
 
@@ -21,15 +23,14 @@ def fit(
     parts: TrainParts,
     *,
     globals_: Mapping[str, Any],
-    mmar_root: Path,
-    ckpt_dir: Path,
+    paths: RunPaths,
     trainer_overrides: Mapping[str, Any] | None = None,
-    default_root_dir: Path,
     finetune: bool = False,
     resume: bool = False,
     say: Any = print,
 ) -> dict[str, Any]:
-    """Train; returns {"best_key_metric", "best_key_metric_epoch", "key_metric_name", ...}."""
+    """Train; returns {"best_key_metric", "best_key_metric_epoch", "key_metric_name",
+    "ckpt_dir", ...}. Every folder it writes to comes from ``paths``."""
     from pytorch_lightning.callbacks import LearningRateMonitor
     from pytorch_lightning.loggers import TensorBoardLogger
 
@@ -39,9 +40,11 @@ def fit(
         RESUME_FILENAME,
         ClaraCheckpointCallback,
         EpochSummaryCallback,
+        IntervalCheckpointCallback,
         ResumeCheckpointCallback,
         SmartCacheCallback,
         TrainStatsCallback,
+        ValidationMetricsSaver,
     )
     from mmar_hydra.engine.data import MMARDataModule
     from mmar_hydra.engine.handlers import plan_handlers
@@ -50,21 +53,24 @@ def fit(
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
 
     quiet_lightning()
-    plan = plan_handlers(parts, mmar_root, finetune=finetune, write_roots=(Path(default_root_dir),))
-    for text in plan.unmapped + plan.notes:
+    plan = plan_handlers(parts, default_dir=paths.ckpt_dir, finetune=finetune)
+    for text in plan.report():
         say(f"handlers: {text}")
     for load in plan.load:
+        checkpoint = load_checkpoint(load.path)
         report = load_weights(
             parts.network,
-            state_dict_of(load_checkpoint(load.path)),
+            state_dict_of(checkpoint),
             strict=load.strict,
             skip_mismatched=load.skip_mismatched,
             file=str(load.path),
         )
         say(f"CheckpointLoader: {load.path}: {report.summary()}")
+        for text in load_engine_states(checkpoint, load.load_dict, parts):
+            say(f"CheckpointLoader: {text}")
 
     module = MMARLightningModule(parts, scheduler_interval=plan.scheduler_interval)
-    ckpt_dir = plan.ckpt_dir or ckpt_dir  # CheckpointSaver's save_dir, else MMAR_CKPT_DIR
+    ckpt_dir = plan.ckpt_dir or paths.ckpt_dir  # CheckpointSaver's save_dir, else MMAR_CKPT_DIR
     checkpoint = ClaraCheckpointCallback(
         ckpt_dir,
         parts.train_conf,
@@ -72,13 +78,24 @@ def fit(
         mode=module.key_metric_mode,
         best_filename=plan.best_filename,
         final_filename=plan.final_filename,
+        save_best=plan.save_best,
+        save_final=plan.save_final,
+        save_dict=plan.save_dict,
     )
     callbacks: list[Any] = [
         # before the checkpoint callback: its validation time excludes writing model.pt
         TrainStatsCallback(ckpt_dir / "train_stats.json", checkpoint),
         checkpoint,
-        EpochSummaryCallback(),
     ]
+    if plan.stats_tag is not None:
+        callbacks.append(EpochSummaryCallback(plan.stats_tag, show_lr=plan.print_lr))
+    if plan.interval is not None:
+        callbacks.append(IntervalCheckpointCallback(checkpoint, plan.interval))
+    if plan.metrics_saver is not None:
+        saver = plan.metrics_saver
+        callbacks.append(
+            ValidationMetricsSaver(Path(saver.get("save_dir") or paths.eval_dir), saver)
+        )
     callbacks += [SmartCacheCallback(d) for d in plan.smart_cache]
     resume_path = ckpt_dir / RESUME_FILENAME
     callbacks.append(ResumeCheckpointCallback(resume_path))
@@ -97,7 +114,7 @@ def fit(
     for text in notes:
         say(f"trainer: {text}")
     extra = dict(plan.trainer_kwargs)
-    # the builder already gave each rank its own shard of the data (see builder.Section.datalist)
+    # the resolver already gave each rank its own shard of the data (components.hooks.datalist)
     extra["use_distributed_sampler"] = False
     if parts.validate is None:
         extra["limit_val_batches"] = 0
@@ -106,7 +123,7 @@ def fit(
         max_epochs=parts.max_epochs,
         callbacks=callbacks,
         logger=logger,
-        default_root_dir=default_root_dir,
+        default_root_dir=paths.run_dir,
         extra=extra,
     )
     datamodule = MMARDataModule(
@@ -130,7 +147,32 @@ def fit(
         "key_metric_name": checkpoint.key_metric,
         "last_metrics": dict(module.last_val_metrics),
         "global_step": trainer.global_step,
+        "ckpt_dir": str(ckpt_dir),
     }
+
+
+def load_engine_states(
+    checkpoint: Mapping[str, Any], load_dict: tuple[str, ...], parts: TrainParts
+) -> list[str]:
+    """CheckpointLoader's ``load_dict`` beyond the model: optimizer / lr_scheduler states."""
+    loaded = []
+    for key, target in (("optimizer", parts.optimizer), ("lr_scheduler", parts.lr_scheduler)):
+        if key not in load_dict or target is None:
+            continue
+        if key not in checkpoint:
+            loaded.append(f"load_dict names '{key}' but the checkpoint has none: not loaded")
+            continue
+        try:
+            target.load_state_dict(checkpoint[key])
+        except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+            raise CheckpointError(
+                f"the checkpoint's {key} state does not fit this {key}: {exc}",
+                path=f"CheckpointLoader.args.load_dict.{key}",
+                expected=f"a {key} state saved from the same {key} and network",
+                fix=f"drop '{key}' from load_dict to start it fresh",
+            ) from None
+        loaded.append(f"{key} state loaded")
+    return loaded
 
 
 def dry_run(parts: TrainParts) -> None:

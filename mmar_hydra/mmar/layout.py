@@ -2,7 +2,8 @@
 
 An MMAR is a self-contained workspace (``config/``, ``commands/``, ``custom/``, ``models/``,
 ``eval/``). This module knows the default config file of each task (Clara's ``-c``), resolves
-relative paths against the root as Clara did, and refuses writes that would leave the MMAR.
+relative paths against the root as Clara did. Where a run writes is decided by
+:class:`mmar_hydra.run_paths.RunPaths`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from mmar_hydra.errors import ConfigError
 
-__all__ = ["MMARLayout", "ENV_DEFAULTS", "DEFAULT_CONFIGS", "resolve_inside"]
+__all__ = ["MMARLayout", "ENV_DEFAULTS", "DEFAULT_CONFIGS"]
 
 ENV_DEFAULTS: dict[str, str] = {
     "MMAR_EVAL_OUTPUT_PATH": "eval",
@@ -111,28 +112,3 @@ class MMARLayout:
         """``path`` made absolute: relative paths resolve against the MMAR root, as in Clara."""
         p = Path(str(path)).expanduser()
         return (p if p.is_absolute() else self.root / p).resolve()
-
-    def ensure_writable_inside(self, path: str | Path, *extra_roots: Path) -> Path:
-        """``path`` resolved, refusing any that escapes the MMAR and every ``extra_roots``."""
-        return resolve_inside(self.root, path, *extra_roots)
-
-
-def resolve_inside(
-    root: Path, value: str | Path, *extra_roots: Path, where: str = "", file: str | None = None
-) -> Path:
-    """``value`` resolved against ``root``; refused when it leaves ``root`` and ``extra_roots``.
-
-    Configs can come from strangers: a ``save_dir`` of ``../../etc`` must not be written to.
-    """
-    p = Path(str(value)).expanduser()
-    resolved = (p if p.is_absolute() else Path(root) / p).resolve()
-    roots = [Path(r).resolve() for r in (root, *extra_roots)]
-    if any(resolved == r or resolved.is_relative_to(r) for r in roots):
-        return resolved
-    raise ConfigError(
-        f"refusing to write outside the MMAR: {value}",
-        file=file,
-        path=where or str(value),
-        expected="a path inside " + " or ".join(str(r) for r in roots),
-        fix="use a path inside the MMAR, e.g. models/exp1 or eval/segs",
-    )

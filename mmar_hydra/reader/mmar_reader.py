@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.errors import ConfigError
 from mmar_hydra.mmar.layout import ENV_DEFAULTS, MMARLayout
 from mmar_hydra.reader.compat import CompatNote, apply_compat
 from mmar_hydra.reader.dialect import normalize_dialect
@@ -22,7 +23,7 @@ from mmar_hydra.reader.variables import (
     to_interpolations,
 )
 
-__all__ = ["ReadResult", "read_mmar", "CompatNote", "split_globals"]
+__all__ = ["ReadResult", "read_mmar", "config_kind", "CompatNote", "split_globals"]
 
 
 @dataclass
@@ -43,6 +44,56 @@ def _relative(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
+# files that sit in config/ but are not task configs: (how to recognise them, what they are)
+_OTHER_FILES = (
+    (
+        lambda raw: "inference" in raw and ("writer" in raw or "type" in raw),
+        "a Clara AIAA config (the AI-Assisted Annotation server's inference pipeline)",
+        "serve the trained model with MONAI Label, or run task=infer with the MMAR's "
+        "config/config_inference.json",
+    ),
+    (
+        lambda raw: "servers" in raw or "client_trainer" in raw or "aggregator" in raw,
+        "a federated-learning config for NVFlare (a client's or the server's)",
+        "NVFlare runs it; train the client MMAR's own training config as an ordinary MMAR: "
+        "task=train config_file=config/config_train.json",
+    ),
+    (
+        lambda raw: "controller" in raw and "executor" in raw,
+        "Clara AutoML's controller config (medl.apps.automl reads it)",
+        "its trn_autoML_*.json training configs hold the search space",
+    ),
+)
+
+
+def config_kind(raw: dict[str, Any], file: str) -> str:
+    """``"train"`` (train/validate sections) or ``"flat"`` (validation / inference).
+
+    Raises:
+        ConfigError: an empty file, or one that is not a task config (AIAA, NVFlare, AutoML
+            controller), with what it is and what to run instead.
+    """
+    if "train" in raw:
+        return "train"
+    if not raw:
+        raise ConfigError(
+            "the config file is empty ({})",
+            file=file,
+            expected="a training config (train/validate sections) or a validation / "
+            "inference config (model, pre_transforms, dataset, ...)",
+            fix="this file is broken as published; pick another with config_file=",
+        )
+    for recognise, what, fix in _OTHER_FILES:
+        if recognise(raw):
+            raise ConfigError(
+                f"this is {what}, not a training, validation or inference config",
+                file=file,
+                expected="config_train*.json, config_validation*.json or config_inference.json",
+                fix=fix,
+            )
+    return "flat"
+
+
 def read_mmar(
     root: str | Path,
     task: str = "train",
@@ -60,7 +111,7 @@ def read_mmar(
     raw = load_json(cfg_path)
     env = load_json(env_path, what="environment file") if env_path else {}
     rel = _relative(cfg_path, layout.root)
-    kind = "train" if "train" in raw else "flat"
+    kind = config_kind(raw, rel)
 
     normalized, dialect = normalize_dialect(raw, kind=kind, file=rel)
     normalized, notes = apply_compat(normalized, file=rel)

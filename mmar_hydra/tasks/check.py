@@ -15,10 +15,13 @@ __all__ = ["run"]
 
 def run(ctx: TaskContext) -> int:
     from mmar_hydra.components.builder import check_config
+    from mmar_hydra.run_paths import RunPaths
 
     read = ctx.read
     assert read is not None  # the CLI only runs this task with an MMAR
-    problems = check_config(ctx.mmar_config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code)
+    config = ctx.mmar_config
+    paths = RunPaths.for_task(ctx, config)
+    problems = check_config(config, paths=paths, allow_code=ctx.allow_code)
     if problems:
         raise ErrorGroup.of(problems)
     print(

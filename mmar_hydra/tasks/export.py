@@ -50,21 +50,21 @@ def _shape(value: Any) -> list[int]:
 
 
 def run(ctx: TaskContext) -> Path:
-    from mmar_hydra.mmar.layout import resolve_inside
+    from mmar_hydra.run_paths import RunPaths
     from mmar_hydra.tasks.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.torchscript import export_torchscript
 
     config = ctx.mmar_config
     root = ctx.mmar_root
-    model_path = root / str(ctx.cfg.get("model_path") or config.get("MMAR_CKPT", "models/model.pt"))
-    output = resolve_inside(
-        root,
-        ctx.cfg.get("output_path") or config.get("MMAR_TORCHSCRIPT", "models/model.ts"),
-        ctx.run_dir,
+    settings = ctx.settings
+    paths = RunPaths.for_task(ctx, config)
+    model_path = paths.read(settings.model_path or config.get("MMAR_CKPT", "models/model.pt"))
+    output = paths.write(
+        settings.output_path or config.get("MMAR_TORCHSCRIPT", "models/model.ts"),
         where="output_path",
     )
-    shape = _shape(ctx.cfg.get("input_shape") or default_input_shape(config))
+    shape = _shape(settings.input_shape or default_input_shape(config))
     checkpoint = load_checkpoint(model_path)
     network = network_for_checkpoint(checkpoint, config, mmar_root=root, allow_code=ctx.allow_code)
     report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
@@ -78,7 +78,7 @@ def run(ctx: TaskContext) -> Path:
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "network": (config.get("train", {}).get("model") or {}).get("name"),
     }
-    verify = not bool(ctx.cfg.get("ignore_verify", False))
+    verify = not settings.ignore_verify
     check = export_torchscript(
         network,
         output,

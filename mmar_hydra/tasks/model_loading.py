@@ -72,9 +72,8 @@ def load_eval_network(
     network = source.network
     loads = [h for h in handlers if h.name == "CheckpointLoader"]
     paths = [Path(str(source.path))] if source.kind == "ckpt" else []
-    paths += [
-        (mmar_root / str(h.args["load_path"])).resolve() for h in loads if "load_path" in h.args
-    ]
+    # CheckpointLoader's load_path was resolved against the MMAR by the component resolver
+    paths += [Path(str(h.args["load_path"])) for h in loads if "load_path" in h.args]
     for path in dict.fromkeys(paths):  # the same file named twice is loaded once
         checkpoint = load_checkpoint(path)
         if network is None:

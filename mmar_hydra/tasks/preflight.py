@@ -1,4 +1,6 @@
-"""What every building task does first: the right kind of config, checked in full."""
+"""What every building task does first: the right kind of config, checked in full, and the
+task's :class:`RunPaths` (for a ``-m`` sweep job, its MMAR clone is made once the check passed).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from typing import Any
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError, ErrorGroup
+from mmar_hydra.run_paths import RunPaths
 
 __all__ = ["checked_config"]
 
@@ -23,9 +26,11 @@ _KINDS = {
 }
 
 
-def checked_config(ctx: TaskContext, kind: str) -> dict[str, Any]:
-    """The resolved MMAR config after ``check_config`` found no problem (all are reported)."""
+def checked_config(ctx: TaskContext, kind: str) -> tuple[dict[str, Any], RunPaths]:
+    """The resolved MMAR config after ``check_config`` found no problem (all are reported),
+    and where the task writes."""
     from mmar_hydra.components.builder import check_config
+    from mmar_hydra.runs.run_folder import in_multirun
 
     read = ctx.read
     assert read is not None  # the CLI runs building tasks with an MMAR only
@@ -38,7 +43,11 @@ def checked_config(ctx: TaskContext, kind: str) -> dict[str, Any]:
             fix=f"pick it with config_file={example}",
         )
     config = ctx.mmar_config
-    problems = check_config(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code)
+    job = in_multirun()  # each sweep job writes into its own MMAR-shaped run folder
+    paths = RunPaths.for_task(ctx, config, job_clone=job)
+    problems = check_config(config, paths=paths, allow_code=ctx.allow_code)
     if problems:
         raise ErrorGroup.of(problems)
-    return config
+    if job:
+        paths.make_job_clone(ctx)
+    return config, paths

@@ -42,67 +42,33 @@ def run(ctx: TaskContext) -> float | None:
     """Train; returns the best validation key metric (for Hydra sweepers), or None."""
     from mmar_hydra.components.builder import build_train
 
-    read = ctx.read
-    assert read is not None
-    config = checked_config(ctx, "train")
+    config, paths = checked_config(ctx, "train")
 
     from mmar_hydra.engine.run import fit
     from mmar_hydra.engine.trainer import distributed_layout, seed_from_globals, trainer_kwargs
-    from mmar_hydra.runs.run_folder import in_multirun
     from mmar_hydra.writers.atomic import ensure_writable_dir
 
-    layout = read.layout
-    if in_multirun():  # each sweep job trains into its own MMAR-shaped run folder
-        config = _job_mmar(ctx)
-    ckpt_dir = layout.ensure_writable_inside(
-        layout.resolve(config.get("MMAR_CKPT_DIR", "models")), ctx.run_dir
-    )
+    ckpt_dir = paths.ckpt_dir
     ensure_writable_dir(ckpt_dir)
     seed_from_globals(config)  # before building: random transforms take their seeds at init
     rank, world_size = distributed_layout(trainer_kwargs(config, trainer_overrides(ctx))[0])
     parts = build_train(
-        config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, rank=rank, world_size=world_size
+        config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
     )
     if rank == 0:
         _save_resolved_config(ctx, ckpt_dir)
     result = fit(
         parts,
         globals_=config,
-        mmar_root=ctx.mmar_root,
-        ckpt_dir=ckpt_dir,
+        paths=paths,
         trainer_overrides=trainer_overrides(ctx),
-        default_root_dir=ctx.run_dir,
-        finetune=ctx.cfg.task == "finetune",
-        resume=bool(ctx.cfg.get("resume", False)),
+        finetune=ctx.settings.task == "finetune",
+        resume=ctx.settings.resume,
         say=print if rank == 0 else _silent,
     )
     if rank == 0:
-        _print_summary(ckpt_dir, result)
+        _print_summary(Path(result["ckpt_dir"]), result)
     return result.get("best_key_metric")
-
-
-def _job_mmar(ctx: TaskContext) -> dict[str, Any]:
-    """Clone the MMAR into the job's run folder and point MMAR_CKPT_DIR / eval output at it."""
-    from omegaconf import open_dict
-
-    from mmar_hydra.hydra_config import job_overrides
-    from mmar_hydra.runs.run_folder import make_job_mmar
-
-    read = ctx.read
-    assert read is not None
-    job = make_job_mmar(
-        read.layout.root,
-        ctx.run_dir / "mmar",
-        ctx.mmar_config,
-        config_file=read.config_file,
-        env_keys=set(read.env),
-        overrides=job_overrides(),
-    )
-    with open_dict(ctx.cfg):
-        ctx.cfg.MMAR_CKPT_DIR = str(job / "models")
-        ctx.cfg.MMAR_EVAL_OUTPUT_PATH = str(job / "eval")
-    ctx._resolved = None
-    return ctx.mmar_config
 
 
 def _silent(*_: Any) -> None:

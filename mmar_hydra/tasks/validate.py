@@ -10,42 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from mmar_hydra.context import TaskContext
+from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.tasks.preflight import checked_config
 
 __all__ = ["run"]
 
 
-def _metrics_saver(handlers: list[Any]) -> dict[str, Any]:
-    return next((dict(h.args) for h in handlers if h.name == "MetricsSaver"), {})
+def _write_eval_files(paths: RunPaths, handlers: list[Any], result: dict) -> list:
+    """MetricsSaver's files (its save_dir, already resolved; else MMAR_EVAL_OUTPUT_PATH)."""
+    from mmar_hydra.writers.eval_csv import write_metrics_saver
 
-
-def _write_eval_files(
-    ctx: TaskContext, config: dict[str, Any], handlers: list[Any], result: dict
-) -> list:
-    from mmar_hydra.mmar.layout import resolve_inside
-    from mmar_hydra.writers.eval_csv import write_metric_files
-
-    saver = _metrics_saver(handlers)
-    save_dir = resolve_inside(
-        ctx.mmar_root,
-        saver.get("save_dir", config.get("MMAR_EVAL_OUTPUT_PATH", "eval")),
-        where="MetricsSaver.args.save_dir",
-    )
-    wanted = saver.get("metrics", "*")
-    detail = saver.get("metric_details", "*")
-
-    def pick(names: Any, mapping: dict) -> dict:
-        if names in ("*", None) or names == ["*"]:
-            return dict(mapping)
-        names = [names] if isinstance(names, str) else list(names)
-        return {k: v for k, v in mapping.items() if k in names}
-
-    return write_metric_files(
-        save_dir,
-        pick(wanted, result["metrics"]),
-        pick(detail, result["details"]),
-        summary_ops=saver.get("summary_ops", "*"),
-    )
+    saver = next((dict(h.args) for h in handlers if h.name == "MetricsSaver"), {})
+    save_dir = saver.get("save_dir") or paths.eval_dir
+    return write_metrics_saver(save_dir, saver, result["metrics"], result["details"])
 
 
 def run(ctx: TaskContext) -> float | None:
@@ -57,14 +34,14 @@ def run(ctx: TaskContext) -> float | None:
 
     read = ctx.read
     assert read is not None
-    config = checked_config(ctx, "flat")
+    config, paths = checked_config(ctx, "flat")
     kwargs, notes = trainer_kwargs(config, trainer_overrides(ctx))
     rank, world_size = distributed_layout(kwargs)
     say = print if rank == 0 else (lambda *_: None)
     for note in notes:
         say(f"trainer: {note}")
     parts = build_eval(
-        config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, rank=rank, world_size=world_size
+        config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
     )
     network = load_eval_network(
         parts.model, parts.handlers, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, say=say
@@ -73,7 +50,7 @@ def run(ctx: TaskContext) -> float | None:
     is_validate = ctx.cfg.task == "validate" and bool(result["metrics"])
     if rank == 0:
         if is_validate:
-            for path in _write_eval_files(ctx, config, parts.handlers, result):
+            for path in _write_eval_files(paths, parts.handlers, result):
                 print(f"wrote {path}")
         for label, value in result["metrics"].items():
             print(f"{label}: {value:.4f}")

@@ -14,7 +14,7 @@ import numpy as np
 
 from mmar_hydra.writers.atomic import atomic_write_text
 
-__all__ = ["write_metric_files", "SUMMARY_OPS"]
+__all__ = ["write_metric_files", "write_metrics_saver", "SUMMARY_OPS"]
 
 SUMMARY_OPS = {
     "mean": np.nanmean,
@@ -25,6 +25,30 @@ SUMMARY_OPS = {
     "std": np.nanstd,
     "notnans": lambda x: float((~np.isnan(x)).sum()),
 }
+
+
+def _pick(names: object, mapping: Mapping) -> dict:
+    """MetricsSaver's ``metrics`` / ``metric_details`` selection: ``"*"``, a name or a list."""
+    if names in ("*", None) or names == ["*"]:
+        return dict(mapping)
+    wanted = [names] if isinstance(names, str) else list(names)  # type: ignore[call-overload]
+    return {k: v for k, v in mapping.items() if k in wanted}
+
+
+def write_metrics_saver(
+    save_dir: str | Path,
+    saver_args: Mapping[str, object],
+    metrics: Mapping[str, float],
+    details: Mapping[str, tuple[Sequence[str], np.ndarray]],
+) -> list[Path]:
+    """The files a Clara MetricsSaver with ``saver_args`` writes (metrics, details, ops)."""
+    return write_metric_files(
+        save_dir,
+        _pick(saver_args.get("metrics", "*"), metrics),
+        _pick(saver_args.get("metric_details", "*"), details),
+        summary_ops=saver_args.get("summary_ops", "*"),  # type: ignore[arg-type]
+        deli=str(saver_args.get("delimiter", ",")),
+    )
 
 
 def _ops(summary_ops: str | Sequence[str] | None) -> list[str]:

@@ -1,0 +1,87 @@
+"""The data check: the first case as the dataset will give it.
+
+``task=check`` (and every building task, first) runs it after the component walk found no
+problem: a transform that does not accept the data, or labels on another grid than their
+images, fail here in seconds instead of after minutes of caching. The dataset's args come
+from the same resolver walk as the build (datalist hook, cache estimate included). MONAI's
+data + transform datasets are not constructed (no cache is filled): the first datalist item
+goes through the built pre-transforms by hand, and the image and label shapes are compared
+as loaded. Any other dataset (whole-slide patches, custom/ datasets) is constructed and
+asked for its first item.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from mmar_hydra.components.resolver import Resolver, is_pipeline_dataset
+from mmar_hydra.errors import DataError, MMARError
+
+__all__ = ["check_first_case"]
+
+
+def check_first_case(section: Resolver | None) -> list[MMARError]:
+    """Problems of the first case of ``section``'s dataset (``[]`` when there is none)."""
+    spec = section.spec.get("dataset") if section is not None else None
+    if section is None or not isinstance(spec, Mapping) or "pre_transforms" not in section.spec:
+        return []
+    try:
+        cls = section.resolve(spec, section.where("dataset"))
+        pipeline = is_pipeline_dataset(cls)
+        dataset = section.component(spec, section.where("dataset"), instantiate=not pipeline)
+        if not pipeline:
+            dataset[0]  # the dataset's own reading (whole-slide patches, custom code)  # noqa: B018
+            return []
+        items = dataset.args.get("data") or []
+        if not items:
+            return []
+        steps = list(section.get("pre_transforms").transforms)
+        # shapes are compared as loaded: crops and resampling later would hide a mismatch
+        loaded = steps[0](copy.deepcopy(items[0])) if steps else items[0]
+        if steps[1:]:
+            from monai.transforms import Compose
+
+            Compose(steps[1:])(loaded)  # the rest must run too; its output is not needed
+    except MMARError as exc:
+        return [exc]
+    except Exception as exc:  # noqa: BLE001 - report what the transforms said
+        return [_transform_failed(section, exc)]
+    if section.name != "train":  # evaluation configs may keep labels in their own space
+        return []
+    return _shape_mismatch(section, loaded, items[0])
+
+
+def _transform_failed(section: Resolver, exc: Exception) -> DataError:
+    root: BaseException = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    failing = str(exc).splitlines()[0].replace("applying transform ", "")[:160]
+    return DataError(
+        f"the pre_transforms failed on the first case ({failing}): "
+        f"{type(root).__name__}: {str(root).splitlines()[0][:300]}",
+        file=section.file,
+        path=section.where("pre_transforms"),
+        expected="transforms that accept this data",
+        fix="run with debug=true to see which transform failed",
+    )
+
+
+def _shape_mismatch(section: Resolver, loaded: Any, item: Mapping[str, Any]) -> list[MMARError]:
+    if not isinstance(loaded, dict):
+        return []
+    img, lbl = loaded.get("image"), loaded.get("label")
+    if not (hasattr(img, "shape") and hasattr(lbl, "shape") and len(lbl.shape) == len(img.shape)):
+        return []
+    if tuple(img.shape) == tuple(lbl.shape):
+        return []
+    return [
+        DataError(
+            f"image and label shapes differ as loaded: {tuple(img.shape)} vs {tuple(lbl.shape)}",
+            file=str(item.get("label")),
+            path=section.where("dataset"),
+            expected="labels on the same grid as their images",
+            fix="check the case's label file, or add a resampling transform for the label",
+        )
+    ]

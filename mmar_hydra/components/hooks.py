@@ -1,0 +1,153 @@
+"""Per-class preparation of a component's args: named hooks, run by check and build alike.
+
+Clara's framework filled some args itself: the dataset's ``data`` from its datalist, a
+PersistentDataset's ``cache_dir``, paths relative to the MMAR. Each such rule is a
+:class:`Hook` here, written once; the resolver runs every applicable hook in the same walk
+whether it checks (``instantiate=False``) or builds, so the two cannot disagree.
+
+| hook | applies to | does |
+|---|---|---|
+| ``datalist`` | a spec with ``data_list_file_path`` | loads the split, checks its files exist, gives each DDP rank its shard, as ``args["data"]`` |
+| ``persistent_cache_dir`` | PersistentDataset (and subclasses) without ``cache_dir`` | the default cache folder (:meth:`RunPaths.cache_dir`) |
+| ``paths`` | any component or handler | write args (``save_dir``, ``output_dir``...) through :meth:`RunPaths.write`, read args through :meth:`RunPaths.read` |
+| ``class_name_args`` | any component, without allow_code | ``reader=`` / ``writer=`` strings limited to MONAI's own classes |
+| ``cache_estimate`` | CacheDataset (and subclasses), when built | stops before the cache outgrows the memory |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mmar_hydra.components.cache_estimate import check_cache_fits
+from mmar_hydra.components.datalist import load_datalist, missing_files
+from mmar_hydra.components.trust import check_class_name_args
+from mmar_hydra.errors import DataError, json_path
+from mmar_hydra.run_paths import READ_ARGS, WRITE_ARGS
+
+if TYPE_CHECKING:
+    from mmar_hydra.run_paths import RunPaths
+
+__all__ = ["HookContext", "Hook", "HOOKS", "prepare", "provided_by_hooks", "is_subclass_named"]
+
+
+@dataclass(frozen=True)
+class HookContext:
+    """What hooks know about the walk: where it writes, which rank, which section."""
+
+    paths: RunPaths
+    section: str  # "train", "validate" or "" (a flat config)
+    file: str | None
+    allow_code: bool = False
+    rank: int = 0
+    world_size: int = 1
+    instantiate: bool = True
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A named preparation rule: ``applies(cls, spec)`` -> ``run(ctx, cls, spec, args, where)``."""
+
+    name: str
+    applies: Callable[[Any, Mapping[str, Any]], bool]
+    run: Callable[[HookContext, Any, Mapping[str, Any], dict[str, Any], str], None]
+    provides: tuple[str, ...] = ()  # args the hook fills in (the signature check counts them)
+
+
+def is_subclass_named(cls: Any, name: str) -> bool:
+    """``cls`` is ``name`` or derives from it (by name: no MONAI import needed to ask)."""
+    return isinstance(cls, type) and any(c.__name__ == name for c in cls.__mro__)
+
+
+# -- the hooks ------------------------------------------------------------------------
+def _datalist(
+    ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
+) -> None:
+    list_path = ctx.paths.read(str(spec["data_list_file_path"]))
+    base = ctx.paths.read(str(spec.get("data_file_base_dir", list_path.parent)))
+    key = str(spec.get("data_list_key", "training"))
+    items = load_datalist(list_path, base, key, where=where)
+    missing = missing_files(items)
+    if missing:
+        shown = "\n            ".join(missing[:5])
+        raise DataError(
+            f"{len(missing)} data file(s) of the datalist are missing",
+            file=str(list_path),
+            path=f"{where}.data_list_key={key}",
+            expected=f"existing files; first missing:\n            {shown}",
+            fix="set DATA_ROOT to the folder the datalist's relative paths start from",
+        )
+    if ctx.world_size > 1:
+        from monai.data import partition_dataset
+
+        # each rank builds (and caches) only its shard; training shards are padded to equal
+        # length so DDP steps stay in lockstep, evaluation shards are not (no duplicated case)
+        even = ctx.section == "train"
+        items = partition_dataset(items, num_partitions=ctx.world_size, even_divisible=even)[
+            ctx.rank
+        ]
+    args["data"] = items
+
+
+def _persistent_cache_dir(
+    ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
+) -> None:
+    args.setdefault("cache_dir", str(ctx.paths.cache_dir(ctx.section)))
+
+
+def _paths(
+    ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
+) -> None:
+    for key in WRITE_ARGS:
+        if isinstance(args.get(key), str):
+            at = json_path(where, "args", key)
+            args[key] = str(ctx.paths.write(args[key], where=at, file=ctx.file))
+    for key in READ_ARGS:
+        if isinstance(args.get(key), str):
+            args[key] = str(ctx.paths.read(args[key]))
+
+
+def _class_name_args(
+    ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
+) -> None:
+    if not ctx.allow_code:
+        check_class_name_args(cls, args, where=where, file=ctx.file)
+
+
+def _cache_estimate(
+    ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
+) -> None:
+    if ctx.instantiate:  # the estimate runs one case through built transforms
+        check_cache_fits(args, where=where, file=ctx.file)
+
+
+HOOKS: tuple[Hook, ...] = (
+    Hook("datalist", lambda cls, spec: "data_list_file_path" in spec, _datalist, ("data",)),
+    Hook(
+        "persistent_cache_dir",
+        lambda cls, spec: is_subclass_named(cls, "PersistentDataset"),
+        _persistent_cache_dir,
+        ("cache_dir",),
+    ),
+    Hook("paths", lambda cls, spec: True, _paths),
+    Hook("class_name_args", lambda cls, spec: cls is not None, _class_name_args),
+    Hook(
+        "cache_estimate", lambda cls, spec: is_subclass_named(cls, "CacheDataset"), _cache_estimate
+    ),
+)
+
+
+def provided_by_hooks(cls: Any, spec: Mapping[str, Any]) -> list[str]:
+    """Args the hooks will fill in for this component (for the signature check)."""
+    return [name for hook in HOOKS if hook.applies(cls, spec) for name in hook.provides]
+
+
+def prepare(
+    ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
+) -> dict[str, Any]:
+    """``args`` after every hook that applies to ``cls`` (a handler passes ``cls=None``)."""
+    for hook in HOOKS:
+        if hook.applies(cls, spec):
+            hook.run(ctx, cls, spec, args, where)
+    return args

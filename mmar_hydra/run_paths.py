@@ -1,0 +1,160 @@
+"""One owner of a task's output folders: :class:`RunPaths`.
+
+Made once per task (``RunPaths.for_task``), it decides where everything a run writes goes --
+``MMAR_CKPT_DIR`` (models, TensorBoard events, train_stats.json), ``MMAR_EVAL_OUTPUT_PATH``,
+cache folders, and the MMAR-shaped run folder of a sweep job -- and it enforces the write
+roots. The component resolver sends every path argument of a component or handler
+(``save_dir``, ``log_dir``, ``output_dir``, ``cache_dir``) through :meth:`RunPaths.write`,
+so there is one confinement rule.
+
+- **Reads** (datalists, checkpoints to load, ``data_root_dir``) resolve against the MMAR as
+  given, as in Clara: :meth:`RunPaths.read`.
+- **Writes** resolve against ``write_root``: the MMAR itself, or, for a job of a ``-m``
+  sweep, the job's own MMAR clone under the sweep folder. A sweep job never writes into its
+  parent MMAR: an absolute path inside the parent is moved to the same place in the clone.
+- A write must land inside ``write_root``, the Hydra run folder or a folder of
+  ``allow_write=[...]``; ``allow_code=true`` (a trusted MMAR) lifts the limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mmar_hydra.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mmar_hydra.context import TaskContext
+
+__all__ = ["RunPaths", "WRITE_ARGS", "READ_ARGS"]
+
+# component / handler args that name a folder or file to write into, and to read from
+WRITE_ARGS = ("output_dir", "cache_dir", "save_dir", "log_dir")
+READ_ARGS = ("load_path", "data_root_dir")
+
+
+def _absolute(value: str | Path, base: Path) -> Path:
+    p = Path(str(value)).expanduser()
+    return (p if p.is_absolute() else base / p).resolve()
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where one task reads and writes.
+
+    Args:
+        mmar_root: the MMAR as given on the command line; relative reads start here.
+        write_root: where relative writes start: ``mmar_root``, or a sweep job's MMAR clone.
+        run_dir: Hydra's folder for this job (logs, .hydra/).
+        allowed: extra folders a trusted MMAR may write to (``allow_write``).
+        unrestricted: ``allow_code=true``: writes may go anywhere.
+        ckpt_value, eval_value: ``MMAR_CKPT_DIR`` and ``MMAR_EVAL_OUTPUT_PATH`` as configured.
+    """
+
+    mmar_root: Path
+    write_root: Path
+    run_dir: Path
+    allowed: tuple[Path, ...] = ()
+    unrestricted: bool = False
+    ckpt_value: str = "models"
+    eval_value: str = "eval"
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def for_task(
+        cls, ctx: TaskContext, config: dict[str, Any], *, job_clone: bool = False
+    ) -> RunPaths:
+        """The paths of ``ctx``'s task; with ``job_clone`` (a sweep job) every write goes to
+        the job's MMAR clone, ``<run dir>/mmar`` (made by :meth:`make_job_clone`)."""
+        root = ctx.mmar_root
+        write_root = (Path(ctx.run_dir) / "mmar").resolve() if job_clone else root
+        settings = ctx.settings
+        return cls(
+            mmar_root=root,
+            write_root=write_root,
+            run_dir=Path(ctx.run_dir).resolve(),
+            allowed=tuple(_absolute(p, root) for p in settings.allow_write),
+            unrestricted=settings.allow_code,
+            ckpt_value=str(config.get("MMAR_CKPT_DIR") or "models"),
+            eval_value=str(config.get("MMAR_EVAL_OUTPUT_PATH") or "eval"),
+        )
+
+    @classmethod
+    def inside(cls, mmar_root: Path, run_dir: Path | None = None) -> RunPaths:
+        """Plain paths for one MMAR (no sweep job, no extra roots): tests and library use."""
+        root = Path(mmar_root).resolve()
+        return cls(mmar_root=root, write_root=root, run_dir=Path(run_dir or root).resolve())
+
+    # -- resolution ----------------------------------------------------------------------
+    @property
+    def is_job_clone(self) -> bool:
+        return self.write_root != self.mmar_root
+
+    def read(self, value: str | Path) -> Path:
+        """A path to read, relative to the MMAR as Clara resolved it."""
+        return _absolute(value, self.mmar_root)
+
+    def write(self, value: str | Path, *, where: str = "", file: str | None = None) -> Path:
+        """A path to write: relative to ``write_root``, confined to the write roots.
+
+        Raises:
+            ConfigError: the path leaves the MMAR, the run folder and ``allow_write``.
+        """
+        resolved = _absolute(value, self.write_root)
+        if self.is_job_clone and _within(resolved, self.mmar_root):
+            if not _within(resolved, self.write_root) and not _within(resolved, self.run_dir):
+                # a sweep job writes its own copy: the same place inside its MMAR clone
+                resolved = self.write_root / resolved.relative_to(self.mmar_root)
+        roots = (self.write_root, self.run_dir, *self.allowed)
+        if self.unrestricted or any(_within(resolved, r) for r in roots):
+            return resolved
+        raise ConfigError(
+            f"refusing to write outside the MMAR: {value}",
+            file=file,
+            path=where or str(value),
+            expected="a path inside " + " or ".join(str(r) for r in roots),
+            fix="use a path inside the MMAR (e.g. models/exp1, eval/segs); for a trusted MMAR "
+            f"add allow_write=[{resolved.parent}] (or allow_code=true)",
+        )
+
+    @property
+    def ckpt_dir(self) -> Path:
+        """``MMAR_CKPT_DIR``: model.pt, final_model.pt, TensorBoard events, train_stats.json."""
+        return self.write(self.ckpt_value, where="MMAR_CKPT_DIR")
+
+    @property
+    def eval_dir(self) -> Path:
+        """``MMAR_EVAL_OUTPUT_PATH``: metrics CSVs and predictions."""
+        return self.write(self.eval_value, where="MMAR_EVAL_OUTPUT_PATH")
+
+    def cache_dir(self, section: str) -> Path:
+        """The default folder of a PersistentDataset that names none (Clara picked one)."""
+        return self.write(Path("cache") / f"persistent_{section or 'eval'}", where="cache_dir")
+
+    def make_job_clone(self, ctx: TaskContext) -> Path:
+        """Clone the MMAR into ``write_root`` with the job's resolved config in it."""
+        from mmar_hydra.hydra_config import job_overrides
+        from mmar_hydra.runs.run_folder import make_job_mmar
+
+        read = ctx.read
+        assert read is not None and self.is_job_clone  # only sweep jobs of MMAR tasks
+        return make_job_mmar(
+            read.layout.root,
+            self.write_root,
+            ctx.mmar_config,
+            config_file=read.config_file,
+            env_keys=set(read.env),
+            overrides=job_overrides(),
+        )
+
+    @property
+    def custom_dir(self) -> Path:
+        """The MMAR's ``custom/`` code (a sweep job imports its clone's copy)."""
+        clone = self.write_root / "custom"
+        return clone if self.is_job_clone and clone.is_dir() else self.mmar_root / "custom"
+
+
+def _within(path: Path, root: Path) -> bool:
+    root = Path(root).resolve()
+    return path == root or path.is_relative_to(root)

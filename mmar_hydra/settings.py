@@ -1,0 +1,139 @@
+"""The framework's own keys (``mmar=``, ``task=``, ``allow_code=``...): one typed schema.
+
+These keys steer mmar_hydra and are not part of the MMAR. :class:`Settings` is the only
+list of them: Hydra's primary config gets its defaults from it (``conf/config.yaml`` lists
+``_settings_`` first in its defaults), ``--help`` prints its help texts, the reader's
+override rewriting and the resolved MMAR config leave its keys out, and every task reads
+them typed, through :func:`parse_settings`. A value of the wrong type is a ConfigError
+naming the key; booleans accept what shell scripts write (``no``, ``off``, ``0``...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmar_hydra.errors import ConfigError
+
+__all__ = ["Settings", "SETTINGS_KEYS", "parse_settings", "parse_bool", "settings_defaults"]
+
+_TRUE = ("true", "yes", "on", "1", "y")
+_FALSE = ("false", "no", "off", "0", "n")
+
+
+def _key(help_text: str, default: Any = None, **kw: Any) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help_text}, **kw)
+    return field(default=default, metadata={"help": help_text}, **kw)
+
+
+@dataclass
+class Settings:
+    """mmar_hydra's own command-line keys, with their types and defaults."""
+
+    mmar: str | None = _key("path of the MMAR root (Clara's -m)")
+    task: str = _key("what to run; see the task list above", "check")
+    config_file: str | None = _key("config file relative to the MMAR (Clara's -c)")
+    env_file: str | None = _key("environment file (Clara's -e), default config/environment.json")
+    debug: bool = _key("show tracebacks on errors", False)
+    print_conf: bool = _key("print the resolved configuration (Clara's print_conf=True)", False)
+    allow_code: bool = _key(
+        "trust this MMAR: run code strings, custom/ code, any component, write anywhere", False
+    )
+    allow_write: list[str] = _key(
+        "folders outside the MMAR a trusted MMAR may write to, e.g. [/data/debug]", []
+    )
+    resume: bool = _key("task=train: continue from MMAR_CKPT_DIR/resume_state.pt", False)
+    runs: Any = _key("task=compare: a sweep folder, [dir1,dir2] or a glob")
+    out: str | None = _key("output folder of task=demo_data / import / clone / compare")
+    seed: int = _key("seed of task=demo_data", 0)
+    force: bool = _key("task=demo_data / clone: overwrite existing files", False)
+    clone_models: bool = _key("task=clone: copy models/ too", False)
+    model_path: str | None = _key("task=export: the checkpoint to export (default MMAR_CKPT)")
+    output_path: str | None = _key("task=export: where model.ts goes (default MMAR_TORCHSCRIPT)")
+    input_shape: Any = _key("task=export: e.g. [1,1,96,96,96] (default from the config)")
+    ignore_verify: bool = _key("task=export: skip the TorchScript-vs-eager check", False)
+
+
+SETTINGS_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))
+
+
+def settings_defaults() -> dict[str, Any]:
+    """The defaults as plain data: the ``_settings_`` node of Hydra's primary config."""
+    return dataclasses.asdict(Settings())
+
+
+def parse_bool(value: Any, *, key: str = "") -> bool:
+    """``true/false``, ``yes/no``, ``on/off``, ``1/0`` (any case) as a bool; else a ConfigError."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigError(
+        f"{key or 'value'}={value!r} is not a boolean",
+        path=key or None,
+        expected="true or false (also yes/no, on/off, 1/0)",
+        fix=f"write {key or 'it'}=true or {key or 'it'}=false",
+    )
+
+
+def _base_types(annotation: Any) -> tuple[type, ...]:
+    """The classes an annotation admits (``str | None`` -> (str, NoneType)); () means any."""
+    if annotation is Any:
+        return ()
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return tuple(t for a in typing.get_args(annotation) for t in _base_types(a))
+    origin = typing.get_origin(annotation)
+    return (origin,) if origin is not None else (annotation,)
+
+
+def _convert(name: str, value: Any, annotation: Any) -> Any:
+    allowed = _base_types(annotation)
+    if not allowed or value is None and type(None) in allowed:
+        return value
+    if bool in allowed:
+        return parse_bool(value, key=name)
+    if list in allowed:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list | tuple):
+            return [str(v) for v in value]
+    elif int in allowed and isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    elif str in allowed and isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    shown = " or ".join(t.__name__ for t in allowed if t is not type(None))
+    raise ConfigError(
+        f"{name}={value!r} has the wrong type",
+        path=name,
+        expected=f"{shown}" + (" or null" if type(None) in allowed else ""),
+        fix=f"see `python -m mmar_hydra --help` for {name}",
+    )
+
+
+def parse_settings(cfg: Mapping[str, Any]) -> Settings:
+    """The typed :class:`Settings` of a composed config (other keys are ignored).
+
+    Raises:
+        ConfigError: a key has a value of the wrong type (e.g. ``allow_code=maybe``).
+    """
+    hints = typing.get_type_hints(Settings)
+    values = {}
+    for name in SETTINGS_KEYS:
+        if name in cfg:
+            value = cfg[name]
+            if hasattr(value, "_content"):  # an OmegaConf node: plain data first
+                from omegaconf import OmegaConf
+
+                value = OmegaConf.to_container(value, resolve=True)
+            values[name] = _convert(name, value, hints[name])
+    return Settings(**values)
