@@ -143,3 +143,31 @@ def test_translated_components_build_with_monai(clara_examples: Path) -> None:
         if "train" in cfg:
             model = cfg["train"]["model"]
             getattr(nets, model["name"])(**model["args"])
+
+
+PUBLIC = "public"
+
+
+def test_dialects_are_told_apart_by_content(clara_examples: Path) -> None:
+    public = clara_examples / PUBLIC
+    expected = {
+        ("cte_gettingstarted_ea", "config/config_train_Unet.json"): "4.0-ea",
+        ("cte_gettingstarted_ea", "config/config_validation.json"): "4.0-ea",
+        ("cte_deepgrow2d_ea", "config/config_train.json"): "4.0-ea",  # no loader names: engines
+        ("cte_gettingstarted_40", "config/config_train_Unet.json"): "4.0",
+        ("cte_gettingstarted_41", "config/config_train_Unet.json"): "4.1",
+    }
+    for (mmar, config), dialect in expected.items():
+        assert _read(public / mmar, config_file=config).dialect == dialect, (mmar, config)
+
+
+def test_early_access_loaders_become_load_image(clara_examples: Path) -> None:
+    result = _read(clara_examples / PUBLIC / "cte_gettingstarted_ea")
+    first = result.config["train"]["pre_transforms"][0]
+    assert first["name"] == "LoadImaged" and first["args"]["reader"] == "NibabelReader"
+    assert ("train.pre_transforms[0].name", "LoadImaged(reader='NibabelReader')") in _notes(result)
+    deepgrow = _read(
+        clara_examples / PUBLIC / "cte_deepgrow2d_ea", config_file="config/config_finetune.json"
+    )
+    loaders = [t for t in deepgrow.config["train"]["pre_transforms"] if t["name"] == "LoadImaged"]
+    assert loaders and all(t["args"]["reader"] == "NumpyReader" for t in loaders)

@@ -148,6 +148,8 @@ def fit(
         "last_metrics": dict(module.last_val_metrics),
         "global_step": trainer.global_step,
         "ckpt_dir": str(ckpt_dir),
+        "best_filename": plan.best_filename if checkpoint.save_best else "",
+        "final_filename": plan.final_filename if checkpoint.save_final else "",
     }
 
 

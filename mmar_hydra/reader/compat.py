@@ -41,6 +41,9 @@ COMPAT_RULES: list[tuple[str, str, str]] = [
     ("AsDiscrete(d) `n_classes` / `num_classes`", "folded into int `to_onehot`", "removed"),
     ("AsDiscrete(d) `to_onehot: true`", "`to_onehot: <number of classes>`", "bool form removed"),
     ("AsDiscrete(d) `threshold_values` + `logit_thresh`", "`threshold`", "merged"),
+    ("`LoadNifti(d)` (4.0 early access)", '`LoadImage(d)(reader="NibabelReader")`', "removed"),
+    ("`LoadNumpy(d)` (4.0 early access)", '`LoadImage(d)(reader="NumpyReader")`', "removed"),
+    ("`LoadPNG(d)` (4.0 early access)", '`LoadImage(d)(reader="PILReader")`', "removed"),
     ("`AddChannel(d)`", '`EnsureChannelFirst(d)(channel_dim="no_channel")`', "removed"),
     ("`AsChannelFirst(d)`", "`EnsureChannelFirst(d)(channel_dim=...)`", "removed"),
     ("`SplitChannel(d)`", "`SplitDim(d)(dim=...)`", "removed"),
@@ -59,6 +62,13 @@ COMPAT_RULES: list[tuple[str, str, str]] = [
 
 # removed transform -> (replacement, arg renames, args added when absent)
 _RENAMED_TRANSFORMS: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
+    # MONAI 0.4's loaders (Clara 4.0 early access): one LoadImage(d) with the matching reader
+    "LoadNiftid": ("LoadImaged", {}, {"reader": "NibabelReader"}),
+    "LoadNifti": ("LoadImage", {}, {"reader": "NibabelReader"}),
+    "LoadNumpyd": ("LoadImaged", {}, {"reader": "NumpyReader"}),
+    "LoadNumpy": ("LoadImage", {}, {"reader": "NumpyReader"}),
+    "LoadPNGd": ("LoadImaged", {}, {"reader": "PILReader"}),
+    "LoadPNG": ("LoadImage", {}, {"reader": "PILReader"}),
     "AddChanneld": ("EnsureChannelFirstd", {}, {"channel_dim": "no_channel"}),
     "AddChannel": ("EnsureChannelFirst", {}, {"channel_dim": "no_channel"}),
     "AsChannelFirstd": ("EnsureChannelFirstd", {}, {"channel_dim": -1}),

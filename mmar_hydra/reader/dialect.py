@@ -1,9 +1,17 @@
 """Clara 4.0 (implicit wiring) rewritten into the Clara 4.1 shape (explicit ``@`` wiring).
 
+Three dialects, told apart by their content (no file carries a trustworthy version):
+
+- **4.1**: ``CLARA_TRAIN_VERSION: 4.1.x`` or explicit ``@`` wiring;
+- **4.0 early access** (``"4.0-ea"``, Jan-Mar 2021): 4.0's implicit wiring, with MONAI 0.4's
+  loaders (``LoadNiftid``, ``LoadNumpyd``, ``LoadPNGd``), or trainers / evaluators given
+  with no args and no ``dont_load_*`` switches;
+- **4.0**: the rest.
+
 Clara 4.0 filled trainer, evaluator, dataloader, optimizer and scheduler arguments itself
 and listed metrics with ``is_key_metric``; 4.1 spells everything out. The builder only knows
-the 4.1 shape, so both dialects travel the same path after this module. Lambda strings are
-left as written: both dialects accept them.
+the 4.1 shape, so every dialect travels the same path after this module (the early-access
+renames are compat translations). Lambda strings are left as written: all accept them.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from typing import Any
 
 from mmar_hydra.errors import ConfigError, json_path
 
-__all__ = ["detect_dialect", "normalize_dialect", "COMPONENT_KEYS"]
+__all__ = ["detect_dialect", "normalize_dialect", "COMPONENT_KEYS", "DIALECTS"]
 
 # component keys of a train / validate section or of a flat (validation/inference) config
 COMPONENT_KEYS = (
@@ -54,11 +62,43 @@ def _has_ref(obj: Any) -> bool:
     return False
 
 
+_EA_LOADERS = frozenset(
+    {"LoadNiftid", "LoadNifti", "LoadNumpyd", "LoadNumpy", "LoadPNGd", "LoadPNG"}
+)
+DIALECTS = {"4.1": "Clara 4.1", "4.0": "Clara 4.0", "4.0-ea": "Clara 4.0 early access"}
+
+
+def _names(obj: Any) -> set[str]:
+    if isinstance(obj, Mapping):
+        own = {
+            str(obj[k]).rsplit(".", 1)[-1] for k in ("name", "ref") if isinstance(obj.get(k), str)
+        }
+        return own.union(*(_names(v) for v in obj.values()))
+    if isinstance(obj, list):
+        return set().union(*(_names(v) for v in obj))
+    return set()
+
+
+def _engines_without_args(config: Mapping[str, Any]) -> bool:
+    sections = [config.get("train"), config.get("validate"), config]
+    engines = [
+        s[key]
+        for s in sections
+        if isinstance(s, Mapping)
+        for key in ("trainer", "evaluator")
+        if isinstance(s.get(key), Mapping)
+    ]
+    return bool(engines) and all("args" not in e for e in engines)
+
+
 def detect_dialect(config: Mapping[str, Any]) -> str:
-    """``"4.1"`` when the file says so (CLARA_TRAIN_VERSION) or uses ``@`` wiring, else ``"4.0"``."""
-    if str(config.get("CLARA_TRAIN_VERSION", "")).startswith("4.1"):
+    """``"4.1"``, ``"4.0-ea"`` or ``"4.0"``, from the file's content (see the module doc)."""
+    if str(config.get("CLARA_TRAIN_VERSION", "")).startswith("4.1") or _has_ref(config):
         return "4.1"
-    return "4.1" if _has_ref(config) else "4.0"
+    if _names(config) & _EA_LOADERS:
+        return "4.0-ea"
+    switches = any(str(k).startswith("dont_load_") for k in config)
+    return "4.0-ea" if _engines_without_args(config) and not switches else "4.0"
 
 
 class _Wiring:

@@ -32,7 +32,7 @@ class ReadResult:
 
     config: dict[str, Any]
     notes: list[CompatNote]
-    dialect: str  # "4.0" | "4.1"
+    dialect: str  # "4.1" | "4.0" | "4.0-ea" (reader.dialect.DIALECTS)
     kind: str  # "train" (train + validate sections) | "flat"
     config_file: Path
     env_file: Path | None

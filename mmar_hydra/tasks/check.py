@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ErrorGroup
+from mmar_hydra.reader.dialect import DIALECTS
 
 __all__ = ["run"]
 
@@ -25,7 +26,7 @@ def run(ctx: TaskContext) -> int:
     if problems:
         raise ErrorGroup.of(problems)
     print(
-        f"check passed: {read.config_file} (Clara {read.dialect}, {read.kind} config), "
+        f"check passed: {read.config_file} ({DIALECTS[read.dialect]}, {read.kind} config), "
         f"{len(read.notes)} compat translation(s)"
     )
     return 0

@@ -80,8 +80,12 @@ def _print_summary(ckpt_dir: Path, result: dict[str, Any]) -> None:
     stats = json.loads(stats_path.read_text()) if stats_path.is_file() else result
     best = stats.get("best_key_metric")
     label = stats.get("key_metric_name", "key metric")
-    print(f"\nmodel.pt:        {ckpt_dir / 'model.pt'}")
-    print(f"final_model.pt:  {ckpt_dir / 'final_model.pt'}")
+    print()
+    for name in (result.get("best_filename", "model.pt"), result.get("final_filename", "")):
+        if name and (ckpt_dir / name).is_file():
+            print(f"{name + ':':<17}{ckpt_dir / name}")
+    if best is None and result.get("best_filename"):
+        print(f"no validation ran, so no {result['best_filename']} (see ValidationHandler)")
     if best is not None:
         print(f"best {label}: {best:.4f} (epoch {stats.get('best_key_metric_epoch')})")
     print(f"total time:      {stats.get('total_time', 0.0):.1f} s")
