@@ -35,6 +35,7 @@ FRAMEWORK_KEYS = (
     "output_path",
     "input_shape",
     "ignore_verify",
+    "format",
     "trainer",
 )
 
