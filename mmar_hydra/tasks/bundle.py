@@ -1,0 +1,221 @@
+"""``task=bundle out=DIR``: the MMAR and its trained model as a MONAI bundle.
+
+The training config (after the compat layer, with the command line's overrides) becomes
+``configs/train.json`` and ``multi_gpu_train.json``; ``config_validation.json`` and
+``config_inference.json`` become ``evaluate.json`` and ``inference.json``. ``model.pt`` is
+saved as a bare state dict; ``custom/`` is copied to ``scripts/``. What does not convert is
+listed in ``conversion_report.md`` and printed. The folder is written all or nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+from mmar_hydra.context import TaskContext
+from mmar_hydra.errors import ConfigError, ErrorGroup
+
+__all__ = ["run", "bundle_packages"]
+
+_FLAT = (("validate", "evaluate.json"), ("infer", "inference.json"))
+
+
+def _version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def bundle_packages(train_json: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """(required, optional) packages and installed versions for the bundle's metadata."""
+    text = str(train_json)
+    required = ["pytorch-ignite", "nibabel"]
+    if "TensorBoardStatsHandler" in text:
+        required.append("tensorboard")
+    optional = ["fire", "onnx", "onnxruntime"]
+    req = {n: v for n in required if (v := _version(n))}
+    opt = {n: v for n in optional if (v := _version(n))}
+    return req, opt
+
+
+def _flat_source(ctx: TaskContext, task: str, train_raw: dict[str, Any]) -> Any:
+    """A flat MMAR config with the training config's environment values (overrides included)."""
+    from omegaconf import OmegaConf
+
+    from mmar_hydra.bundle.configs import ConfigSource
+    from mmar_hydra.context import resolve_config
+    from mmar_hydra.reader.mmar_reader import read_mmar
+
+    read = ctx.read
+    assert read is not None
+    try:
+        flat = read_mmar(ctx.mmar_root, task=task, env_file=ctx.cfg.get("env_file"))
+    except ConfigError:
+        return None
+    raw = {k: v for k, v in flat.config.items() if k != "mmar_source"}
+    from mmar_hydra.mmar.layout import ENV_DEFAULTS
+
+    for key in (*ENV_DEFAULTS, *read.env):
+        if key in train_raw and key in raw:
+            raw[key] = train_raw[key]
+    rel = str(flat.config_file.relative_to(ctx.mmar_root))
+    return ConfigSource(rel, raw, resolve_config(OmegaConf.create(raw), rel))
+
+
+def _network_as_trained(ctx: TaskContext, config: dict, report: Any) -> tuple[dict, Any]:
+    """(checkpoint, the train config whose model the checkpoint fits), weights checked."""
+    from mmar_hydra.tasks.model_loading import network_for_checkpoint
+    from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
+
+    model_path = ctx.mmar_root / str(
+        ctx.cfg.get("model_path") or config.get("MMAR_CKPT", "models/model.pt")
+    )
+    checkpoint = load_checkpoint(model_path)
+    trained = checkpoint.get("train_conf")
+    ours = (config.get("train") or {}).get("model")
+    conf = config
+    if isinstance(trained, dict) and (trained.get("train") or {}).get("model") not in (None, ours):
+        conf = trained
+        report.add(
+            "changed",
+            f"{ctx.read.config_file.name}: train.model",
+            "the checkpoint was trained with other model args; network_def is the "
+            "checkpoint's train_conf model: " + str(trained["train"]["model"].get("args")),
+        )
+    network = network_for_checkpoint(checkpoint, conf, mmar_root=ctx.mmar_root, allow_code=True)
+    loaded = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
+    print(f"model: {model_path} ({loaded.summary()})")
+    return checkpoint, conf
+
+
+def run(ctx: TaskContext) -> Path:
+    from omegaconf import OmegaConf
+
+    from mmar_hydra.bundle.components import Section, custom_modules
+    from mmar_hydra.bundle.configs import BundleConfigs, ConfigSource
+    from mmar_hydra.bundle.report import ConversionReport
+    from mmar_hydra.bundle.values import Scope
+    from mmar_hydra.components.builder import check_config
+
+    read = ctx.read
+    assert read is not None
+    out = ctx.cfg.get("out")
+    if not out:
+        raise ConfigError(
+            "task=bundle needs an output folder", path="out", expected="out=DIR", fix="out=bundle"
+        )
+    if read.kind != "train":
+        raise ConfigError(
+            "task=bundle converts from the training config",
+            file=read.config_file,
+            expected="config_train.json-style content (train and validate sections)",
+            fix="pick it with config_file=config/config_train.json",
+        )
+    config = ctx.mmar_config
+    problems = check_config(
+        config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, check_data=False
+    )
+    if problems:
+        raise ErrorGroup.of(problems)
+    report = ConversionReport(source=str(ctx.mmar_root))
+    rel = str(read.config_file.relative_to(ctx.mmar_root))
+    for note in read.notes:
+        report.add("changed", f"{note.file}: {note.path}", f"{note.old} -> {note.new} (compat)")
+    checkpoint, trained_conf = _network_as_trained(ctx, config, report)
+    container = OmegaConf.to_container(ctx.cfg, resolve=False)
+    raw = {k: v for k, v in container.items() if k in config and k != "mmar_source"}
+    custom = custom_modules(ctx.mmar_root / "custom")
+    builder = BundleConfigs(ctx.mmar_root, ConfigSource(rel, raw, config), custom, report)
+    if trained_conf is not config:
+        model = trained_conf["train"]["model"]
+        scope = Scope("train_conf", "train", {}, {}, report)
+        builder.network_def = Section({}, {}, scope, custom).component(model, model, "train.model")
+    return _write(ctx, builder, report, checkpoint, trained_conf, Path(str(out)))
+
+
+def _write(ctx, builder, report, checkpoint, trained_conf, out: Path) -> Path:  # noqa: ANN001
+    from mmar_hydra.bundle.configs import LOGGING_CONF
+    from mmar_hydra.bundle.data_format import datalist_meta, network_data_format, training_datalist
+    from mmar_hydra.bundle.metadata import build_metadata, docs_text
+    from mmar_hydra.bundle.model_card import model_card
+    from mmar_hydra.bundle.writer import BundleWriter
+    from mmar_hydra.writers.checkpoints import state_dict_of
+    from mmar_hydra.writers.model_record import datalist_record, package_versions
+
+    config, root = ctx.mmar_config, ctx.mmar_root
+    train_json = builder.train_json()
+    files = {"train.json": train_json, "multi_gpu_train.json": builder.multi_gpu_train_json()}
+    for task, name in _FLAT:
+        source = _flat_source(ctx, task, builder.train.raw)
+        if source is None:
+            report.add(
+                "dropped",
+                f"config/{'config_validation.json' if task == 'validate' else 'config_inference.json'}",
+                f"the MMAR has no such config: configs/{name} not written",
+            )
+            continue
+        files[name] = builder.flat_json(source, train_json["network_def"])
+    datalist = training_datalist(config, root)
+    task = str(config.get("PROCESSING_TASK", "segmentation"))
+    data_format = network_data_format(trained_conf, datalist_meta(datalist), processing_task=task)
+    required, optional = bundle_packages(train_json)
+    metadata = build_metadata(
+        root=root,
+        data_format=data_format,
+        versions=package_versions(),
+        processing_task=task,
+        datalist=datalist_record(datalist),
+        datalist_info=datalist_meta(datalist),
+        required=required,
+        optional=optional,
+        source={
+            "mmar": str(root),
+            "config_file": builder.train.file,
+            "train_conf": "models/train_conf.json",
+            "eval_dir": str(config.get("MMAR_EVAL_OUTPUT_PATH", "eval")),
+        },
+    )
+    writer = BundleWriter(out, force=bool(ctx.cfg.get("force", False)))
+    try:
+        writer.json("configs/metadata.json", metadata)
+        for name, data in files.items():
+            writer.json(f"configs/{name}", data)
+        writer.text("configs/logging.conf", LOGGING_CONF)
+        writer.weights("models/model.pt", state_dict_of(checkpoint))
+        writer.json(
+            "models/train_conf.json", {k: v for k, v in trained_conf.items() if k != "mmar_source"}
+        )
+        ts = root / str(config.get("MMAR_TORCHSCRIPT", "models/model.ts"))
+        if ts.is_file():
+            writer.copy(ts, "models/model.ts")
+        else:
+            report.add(
+                "info",
+                str(ts),
+                "no TorchScript model: run task=export first to ship models/model.ts",
+            )
+        license_file = root / "docs" / "license.txt"
+        if license_file.is_file():
+            writer.copy(license_file, "LICENSE")
+            writer.copy(license_file, "docs/license.txt")
+        else:
+            report.add(
+                "dropped", "docs/license.txt", "the MMAR has no license file: LICENSE not written"
+            )
+        if (root / "custom").is_dir():
+            for rel in writer.scripts(root / "custom"):
+                report.add("info", f"custom/{rel.split('/', 1)[1]}", f"copied to {rel}")
+        writer.text("docs/README.md", model_card(docs_text(root), metadata, report, root.name))
+        writer.text("conversion_report.md", report.markdown())
+        bundle = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    for line in report.console_lines():
+        print(line)
+    print(
+        f"wrote bundle {bundle} ({len(writer.files)} files; conversion_report.md lists what changed)"
+    )
+    return bundle
