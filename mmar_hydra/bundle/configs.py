@@ -165,6 +165,11 @@ class BundleConfigs:
             out[scope.ids[key].split("#")[-1]] = section.translate(key)
         return out, section
 
+    def plain_component(self, spec: Mapping[str, Any], where: str) -> Any:
+        """A resolved Clara component (no variables left) in bundle syntax."""
+        scope = Scope(self.train.file, "train", {}, {}, self.report)
+        return Section({}, {}, scope, self.custom).component(spec, spec, where)
+
     # -- the files ---------------------------------------------------------------------
     def train_json(self) -> dict[str, Any]:
         src = self.train
@@ -183,6 +188,10 @@ class BundleConfigs:
         self.train_lists = train.kept
         config["train"] = train_section
         self.ranks["train"] = train.ranks.get("handlers", [])
+        for handler in train_section.get("handlers", []):  # the val_interval bundle property
+            if str(handler.get("_target_")).endswith("ValidationHandler") and "interval" in handler:
+                config["val_interval"] = handler["interval"]
+                handler["interval"] = "@val_interval"
         if isinstance(src.raw.get("validate"), Mapping) and src.raw["validate"]:
             fallback = {k: v for k, v in top.items()}
             config["validate"], val = self._section(src, "validate", ids, fallback)

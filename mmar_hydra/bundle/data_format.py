@@ -130,6 +130,7 @@ def network_data_format(
         pred = {
             "type": "probabilities",
             "format": "classes",
+            "modality": modality,
             "num_channels": out_channels,
             "spatial_shape": [],
             "dtype": "float32",
@@ -141,6 +142,7 @@ def network_data_format(
         pred = {
             "type": "image",
             "format": "labels" if out_channels > 1 else "segmentation",
+            "modality": modality,
             "num_channels": out_channels,
             "spatial_shape": spatial,
             "dtype": "float32",

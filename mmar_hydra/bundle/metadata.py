@@ -1,8 +1,10 @@
 """``configs/metadata.json``: every key the MONAI Bundle Specification requires, from the MMAR.
 
 Mandatory keys (docs.monai.io, "MONAI Bundle Specification"): version, monai_version,
-pytorch_version, numpy_version, optional_packages_version, task, description, authors,
-copyright, network_data_format; newer bundles also name ``required_packages_version``.
+pytorch_version, numpy_version, required_packages_version (the specification's older
+``optional_packages_version``: MONAI >= 1.4 reads that name as a deprecated alias and
+replaces it, so only the current one is written), task, description, authors, copyright,
+network_data_format.
 Task, description, authors and copyright come from the MMAR's docs when they say so; the
 metrics measured by ``task=validate`` (``eval/metrics.csv``) become ``eval_metrics``.
 """
@@ -22,7 +24,6 @@ REQUIRED_KEYS = (
     "monai_version",
     "pytorch_version",
     "numpy_version",
-    "optional_packages_version",
     "required_packages_version",
     "task",
     "description",
@@ -132,7 +133,6 @@ def build_metadata(
         "pytorch_version": versions.get("torch", "").split("+")[0],
         "numpy_version": versions.get("numpy", ""),
         "required_packages_version": dict(required),
-        "optional_packages_version": dict(optional),
         "task": task,
         "description": description,
         "authors": authors,
@@ -147,6 +147,7 @@ def build_metadata(
             "converted": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "datalist": dict(datalist) if datalist else None,
             "versions": dict(versions),
+            "optional_packages_version": dict(optional),
         },
     }
     return meta

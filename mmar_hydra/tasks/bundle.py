@@ -93,10 +93,9 @@ def _network_as_trained(ctx: TaskContext, config: dict, report: Any) -> tuple[di
 def run(ctx: TaskContext) -> Path:
     from omegaconf import OmegaConf
 
-    from mmar_hydra.bundle.components import Section, custom_modules
+    from mmar_hydra.bundle.components import custom_modules
     from mmar_hydra.bundle.configs import BundleConfigs, ConfigSource
     from mmar_hydra.bundle.report import ConversionReport
-    from mmar_hydra.bundle.values import Scope
     from mmar_hydra.components.builder import check_config
 
     read = ctx.read
@@ -129,9 +128,7 @@ def run(ctx: TaskContext) -> Path:
     custom = custom_modules(ctx.mmar_root / "custom")
     builder = BundleConfigs(ctx.mmar_root, ConfigSource(rel, raw, config), custom, report)
     if trained_conf is not config:
-        model = trained_conf["train"]["model"]
-        scope = Scope("train_conf", "train", {}, {}, report)
-        builder.network_def = Section({}, {}, scope, custom).component(model, model, "train.model")
+        builder.network_def = builder.plain_component(trained_conf["train"]["model"], "train.model")
     return _write(ctx, builder, report, checkpoint, trained_conf, Path(str(out)))
 
 
@@ -146,6 +143,8 @@ def _write(ctx, builder, report, checkpoint, trained_conf, out: Path) -> Path:  
 
     config, root = ctx.mmar_config, ctx.mmar_root
     train_json = builder.train_json()
+    # flat configs have no training globals: their network_def holds the values themselves
+    plain_net = builder.plain_component(trained_conf["train"]["model"], "train.model")
     files = {"train.json": train_json, "multi_gpu_train.json": builder.multi_gpu_train_json()}
     for task, name in _FLAT:
         source = _flat_source(ctx, task, builder.train.raw)
@@ -156,7 +155,7 @@ def _write(ctx, builder, report, checkpoint, trained_conf, out: Path) -> Path:  
                 f"the MMAR has no such config: configs/{name} not written",
             )
             continue
-        files[name] = builder.flat_json(source, train_json["network_def"])
+        files[name] = builder.flat_json(source, plain_net)
     datalist = training_datalist(config, root)
     task = str(config.get("PROCESSING_TASK", "segmentation"))
     data_format = network_data_format(trained_conf, datalist_meta(datalist), processing_task=task)

@@ -1,0 +1,259 @@
+"""task=bundle: the MMAR and its trained model as a MONAI bundle that MONAI's tools accept."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY_EVAL, TINY_TRAIN, run_cli, run_main
+
+# The mandatory keys of "MONAI Bundle Specification" (docs.monai.io, mb_specification), with
+# its optional_packages_version under the current name (MONAI >= 1.4 maps the old name to
+# required_packages_version: DEPRECATED_ID_MAPPING); and the keys every tensor must have.
+SPEC_REQUIRED = [
+    "version",
+    "monai_version",
+    "pytorch_version",
+    "numpy_version",
+    "required_packages_version",
+    "task",
+    "description",
+    "authors",
+    "copyright",
+    "network_data_format",
+]
+SPEC_TENSOR = [
+    "type",
+    "format",
+    "modality",
+    "num_channels",
+    "spatial_shape",
+    "dtype",
+    "value_range",
+    "is_patch_data",
+    "channel_def",
+]
+BYOC = "public/cte_gettingstarted_41"
+
+
+def _ok(proc):
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def bundle(trained_demo, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bundle") / "spleen_bundle"
+    _ok(run_main(f"mmar={trained_demo}", "task=bundle", f"out={out}", *TINY_TRAIN))
+    return out
+
+
+def test_metadata_has_every_key_the_spec_requires(bundle):
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    assert [k for k in SPEC_REQUIRED if k not in meta] == []
+    assert all(meta[k] for k in ("version", "monai_version", "task", "authors", "copyright"))
+    fmt = meta["network_data_format"]
+    for tensor in (fmt["inputs"]["image"], fmt["outputs"]["pred"]):
+        assert [k for k in SPEC_TENSOR if k not in tensor] == []
+    image, pred = fmt["inputs"]["image"], fmt["outputs"]["pred"]
+    # derived from the MMAR: channels, the inferer's roi, ScaleIntensityRanged, datalist labels
+    assert image["num_channels"] == 1 and image["spatial_shape"] == [24, 24, 16]
+    assert image["value_range"] == [0.0, 1.0] and image["modality"] == "CT"
+    assert pred["num_channels"] == 2 and pred["channel_def"] == {"0": "background", "1": "spleen"}
+    assert len(meta["mmar_hydra"]["datalist"]["sha256"]) == 64
+
+
+def test_bundle_layout_and_weights_only_model(bundle):
+    for rel in (
+        "configs/train.json",
+        "configs/evaluate.json",
+        "configs/inference.json",
+        "configs/multi_gpu_train.json",
+        "configs/logging.conf",
+        "models/model.pt",
+        "models/train_conf.json",
+        "docs/README.md",
+        "LICENSE",
+        "conversion_report.md",
+    ):
+        assert (bundle / rel).is_file(), rel
+    weights = torch.load(bundle / "models" / "model.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in weights.values())  # a bare state dict
+    train = json.loads((bundle / "configs" / "train.json").read_text())
+    # Clara variables are bundle references, code strings are $ expressions, refs are macros
+    assert train["lr_scheduler"]["T_max"] == "@epochs"
+    assert train["optimizer"]["params"] == "$@network.parameters()"
+    assert (
+        train["validate"]["preprocessing"]["transforms"][0] == "%train#preprocessing#transforms#0"
+    )
+    assert train["train"]["trainer"]["max_epochs"] == "@epochs"
+    report = (bundle / "conversion_report.md").read_text()
+    assert "@conf" in report  # CheckpointSaver's train_conf: reported, not silently dropped
+    card = (bundle / "docs" / "README.md").read_text()
+    assert "Data format" in card and "spleen" in card
+
+
+def test_verify_net_in_out_and_workflow_properties(bundle, monkeypatch):
+    from monai.bundle import ConfigWorkflow, verify_net_in_out
+
+    monkeypatch.chdir(bundle)
+    verify_net_in_out(
+        net_id="network_def",
+        meta_file="configs/metadata.json",
+        config_file="configs/inference.json",
+        device="cpu",
+    )  # raises on a mismatch of channels or dtype
+    for name, kind in (("train.json", "train"), ("inference.json", "infer")):
+        workflow = ConfigWorkflow(
+            config_file=f"configs/{name}", workflow_type=kind, logging_file=False
+        )
+        workflow.initialize()
+        assert workflow.check_properties() == [], name
+
+
+def test_refuses_a_non_empty_folder_and_writes_nothing_on_error(trained_demo, tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    proc = run_main(f"mmar={trained_demo}", "task=bundle", f"out={out}", *TINY_TRAIN)
+    assert proc.returncode == 2 and "not empty" in proc.stdout + proc.stderr
+    missing = tmp_path / "c"
+    proc = run_main(
+        f"mmar={trained_demo}", "task=bundle", f"out={missing}", "model_path=models/none.pt"
+    )
+    assert proc.returncode == 2 and not missing.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".c.tmp")]
+
+
+def _byoc(clara_examples: Path, tmp_path: Path) -> Path:
+    import sys
+
+    mmar = tmp_path / "byoc"
+    shutil.copytree(clara_examples / BYOC, mmar)
+    sys.path.insert(0, str(mmar / "custom"))
+    try:
+        from myNetworkArch import MyBasicUNet
+
+        net = MyBasicUNet(3, 1, 2, features=[4, 4, 8, 8, 16, 4], norm="batch")
+    finally:
+        sys.path.remove(str(mmar / "custom"))
+        sys.modules.pop("myNetworkArch", None)
+    (mmar / "models").mkdir()
+    torch.save({"model": net.state_dict()}, mmar / "models" / "model.pt")
+    return mmar
+
+
+@pytest.mark.real_clara
+def test_byoc_mmar_converts_with_scripts_and_reports_allow_code(clara_examples, tmp_path):
+    mmar = _byoc(clara_examples, tmp_path)
+    args = [
+        f"mmar={mmar}",
+        "task=bundle",
+        "config_file=config/trn_BYOC_Arch_loss.json",
+        "train.model.args.features=[4,4,8,8,16,4]",
+    ]
+    refused = run_main(*args, f"out={tmp_path / 'no'}")
+    assert refused.returncode == 2 and "allow_code" in refused.stdout + refused.stderr
+    assert not (tmp_path / "no").exists()
+    out = tmp_path / "byoc_bundle"
+    proc = _ok(run_main(*args, f"out={out}", "allow_code=true"))
+    assert (out / "scripts" / "myNetworkArch.py").is_file()
+    train = json.loads((out / "configs" / "train.json").read_text())
+    assert train["network_def"]["_target_"] == "scripts.myNetworkArch.MyBasicUNet"
+    assert train["loss"]["_target_"] == "scripts.myLoss.MyDiceLoss"
+    report = (out / "conversion_report.md").read_text()
+    needed = report.split("## Needed allow_code")[1].split("##")[0]
+    assert "myNetworkArch.MyBasicUNet" in needed and "myLoss.MyDiceLoss" in needed
+    assert "bundle: code:" in proc.stdout
+
+
+# -- slow: the bundle's own runner ---------------------------------------------------------
+def _bundle_run(bundle: Path, *args: str) -> None:
+    proc = subprocess_run(bundle, ["run", *args])
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+
+
+def subprocess_run(cwd: Path, args: list[str]):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "monai.bundle", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def _dice_of_segs(seg_dir: Path, datalist: Path, split: str) -> float:
+    import nibabel as nib
+    import numpy as np
+    from monai.metrics import DiceMetric
+    from monai.networks.utils import one_hot
+
+    metric = DiceMetric(include_background=False)
+    data = json.loads(datalist.read_text())
+    for case in data[split]:
+        name = Path(case["image"]).name.replace(".nii.gz", "")
+        pred = np.asarray(nib.load(seg_dir / name / f"{name}_seg.nii.gz").dataobj)
+        label = np.asarray(nib.load(datalist.parent / case["label"]).dataobj)
+        p, lab = (one_hot(torch.as_tensor(a)[None, None].long(), 2) for a in (pred, label))
+        metric(p, lab)
+    return float(metric.aggregate())
+
+
+def _validate_dice(mmar: Path, *extra: str) -> float:
+    proc = run_cli(f"mmar={mmar}", "task=validate", *extra)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = dict(line.split(",") for line in (mmar / "eval" / "metrics.csv").read_text().split())
+    return float(rows["val_mean_dice"])
+
+
+def _inference_matches_validate(bundle: Path, mmar: Path, datalist: Path, *extra: str) -> None:
+    expected = _validate_dice(mmar, *extra)
+    data = "$monai.data.load_decathlon_datalist(@datalist_file, True, 'validation', @dataset_dir)"
+    _bundle_run(
+        bundle, "--config_file", "configs/inference.json", "--dataset#data", data,
+        "--output_dir", str(bundle / "val_segs"),
+    )  # fmt: skip
+    assert abs(_dice_of_segs(bundle / "val_segs", datalist, "validation") - expected) <= 1e-4
+
+
+def _trains_one_epoch(bundle: Path) -> None:
+    copy = bundle.parent / (bundle.name + "_train")
+    shutil.copytree(bundle, copy)
+    _bundle_run(copy, "--config_file", "configs/train.json", "--epochs", "1")
+    assert (copy / "models" / "final_model.pt").is_file()
+
+
+@pytest.mark.slow
+def test_demo_bundle_runs_inference_and_training(trained_demo, tmp_path):
+    out = tmp_path / "demo_bundle"
+    _ok(run_main(f"mmar={trained_demo}", "task=bundle", f"out={out}", *TINY_TRAIN))
+    datalist = trained_demo / "data" / "dataset.json"
+    # the flat configs keep their own roi: validate on the same config as inference.json
+    _inference_matches_validate(out, trained_demo, datalist)
+    _trains_one_epoch(out)
+    assert TINY_EVAL  # the tiny eval roi is only needed for validation during training
+
+
+@pytest.mark.slow
+@pytest.mark.real_clara
+def test_gs41_bundle_runs_inference_and_training(clara_examples, tmp_path):
+    from mmar_hydra.demo.synthetic import generate_dataset
+
+    data = tmp_path / "data"
+    generate_dataset(data, n_train=2, n_val=1, n_test=1, shape=(96, 96, 64))
+    mmar = tmp_path / "gs41"
+    shutil.copytree(clara_examples / "gs41", mmar)
+    env = [f"DATA_ROOT={data}", f"DATASET_JSON={data / 'dataset.json'}"]
+    unet = "config_file=config/config_train_Unet.json"
+    _ok(run_cli(f"mmar={mmar}", "task=train", unet, "epochs=1", *env))
+    out = tmp_path / "gs41_bundle"
+    _ok(run_main(f"mmar={mmar}", "task=bundle", unet, f"out={out}", *env))
+    _inference_matches_validate(out, mmar, data / "dataset.json", *env)
+    _trains_one_epoch(out)
