@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.writers.checkpoints import _plain  # config data as plain JSON values
+
 __all__ = ["package_versions", "datalist_record", "record_files", "RECORD_FILES"]
 
 RECORD_FILES = ("metadata.json", "train_conf.json")
@@ -59,16 +61,6 @@ def datalist_record(path: str | Path | None) -> dict[str, Any] | None:
         "sha256": hashlib.sha256(data).hexdigest(),
         "splits": splits,
     }
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if obj is None or isinstance(obj, bool | int | float | str):
-        return obj
-    return str(obj)
 
 
 def record_files(metadata: Mapping[str, Any], train_conf: Mapping[str, Any]) -> dict[str, str]:
