@@ -13,6 +13,8 @@ import importlib.metadata
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.bundle.report import ConversionReport
+from mmar_hydra.bundle.writer import BundleWriter
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError, ErrorGroup
 
@@ -64,8 +66,8 @@ def _flat_source(ctx: TaskContext, task: str, train_raw: dict[str, Any]) -> Any:
     return ConfigSource(rel, raw, resolve_config(OmegaConf.create(raw), rel))
 
 
-def _network_as_trained(ctx: TaskContext, config: dict, report: Any) -> tuple[dict, Any]:
-    """(checkpoint, the train config whose model the checkpoint fits), weights checked."""
+def _network_as_trained(ctx: TaskContext, config: dict, report: ConversionReport) -> tuple:
+    """(checkpoint, the train config whose model it fits, the loaded network), checked strictly."""
     from mmar_hydra.tasks.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
 
@@ -84,10 +86,37 @@ def _network_as_trained(ctx: TaskContext, config: dict, report: Any) -> tuple[di
             "the checkpoint was trained with other model args; network_def is the "
             "checkpoint's train_conf model: " + str(trained["train"]["model"].get("args")),
         )
-    network = network_for_checkpoint(checkpoint, conf, mmar_root=ctx.mmar_root, allow_code=True)
+    network = network_for_checkpoint(
+        checkpoint, conf, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code
+    )
     loaded = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
     print(f"model: {model_path} ({loaded.summary()})")
-    return checkpoint, conf
+    return checkpoint, conf, network.eval()
+
+
+def _torchscript_of(network: Any, ts: Path, conf: dict, report: ConversionReport) -> bool:
+    """True when ``ts`` is the TorchScript of ``network`` (same output on a sample input)."""
+    import torch
+
+    from mmar_hydra.bundle.data_format import default_input_shape
+    from mmar_hydra.writers.export_checks import sample_input
+    from mmar_hydra.writers.torchscript import load_torchscript
+
+    if not ts.is_file():
+        report.add("info", str(ts), "no TorchScript model: run task=export to ship models/model.ts")
+        return False
+    x = sample_input(default_input_shape(conf))
+    with torch.no_grad():
+        diff = float((load_torchscript(ts)(x) - network(x)).abs().max())
+    if diff > 1e-4:
+        report.add(
+            "dropped",
+            str(ts),
+            f"not the export of the checkpoint (max |diff| {diff:.3g}): left out; "
+            "run task=export and convert again",
+        )
+        return False
+    return True
 
 
 def run(ctx: TaskContext) -> Path:
@@ -95,7 +124,6 @@ def run(ctx: TaskContext) -> Path:
 
     from mmar_hydra.bundle.components import custom_modules
     from mmar_hydra.bundle.configs import BundleConfigs, ConfigSource
-    from mmar_hydra.bundle.report import ConversionReport
     from mmar_hydra.components.builder import check_config
 
     read = ctx.read
@@ -119,94 +147,25 @@ def run(ctx: TaskContext) -> Path:
     if problems:
         raise ErrorGroup.of(problems)
     report = ConversionReport(source=str(ctx.mmar_root))
-    rel = str(read.config_file.relative_to(ctx.mmar_root))
     for note in read.notes:
         report.add("changed", f"{note.file}: {note.path}", f"{note.old} -> {note.new} (compat)")
-    checkpoint, trained_conf = _network_as_trained(ctx, config, report)
+    checkpoint, trained_conf, network = _network_as_trained(ctx, config, report)
     container = OmegaConf.to_container(ctx.cfg, resolve=False)
     raw = {k: v for k, v in container.items() if k in config and k != "mmar_source"}
+    rel = str(read.config_file.relative_to(ctx.mmar_root))
     custom = custom_modules(ctx.mmar_root / "custom")
     builder = BundleConfigs(ctx.mmar_root, ConfigSource(rel, raw, config), custom, report)
     if trained_conf is not config:
         builder.network_def = builder.plain_component(trained_conf["train"]["model"], "train.model")
-    return _write(ctx, builder, report, checkpoint, trained_conf, Path(str(out)))
-
-
-def _write(ctx, builder, report, checkpoint, trained_conf, out: Path) -> Path:  # noqa: ANN001
-    from mmar_hydra.bundle.configs import LOGGING_CONF
-    from mmar_hydra.bundle.data_format import datalist_meta, network_data_format, training_datalist
-    from mmar_hydra.bundle.metadata import build_metadata, docs_text
-    from mmar_hydra.bundle.model_card import model_card
-    from mmar_hydra.bundle.writer import BundleWriter
-    from mmar_hydra.writers.checkpoints import state_dict_of
-    from mmar_hydra.writers.model_record import datalist_record, package_versions
-
-    config, root = ctx.mmar_config, ctx.mmar_root
-    train_json = builder.train_json()
-    # flat configs have no training globals: their network_def holds the values themselves
-    plain_net = builder.plain_component(trained_conf["train"]["model"], "train.model")
-    files = {"train.json": train_json, "multi_gpu_train.json": builder.multi_gpu_train_json()}
-    for task, name in _FLAT:
-        source = _flat_source(ctx, task, builder.train.raw)
-        if source is None:
-            report.add(
-                "dropped",
-                f"config/{'config_validation.json' if task == 'validate' else 'config_inference.json'}",
-                f"the MMAR has no such config: configs/{name} not written",
-            )
-            continue
-        files[name] = builder.flat_json(source, plain_net)
-    datalist = training_datalist(config, root)
-    task = str(config.get("PROCESSING_TASK", "segmentation"))
-    data_format = network_data_format(trained_conf, datalist_meta(datalist), processing_task=task)
-    required, optional = bundle_packages(train_json)
-    metadata = build_metadata(
-        root=root,
-        data_format=data_format,
-        versions=package_versions(),
-        processing_task=task,
-        datalist=datalist_record(datalist),
-        datalist_info=datalist_meta(datalist),
-        required=required,
-        optional=optional,
-        source={
-            "mmar": str(root),
-            "config_file": builder.train.file,
-            "train_conf": "models/train_conf.json",
-            "eval_dir": str(config.get("MMAR_EVAL_OUTPUT_PATH", "eval")),
-        },
-    )
-    writer = BundleWriter(out, force=bool(ctx.cfg.get("force", False)))
+    files = _configs(ctx, builder, trained_conf)
+    metadata = _metadata(ctx, builder.train.file, trained_conf, files["train.json"])
+    ts = ctx.mmar_root / str(config.get("MMAR_TORCHSCRIPT", "models/model.ts"))
+    ship_ts = _torchscript_of(network, ts, trained_conf, report)
+    writer = BundleWriter(Path(str(out)), force=bool(ctx.cfg.get("force", False)))
     try:
-        writer.json("configs/metadata.json", metadata)
-        for name, data in files.items():
-            writer.json(f"configs/{name}", data)
-        writer.text("configs/logging.conf", LOGGING_CONF)
-        writer.weights("models/model.pt", state_dict_of(checkpoint))
-        writer.json(
-            "models/train_conf.json", {k: v for k, v in trained_conf.items() if k != "mmar_source"}
-        )
-        ts = root / str(config.get("MMAR_TORCHSCRIPT", "models/model.ts"))
-        if ts.is_file():
+        _fill(writer, ctx.mmar_root, files, metadata, checkpoint, trained_conf, report)
+        if ship_ts:
             writer.copy(ts, "models/model.ts")
-        else:
-            report.add(
-                "info",
-                str(ts),
-                "no TorchScript model: run task=export first to ship models/model.ts",
-            )
-        license_file = root / "docs" / "license.txt"
-        if license_file.is_file():
-            writer.copy(license_file, "LICENSE")
-            writer.copy(license_file, "docs/license.txt")
-        else:
-            report.add(
-                "dropped", "docs/license.txt", "the MMAR has no license file: LICENSE not written"
-            )
-        if (root / "custom").is_dir():
-            for rel in writer.scripts(root / "custom"):
-                report.add("info", f"custom/{rel.split('/', 1)[1]}", f"copied to {rel}")
-        writer.text("docs/README.md", model_card(docs_text(root), metadata, report, root.name))
         writer.text("conversion_report.md", report.markdown())
         bundle = writer.commit()
     except BaseException:
@@ -214,7 +173,86 @@ def _write(ctx, builder, report, checkpoint, trained_conf, out: Path) -> Path:  
         raise
     for line in report.console_lines():
         print(line)
-    print(
-        f"wrote bundle {bundle} ({len(writer.files)} files; conversion_report.md lists what changed)"
-    )
+    print(f"wrote bundle {bundle} ({len(writer.files)} files; see its conversion_report.md)")
     return bundle
+
+
+def _configs(ctx: TaskContext, builder: Any, trained_conf: dict) -> dict[str, dict]:
+    """configs/*.json: train, multi_gpu_train, and evaluate / inference when the MMAR has them."""
+    train_json = builder.train_json()
+    # flat configs have no training globals: their network_def holds the values themselves
+    plain_net = builder.plain_component(trained_conf["train"]["model"], "train.model")
+    files = {"train.json": train_json, "multi_gpu_train.json": builder.multi_gpu_train_json()}
+    for task, name in _FLAT:
+        source = _flat_source(ctx, task, builder.train.raw)
+        if source is None:
+            clara = "config_validation.json" if task == "validate" else "config_inference.json"
+            builder.report.add(
+                "dropped", f"config/{clara}", f"the MMAR has none: configs/{name} not written"
+            )
+            continue
+        files[name] = builder.flat_json(source, plain_net)
+    return files
+
+
+def _metadata(ctx: TaskContext, config_file: str, trained_conf: dict, train_json: dict) -> dict:
+    from mmar_hydra.bundle.data_format import datalist_meta, network_data_format, training_datalist
+    from mmar_hydra.bundle.metadata import build_metadata
+    from mmar_hydra.writers.model_record import datalist_record, package_versions
+
+    config, root = ctx.mmar_config, ctx.mmar_root
+    datalist = training_datalist(config, root)
+    info = datalist_meta(datalist)
+    task = str(config.get("PROCESSING_TASK", "segmentation"))
+    required, optional = bundle_packages(train_json)
+    return build_metadata(
+        root=root,
+        data_format=network_data_format(trained_conf, info, processing_task=task),
+        versions=package_versions(),
+        processing_task=task,
+        datalist=datalist_record(datalist),
+        datalist_info=info,
+        required=required,
+        optional=optional,
+        source={
+            "mmar": str(root),
+            "config_file": config_file,
+            "train_conf": "models/train_conf.json",
+            "eval_dir": str(config.get("MMAR_EVAL_OUTPUT_PATH", "eval")),
+        },
+    )
+
+
+def _fill(
+    writer: BundleWriter,
+    root: Path,
+    files: dict[str, dict],
+    metadata: dict,
+    checkpoint: dict,
+    trained_conf: dict,
+    report: ConversionReport,
+) -> None:
+    """Everything but conversion_report.md (written last, once the report is complete)."""
+    from mmar_hydra.bundle.configs import LOGGING_CONF
+    from mmar_hydra.bundle.metadata import docs_text
+    from mmar_hydra.bundle.model_card import model_card
+    from mmar_hydra.writers.checkpoints import state_dict_of
+
+    writer.json("configs/metadata.json", metadata)
+    for name, data in files.items():
+        writer.json(f"configs/{name}", data)
+    writer.text("configs/logging.conf", LOGGING_CONF)
+    writer.weights("models/model.pt", state_dict_of(checkpoint))
+    writer.json(
+        "models/train_conf.json", {k: v for k, v in trained_conf.items() if k != "mmar_source"}
+    )
+    license_file = root / "docs" / "license.txt"
+    if license_file.is_file():
+        writer.copy(license_file, "LICENSE")
+        writer.copy(license_file, "docs/license.txt")
+    else:
+        report.add("dropped", "docs/license.txt", "the MMAR has no license file: no LICENSE")
+    if (root / "custom").is_dir():
+        for rel in writer.scripts(root / "custom"):
+            report.add("info", f"custom/{rel.split('/', 1)[1]}", f"copied to {rel}")
+    writer.text("docs/README.md", model_card(docs_text(root), metadata, report, root.name))
