@@ -144,6 +144,31 @@ def test_refuses_a_non_empty_folder_and_writes_nothing_on_error(trained_demo, tm
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".c.tmp")]
 
 
+def test_eval_metrics_and_a_stale_model_ts(trained_demo, tmp_path):
+    from conftest import save_foreign_checkpoint
+
+    mmar = tmp_path / "mmar"
+    shutil.copytree(trained_demo, mmar, ignore=shutil.ignore_patterns("runs", "eval"))
+    (mmar / "eval").mkdir()
+    (mmar / "eval" / "metrics.csv").write_text("val_mean_dice,0.5\nval_acc,0.75\n")
+    save_foreign_checkpoint(tmp_path / "other.pt")  # a model.ts of another network
+    from mmar_hydra.tasks.model_loading import network_for_checkpoint
+
+    other = torch.load(tmp_path / "other.pt", weights_only=True)
+    conf = {"train": {"model": {"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1,
+            "out_channels": 2, "channels": [8, 16, 32], "strides": [2, 2], "num_res_units": 1,
+            "norm": "batch"}}}}  # fmt: skip
+    net = network_for_checkpoint(other, conf, mmar_root=mmar, allow_code=False)
+    torch.jit.save(torch.jit.script(net.eval()), str(mmar / "models" / "model.ts"))
+    out = tmp_path / "b"
+    proc = _ok(run_main(f"mmar={mmar}", "task=bundle", f"out={out}", *TINY_TRAIN))
+    meta = json.loads((out / "configs" / "metadata.json").read_text())
+    assert meta["eval_metrics"] == {"val_mean_dice": 0.5, "val_acc": 0.75}
+    assert "| val_mean_dice | 0.5000 |" in (out / "docs" / "README.md").read_text()
+    assert not (out / "models" / "model.ts").exists()
+    assert "not the export of the checkpoint" in proc.stdout
+
+
 def _byoc(clara_examples: Path, tmp_path: Path) -> Path:
     import sys
 
