@@ -212,9 +212,10 @@ def test_byoc_mmar_converts_with_scripts_and_reports_allow_code(clara_examples, 
 
 
 # -- slow: the bundle's own runner ---------------------------------------------------------
-def _bundle_run(bundle: Path, *args: str) -> None:
+def _bundle_run(bundle: Path, *args: str) -> str:
     proc = subprocess_run(bundle, ["run", *args])
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
 
 
 def subprocess_run(cwd: Path, args: list[str]):
@@ -278,8 +279,9 @@ def _bundle_dices(bundle: Path, datalist: Path) -> tuple[float, float]:
 def _trains_one_epoch(bundle: Path) -> None:
     copy = bundle.parent / (bundle.name + "_train")
     shutil.copytree(bundle, copy)
-    _bundle_run(copy, "--config_file", "configs/train.json", "--epochs", "1")
-    assert (copy / "models" / "final_model.pt").is_file()
+    log = _bundle_run(copy, "--config_file", "configs/train.json", "--epochs", "1")
+    assert "Epoch[1] Complete" in log and "Engine run finished" in log
+    assert list((copy / "models").glob("events.out.tfevents.*"))  # TensorBoardStatsHandler
 
 
 @pytest.mark.slow
