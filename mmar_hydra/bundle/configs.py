@@ -253,7 +253,8 @@ class BundleConfigs:
                 "changed",
                 f"{source.file}: model",
                 "ts_path / ckpt_path alternatives -> network_def with models/model.pt loaded "
-                "by a CheckpointLoader (models/model.ts is in the bundle too)",
+                "by a CheckpointLoader (models/model.ts ships beside it when it is the export of "
+                "that checkpoint)",
             )
         body, _ = self._section(source, "", ids, {"model": "network"})
         config.update(body)

@@ -42,23 +42,29 @@ def bundle_packages(train_json: dict[str, Any]) -> tuple[dict[str, str], dict[st
     return req, opt
 
 
-def _flat_source(ctx: TaskContext, task: str, train_raw: dict[str, Any]) -> Any:
+def _flat_source(
+    ctx: TaskContext, task: str, train_raw: dict[str, Any], report: ConversionReport
+) -> Any:
     """A flat MMAR config with the training config's environment values (overrides included)."""
     from omegaconf import OmegaConf
 
     from mmar_hydra.bundle.configs import ConfigSource
     from mmar_hydra.context import resolve_config
+    from mmar_hydra.mmar.layout import ENV_DEFAULTS
     from mmar_hydra.reader.mmar_reader import read_mmar
 
     read = ctx.read
     assert read is not None
     try:
-        flat = read_mmar(ctx.mmar_root, task=task, env_file=ctx.cfg.get("env_file"))
-    except ConfigError:
+        path = read.layout.config_file_for(task)
+    except ConfigError:  # the MMAR has no such config (a broken one is an error below)
         return None
+    flat = read_mmar(
+        ctx.mmar_root, task=task, config_file=str(path), env_file=ctx.cfg.get("env_file")
+    )
+    for note in flat.notes:
+        report.add("changed", f"{note.file}: {note.path}", f"{note.old} -> {note.new} (compat)")
     raw = {k: v for k, v in flat.config.items() if k != "mmar_source"}
-    from mmar_hydra.mmar.layout import ENV_DEFAULTS
-
     for key in (*ENV_DEFAULTS, *read.env):
         if key in train_raw and key in raw:
             raw[key] = train_raw[key]
@@ -184,7 +190,7 @@ def _configs(ctx: TaskContext, builder: Any, trained_conf: dict) -> dict[str, di
     plain_net = builder.plain_component(trained_conf["train"]["model"], "train.model")
     files = {"train.json": train_json, "multi_gpu_train.json": builder.multi_gpu_train_json()}
     for task, name in _FLAT:
-        source = _flat_source(ctx, task, builder.train.raw)
+        source = _flat_source(ctx, task, builder.train.raw, builder.report)
         if source is None:
             clara = "config_validation.json" if task == "validate" else "config_inference.json"
             builder.report.add(
