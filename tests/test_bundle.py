@@ -114,6 +114,27 @@ def test_verify_net_in_out_and_workflow_properties(bundle, monkeypatch):
         assert workflow.check_properties() == [], name
 
 
+def test_values_become_bundle_syntax():
+    from mmar_hydra.bundle.report import ConversionReport
+    from mmar_hydra.bundle.values import DROP, Scope
+
+    report = ConversionReport()
+    ids = {"pre_transforms": "validate#preprocessing"}
+    variables = {"DATA_ROOT": "dataset_dir", "epochs": "epochs"}
+    scope = Scope("c.json", "validate", ids, variables, report, {"model": "network"})
+    assert scope.value("${epochs}", "a") == "@epochs"
+    assert scope.value("${DATA_ROOT}/imagesTr", "a") == "$str(@dataset_dir) + '/imagesTr'"
+    assert scope.value("@model", "a") == "@network"  # train's model, seen from validate
+    assert scope.value("@pre_transforms", "a") == "@validate#preprocessing"
+    assert scope.value("#@model.parameters()", "a") == "$@network.parameters()"
+    assert scope.value("$HOME", "a") == "$'$HOME'"  # a literal, not an expression
+    assert scope.value({"model": "@model", "conf": "@conf"}, "a") == {"model": "@network"}
+    assert scope.value("@conf", "a") is DROP and report.of("dropped")
+    assert not report.of("code")
+    assert scope.value("lambda x: x['pred'] * 2", "b") == "$lambda x: x['pred'] * 2"
+    assert "needed allow_code" in report.of("code")[0].what
+
+
 def test_multi_gpu_train_overrides_train_json(bundle):
     from monai.bundle import ConfigParser
 
