@@ -76,6 +76,8 @@ class Section:
         resolved: the same section with every value resolved (for ``disabled``, ``rank``).
         scope: name translation for this section.
         custom_modules: top-level module names the MMAR's ``custom/`` folder holds.
+        train_transforms: for validate, train's kept transforms (name, bundle index) per list
+            key, which ``{"ref": name}`` items become ``%`` macros of.
     """
 
     def __init__(
