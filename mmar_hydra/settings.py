@@ -56,7 +56,8 @@ class Settings:
     model_path: str | None = _key("task=export: the checkpoint to export (default MMAR_CKPT)")
     output_path: str | None = _key("task=export: where model.ts goes (default MMAR_TORCHSCRIPT)")
     input_shape: Any = _key("task=export: e.g. [1,1,96,96,96] (default from the config)")
-    ignore_verify: bool = _key("task=export: skip the TorchScript-vs-eager check", False)
+    ignore_verify: bool = _key("task=export: skip the exported-vs-eager checks", False)
+    format: Any = _key("task=export: torchscript (default), onnx, pt2, or a list: [onnx,pt2]")
 
 
 SETTINGS_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))

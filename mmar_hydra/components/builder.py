@@ -46,6 +46,7 @@ def _resolvers(
     allow_code: bool,
     rank: int = 0,
     world_size: int = 1,
+    data: bool = True,
 ) -> tuple[Resolver | None, Resolver | None]:
     """(train, validate) of a training config, or (None, flat) of a flat one."""
     walk = Walk(instantiate=instantiate)
@@ -59,6 +60,7 @@ def _resolvers(
             rank=rank,
             world_size=world_size,
             instantiate=instantiate,
+            data=data,
         )
 
     if isinstance(cfg.get("train"), Mapping):
@@ -85,10 +87,13 @@ def check_config(
 ) -> list[MMARError]:
     """Every problem of a resolved config, found by the build walk without building.
 
-    With ``check_data`` the first case also goes through the pre-transforms (built for that).
+    With ``check_data`` the datalists are read (their files must exist) and the first case
+    goes through the pre-transforms; without, only the components are checked.
     """
     paths = _paths(paths, mmar_root)
-    train, other = _resolvers(cfg, paths, instantiate=False, allow_code=allow_code)
+    train, other = _resolvers(
+        cfg, paths, instantiate=False, allow_code=allow_code, data=check_data
+    )
     sections = [s for s in (train, other) if s is not None]
     for section in sections:
         section.resolve_all()

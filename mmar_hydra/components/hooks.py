@@ -43,6 +43,7 @@ class HookContext:
     rank: int = 0
     world_size: int = 1
     instantiate: bool = True
+    data: bool = True  # False: a check without data (task=bundle); the datalist is not read
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ def is_subclass_named(cls: Any, name: str) -> bool:
 def _datalist(
     ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
 ) -> None:
+    if not ctx.data:
+        return
     list_path = ctx.paths.read(str(spec["data_list_file_path"]))
     base = ctx.paths.read(str(spec.get("data_file_base_dir", list_path.parent)))
     key = str(spec.get("data_list_key", "training"))

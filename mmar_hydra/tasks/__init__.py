@@ -46,7 +46,19 @@ TASKS: dict[str, TaskSpec] = {
             "infer", "validate", True, "write predictions with config_inference.json", "infer"
         ),
         TaskSpec(
-            "export", "export", True, "write TorchScript model.ts from a checkpoint", "export"
+            "export",
+            "export",
+            True,
+            "write model.ts / .onnx / .pt2 (format=) from a checkpoint",
+            "export",
+        ),
+        TaskSpec(
+            "bundle",
+            "bundle",
+            True,
+            "write the MMAR and its trained model as a MONAI bundle to out=DIR",
+            "train",
+            False,
         ),
         TaskSpec(
             "import",

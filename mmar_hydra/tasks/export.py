@@ -1,9 +1,11 @@
-"""``task=export``: TorchScript ``model.ts`` from ``model.pt`` (or any checkpoint).
+"""``task=export [format=torchscript|onnx|pt2|[...]]``: model files from ``model.pt``.
 
 The network is rebuilt from the ``train_conf`` stored in the checkpoint (how it was
-trained), else from the training config; the checkpoint's weights are loaded
-strictly, the scripted model is checked against eager mode (unless ``ignore_verify=true``),
-and the training config plus a metadata record are embedded as extra files.
+trained), else from the training config, and the checkpoint's weights are loaded strictly.
+Each format is checked against the eager model on the same input (unless
+``ignore_verify=true``): TorchScript in torch, ONNX in onnxruntime on CPU, pt2 reloaded from
+its bytes. Every file carries the model record (``writers/model_record.py``): the resolved
+training config, the versions, the input/output format and the datalist's SHA-256.
 """
 
 from __future__ import annotations
@@ -14,26 +16,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.bundle.data_format import default_input_shape
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.run_paths import RunPaths
 
-__all__ = ["run", "default_input_shape"]
+__all__ = ["run", "default_input_shape", "FORMATS", "parse_formats", "export_record"]
 
-
-def default_input_shape(config: Mapping[str, Any]) -> list[int]:
-    """[1, in_channels, *roi]: the validate inferer's roi_size, else the training crop size."""
-    train = config.get("train", {})
-    args = (train.get("model") or {}).get("args", {})
-    in_channels = int(args.get("in_channels", 1))
-    dims = int(args.get("spatial_dims", args.get("dimensions", 3)))
-    roi = ((config.get("validate") or {}).get("inferer") or {}).get("args", {}).get("roi_size")
-    if not roi:
-        for t in train.get("pre_transforms", []):
-            if isinstance(t, dict) and "spatial_size" in t.get("args", {}):
-                roi = t["args"]["spatial_size"]
-    if not roi or any(int(s) <= 0 for s in roi):
-        roi = [64] * dims
-    return [1, in_channels, *[int(s) for s in roi]]
+FORMATS = {"torchscript": ".ts", "onnx": ".onnx", "pt2": ".pt2"}
 
 
 def _shape(value: Any) -> list[int]:
@@ -49,48 +39,132 @@ def _shape(value: Any) -> list[int]:
         ) from None
 
 
+def parse_formats(value: Any) -> list[str]:
+    """``torchscript``, ``[onnx,pt2]`` or ``"onnx,pt2"`` -> the list of formats, checked."""
+    if value is None or value == "":
+        return ["torchscript"]
+    items = value.replace("+", ",").split(",") if isinstance(value, str) else list(value)
+    formats = list(dict.fromkeys(str(i).strip().lower() for i in items if str(i).strip()))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ConfigError(
+            f"unknown export format {', '.join(unknown) or repr(value)}",
+            path="format",
+            expected="torchscript, onnx or pt2 (several: format=[onnx,pt2])",
+            fix="e.g. format=onnx or format=[torchscript,onnx,pt2]",
+        )
+    return formats
+
+
+def _outputs(
+    paths: RunPaths, given: str | None, config: Mapping[str, Any], formats: list[str]
+) -> dict[str, Path]:
+    """Where each format goes: ``output_path`` as given (one format), else its stem per format."""
+    base = given or config.get("MMAR_TORCHSCRIPT", "models/model.ts")
+    out = {}
+    for fmt in formats:  # one format: output_path as given; several: its stem per format
+        target = Path(str(base))
+        if not (given and len(formats) == 1):
+            target = target.with_suffix(FORMATS[fmt])
+        out[fmt] = paths.write(target, where="output_path")
+    return out
+
+
+def export_record(
+    train_conf: Mapping[str, Any], config: Mapping[str, Any], root: Path, extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The model record's metadata: ``extra``, versions, data format and datalist hash."""
+    from mmar_hydra.bundle.data_format import datalist_meta, network_data_format
+    from mmar_hydra.bundle.data_format import training_datalist as datalist_of
+    from mmar_hydra.writers.model_record import datalist_record, package_versions
+
+    datalist = datalist_of(config, root) or datalist_of(train_conf, root)
+    task = str(config.get("PROCESSING_TASK", "segmentation"))
+    return {
+        **extra,
+        "versions": package_versions(),
+        "network_data_format": network_data_format(
+            train_conf, datalist_meta(datalist), processing_task=task
+        ),
+        "datalist": datalist_record(datalist),
+    }
+
+
+def _say_check(fmt: str, check: Mapping[str, Any]) -> None:
+    axes = check.get("dynamic_axes")
+    dynamic = (
+        f"; dynamic axes {axes}" if axes else ("; static shape" if fmt != "torchscript" else "")
+    )
+    if check.get("verified"):
+        shapes = check.get("input_shapes") or [check.get("input_shape")]
+        print(
+            f"{fmt}: verified on input {' and '.join(str(list(s)) for s in shapes)}: "
+            f"max |diff| {check['max_abs_diff']:.2e} (rtol {check['rtol']}, atol {check['atol']})"
+            + dynamic
+        )
+
+
 def run(ctx: TaskContext) -> Path:
-    from mmar_hydra.run_paths import RunPaths
     from mmar_hydra.tasks.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
-    from mmar_hydra.writers.torchscript import export_torchscript
+    from mmar_hydra.writers.model_record import record_files
 
     config = ctx.mmar_config
     root = ctx.mmar_root
     settings = ctx.settings
     paths = RunPaths.for_task(ctx, config)
+    formats = parse_formats(settings.format)
     model_path = paths.read(settings.model_path or config.get("MMAR_CKPT", "models/model.pt"))
-    output = paths.write(
-        settings.output_path or config.get("MMAR_TORCHSCRIPT", "models/model.ts"),
-        where="output_path",
-    )
+    outputs = _outputs(paths, settings.output_path, config, formats)
     shape = _shape(settings.input_shape or default_input_shape(config))
     checkpoint = load_checkpoint(model_path)
     network = network_for_checkpoint(checkpoint, config, mmar_root=root, allow_code=ctx.allow_code)
     report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
+    print(f"loaded {model_path} ({report.summary()})")
     train_conf = checkpoint.get("train_conf") or {
         k: v for k, v in config.items() if k != "mmar_source"
     }
-    metadata = {
+    extra = {
         "exported_by": "mmar_hydra",
         "source_checkpoint": str(model_path),
         "input_shape": shape,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "network": (config.get("train", {}).get("model") or {}).get("name"),
+        "network": (train_conf.get("train", {}).get("model") or {}).get("name")
+        or (train_conf.get("train", {}).get("model") or {}).get("path"),
     }
+    files = record_files(export_record(train_conf, config, root, extra), train_conf)
     verify = not settings.ignore_verify
-    check = export_torchscript(
-        network,
-        output,
-        shape,
-        extra={"train_conf.json": json.dumps(train_conf), "metadata.json": json.dumps(metadata)},
-        verify=verify,
-    )
-    print(f"loaded {model_path} ({report.summary()})")
-    if verify:
-        print(
-            f"verified on input {shape}: max |diff| {check['max_abs_diff']:.2e} "
-            f"(rtol {check['rtol']}, atol {check['atol']})"
-        )
-    print(f"wrote {output}")
-    return output
+    exported = None
+    for fmt in formats:
+        check = _export_one(fmt, network, outputs[fmt], shape, files, verify, exported)
+        exported = check.pop("_exported", exported)
+        _say_check(fmt, {**check, "input_shape": shape})
+        print(f"wrote {outputs[fmt]}")
+    return outputs[formats[0]]
+
+
+def _export_one(
+    fmt: str,
+    network: Any,
+    path: Path,
+    shape: list[int],
+    files: dict[str, str],
+    verify: bool,
+    exported: Any,
+) -> dict[str, Any]:
+    """One format; the ``torch.export`` program is captured once and shared by onnx and pt2."""
+    if fmt == "torchscript":
+        from mmar_hydra.writers.torchscript import export_torchscript
+
+        return export_torchscript(network, path, shape, extra=files, verify=verify)
+    from mmar_hydra.writers.export_checks import require_packages
+    from mmar_hydra.writers.pt2 import export_program, write_pt2
+
+    if fmt == "onnx":
+        from mmar_hydra.writers.onnx import PACKAGES, write_onnx
+
+        require_packages("onnx", *PACKAGES)
+    exported = exported or export_program(network, shape)
+    if fmt == "pt2":
+        return {**write_pt2(exported, path, extra=files, verify=verify), "_exported": exported}
+    return {**write_onnx(exported, path, metadata=files, verify=verify), "_exported": exported}

@@ -16,6 +16,7 @@ from typing import Any
 
 from mmar_hydra.errors import CheckpointError
 from mmar_hydra.writers.atomic import atomic_write_bytes
+from mmar_hydra.writers.export_checks import compare_outputs, sample_input
 
 __all__ = ["export_torchscript", "load_torchscript"]
 
@@ -52,18 +53,19 @@ def export_torchscript(
     scripted = _script(network)
     result: dict[str, Any] = {"verified": False, "max_abs_diff": None, "rtol": rtol, "atol": atol}
     if verify:
-        sample = torch.rand(*[int(s) for s in input_shape])
+        sample = sample_input(input_shape)
         with torch.no_grad():
             expected, actual = network(sample), scripted(sample)
-        diff = float((expected - actual).abs().max())
+        diff = compare_outputs(
+            expected,
+            actual,
+            what="TorchScript",
+            file=path,
+            input_shape=input_shape,
+            rtol=rtol,
+            atol=atol,
+        )
         result.update(verified=True, max_abs_diff=diff)
-        if not torch.allclose(expected, actual, rtol=rtol, atol=atol):
-            raise CheckpointError(
-                f"the TorchScript output differs from the eager model: max |diff| {diff:.3g}",
-                file=path,
-                expected=f"equal within rtol={rtol}, atol={atol} on input {list(input_shape)}",
-                fix="use ignore_verify=true to export anyway",
-            )
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

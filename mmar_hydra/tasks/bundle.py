@@ -1,0 +1,264 @@
+"""``task=bundle out=DIR``: the MMAR and its trained model as a MONAI bundle.
+
+The training config (after the compat layer, with the command line's overrides) becomes
+``configs/train.json`` and ``multi_gpu_train.json``; ``config_validation.json`` and
+``config_inference.json`` become ``evaluate.json`` and ``inference.json``. ``model.pt`` is
+saved as a bare state dict; ``custom/`` is copied to ``scripts/``. What does not convert is
+listed in ``conversion_report.md`` and printed. The folder is written all or nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+from mmar_hydra.bundle.report import ConversionReport
+from mmar_hydra.bundle.writer import BundleWriter
+from mmar_hydra.context import TaskContext
+from mmar_hydra.errors import ConfigError, ErrorGroup
+
+__all__ = ["run", "bundle_packages"]
+
+_FLAT = (("validate", "evaluate.json"), ("infer", "inference.json"))
+
+
+def _version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def bundle_packages(train_json: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """(required, optional) packages and installed versions for the bundle's metadata."""
+    text = str(train_json)
+    required = ["pytorch-ignite", "nibabel"]
+    if "TensorBoardStatsHandler" in text:
+        required.append("tensorboard")
+    optional = ["fire", "onnx", "onnxruntime"]
+    req = {n: v for n in required if (v := _version(n))}
+    opt = {n: v for n in optional if (v := _version(n))}
+    return req, opt
+
+
+def _flat_source(
+    ctx: TaskContext, task: str, train_raw: dict[str, Any], report: ConversionReport
+) -> Any:
+    """A flat MMAR config with the training config's environment values (overrides included)."""
+    from omegaconf import OmegaConf
+
+    from mmar_hydra.bundle.configs import ConfigSource
+    from mmar_hydra.context import resolve_config
+    from mmar_hydra.mmar.layout import ENV_DEFAULTS
+    from mmar_hydra.reader.mmar_reader import read_mmar
+
+    read = ctx.read
+    assert read is not None
+    try:
+        path = read.layout.config_file_for(task)
+    except ConfigError:  # the MMAR has no such config (a broken one is an error below)
+        return None
+    flat = read_mmar(
+        ctx.mmar_root, task=task, config_file=str(path), env_file=ctx.settings.env_file
+    )
+    for note in flat.notes:
+        report.add("changed", f"{note.file}: {note.path}", f"{note.old} -> {note.new} (compat)")
+    raw = {k: v for k, v in flat.config.items() if k != "mmar_source"}
+    for key in (*ENV_DEFAULTS, *read.env):
+        if key in train_raw and key in raw:
+            raw[key] = train_raw[key]
+    rel = str(flat.config_file.relative_to(ctx.mmar_root))
+    return ConfigSource(rel, raw, resolve_config(OmegaConf.create(raw), rel))
+
+
+def _network_as_trained(ctx: TaskContext, config: dict, report: ConversionReport) -> tuple:
+    """(checkpoint, the train config whose model it fits, the loaded network), checked strictly."""
+    from mmar_hydra.tasks.model_loading import network_for_checkpoint
+    from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
+
+    model_path = ctx.mmar_root / str(
+        ctx.settings.model_path or config.get("MMAR_CKPT", "models/model.pt")
+    )
+    checkpoint = load_checkpoint(model_path)
+    trained = checkpoint.get("train_conf")
+    ours = (config.get("train") or {}).get("model")
+    conf = config
+    if isinstance(trained, dict) and (trained.get("train") or {}).get("model") not in (None, ours):
+        conf = trained
+        report.add(
+            "changed",
+            f"{ctx.read.config_file.name}: train.model",
+            "the checkpoint was trained with other model args; network_def is the "
+            "checkpoint's train_conf model: " + str(trained["train"]["model"].get("args")),
+        )
+    network = network_for_checkpoint(
+        checkpoint, conf, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code
+    )
+    loaded = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
+    print(f"model: {model_path} ({loaded.summary()})")
+    return checkpoint, conf, network.eval()
+
+
+def _torchscript_of(network: Any, ts: Path, conf: dict, report: ConversionReport) -> bool:
+    """True when ``ts`` is the TorchScript of ``network`` (same output on a sample input)."""
+    import torch
+
+    from mmar_hydra.bundle.data_format import default_input_shape
+    from mmar_hydra.writers.export_checks import sample_input
+    from mmar_hydra.writers.torchscript import load_torchscript
+
+    if not ts.is_file():
+        report.add("info", str(ts), "no TorchScript model: run task=export to ship models/model.ts")
+        return False
+    x = sample_input(default_input_shape(conf))
+    with torch.no_grad():
+        diff = float((load_torchscript(ts)(x) - network(x)).abs().max())
+    if diff > 1e-4:
+        report.add(
+            "dropped",
+            str(ts),
+            f"not the export of the checkpoint (max |diff| {diff:.3g}): left out; "
+            "run task=export and convert again",
+        )
+        return False
+    return True
+
+
+def run(ctx: TaskContext) -> Path:
+    from omegaconf import OmegaConf
+
+    from mmar_hydra.bundle.components import custom_modules
+    from mmar_hydra.bundle.configs import BundleConfigs, ConfigSource
+    from mmar_hydra.components.builder import check_config
+
+    read = ctx.read
+    assert read is not None
+    out = ctx.settings.out
+    if not out:
+        raise ConfigError(
+            "task=bundle needs an output folder", path="out", expected="out=DIR", fix="out=bundle"
+        )
+    if read.kind != "train":
+        raise ConfigError(
+            "task=bundle converts from the training config",
+            file=read.config_file,
+            expected="config_train.json-style content (train and validate sections)",
+            fix="pick it with config_file=config/config_train.json",
+        )
+    config = ctx.mmar_config
+    problems = check_config(
+        config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, check_data=False
+    )
+    if problems:
+        raise ErrorGroup.of(problems)
+    report = ConversionReport(source=str(ctx.mmar_root))
+    for note in read.notes:
+        report.add("changed", f"{note.file}: {note.path}", f"{note.old} -> {note.new} (compat)")
+    checkpoint, trained_conf, network = _network_as_trained(ctx, config, report)
+    container = OmegaConf.to_container(ctx.cfg, resolve=False)
+    raw = {k: v for k, v in container.items() if k in config and k != "mmar_source"}
+    rel = str(read.config_file.relative_to(ctx.mmar_root))
+    custom = custom_modules(ctx.mmar_root / "custom")
+    builder = BundleConfigs(ctx.mmar_root, ConfigSource(rel, raw, config), custom, report)
+    if trained_conf is not config:
+        builder.network_def = builder.plain_component(trained_conf["train"]["model"], "train.model")
+    files = _configs(ctx, builder, trained_conf)
+    metadata = _metadata(ctx, builder.train.file, trained_conf, files["train.json"])
+    ts = ctx.mmar_root / str(config.get("MMAR_TORCHSCRIPT", "models/model.ts"))
+    ship_ts = _torchscript_of(network, ts, trained_conf, report)
+    writer = BundleWriter(Path(str(out)), force=ctx.settings.force)
+    try:
+        _fill(writer, ctx.mmar_root, files, metadata, checkpoint, trained_conf, report)
+        if ship_ts:
+            writer.copy(ts, "models/model.ts")
+        writer.text("conversion_report.md", report.markdown())
+        bundle = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    for line in report.console_lines():
+        print(line)
+    print(f"wrote bundle {bundle} ({len(writer.files)} files; see its conversion_report.md)")
+    return bundle
+
+
+def _configs(ctx: TaskContext, builder: Any, trained_conf: dict) -> dict[str, dict]:
+    """configs/*.json: train, multi_gpu_train, and evaluate / inference when the MMAR has them."""
+    train_json = builder.train_json()
+    # flat configs have no training globals: their network_def holds the values themselves
+    plain_net = builder.plain_component(trained_conf["train"]["model"], "train.model")
+    files = {"train.json": train_json, "multi_gpu_train.json": builder.multi_gpu_train_json()}
+    for task, name in _FLAT:
+        source = _flat_source(ctx, task, builder.train.raw, builder.report)
+        if source is None:
+            clara = "config_validation.json" if task == "validate" else "config_inference.json"
+            builder.report.add(
+                "dropped", f"config/{clara}", f"the MMAR has none: configs/{name} not written"
+            )
+            continue
+        files[name] = builder.flat_json(source, plain_net)
+    return files
+
+
+def _metadata(ctx: TaskContext, config_file: str, trained_conf: dict, train_json: dict) -> dict:
+    from mmar_hydra.bundle.data_format import datalist_meta, network_data_format, training_datalist
+    from mmar_hydra.bundle.metadata import build_metadata
+    from mmar_hydra.writers.model_record import datalist_record, package_versions
+
+    config, root = ctx.mmar_config, ctx.mmar_root
+    datalist = training_datalist(config, root)
+    info = datalist_meta(datalist)
+    task = str(config.get("PROCESSING_TASK", "segmentation"))
+    required, optional = bundle_packages(train_json)
+    return build_metadata(
+        root=root,
+        data_format=network_data_format(trained_conf, info, processing_task=task),
+        versions=package_versions(),
+        processing_task=task,
+        datalist=datalist_record(datalist),
+        datalist_info=info,
+        required=required,
+        optional=optional,
+        source={
+            "mmar": str(root),
+            "config_file": config_file,
+            "train_conf": "models/train_conf.json",
+            "eval_dir": str(config.get("MMAR_EVAL_OUTPUT_PATH", "eval")),
+        },
+    )
+
+
+def _fill(
+    writer: BundleWriter,
+    root: Path,
+    files: dict[str, dict],
+    metadata: dict,
+    checkpoint: dict,
+    trained_conf: dict,
+    report: ConversionReport,
+) -> None:
+    """Everything but conversion_report.md (written last, once the report is complete)."""
+    from mmar_hydra.bundle.configs import LOGGING_CONF
+    from mmar_hydra.bundle.metadata import docs_text
+    from mmar_hydra.bundle.model_card import model_card
+    from mmar_hydra.writers.checkpoints import state_dict_of
+
+    writer.json("configs/metadata.json", metadata)
+    for name, data in files.items():
+        writer.json(f"configs/{name}", data)
+    writer.text("configs/logging.conf", LOGGING_CONF)
+    writer.weights("models/model.pt", state_dict_of(checkpoint))
+    writer.json(
+        "models/train_conf.json", {k: v for k, v in trained_conf.items() if k != "mmar_source"}
+    )
+    license_file = root / "docs" / "license.txt"
+    if license_file.is_file():
+        writer.copy(license_file, "LICENSE")
+        writer.copy(license_file, "docs/license.txt")
+    else:
+        report.add("dropped", "docs/license.txt", "the MMAR has no license file: no LICENSE")
+    if (root / "custom").is_dir():
+        for rel in writer.scripts(root / "custom"):
+            report.add("info", f"custom/{rel.split('/', 1)[1]}", f"copied to {rel}")
+    writer.text("docs/README.md", model_card(docs_text(root), metadata, report, root.name))

@@ -1,0 +1,345 @@
+"""task=bundle: the MMAR and its trained model as a MONAI bundle that MONAI's tools accept."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY_TRAIN, run_cli, run_main
+
+# The mandatory keys of "MONAI Bundle Specification" (docs.monai.io, mb_specification), with
+# its optional_packages_version under the current name (MONAI >= 1.4 maps the old name to
+# required_packages_version: DEPRECATED_ID_MAPPING); and the keys every tensor must have.
+SPEC_REQUIRED = [
+    "version",
+    "monai_version",
+    "pytorch_version",
+    "numpy_version",
+    "required_packages_version",
+    "task",
+    "description",
+    "authors",
+    "copyright",
+    "network_data_format",
+]
+SPEC_TENSOR = [
+    "type",
+    "format",
+    "modality",
+    "num_channels",
+    "spatial_shape",
+    "dtype",
+    "value_range",
+    "is_patch_data",
+    "channel_def",
+]
+BYOC = "public/cte_gettingstarted_41"
+
+
+def _ok(proc):
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def bundle(trained_demo, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bundle") / "spleen_bundle"
+    _ok(run_main(f"mmar={trained_demo}", "task=bundle", f"out={out}", *TINY_TRAIN))
+    return out
+
+
+def test_metadata_has_every_key_the_spec_requires(bundle):
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    assert [k for k in SPEC_REQUIRED if k not in meta] == []
+    assert all(meta[k] for k in ("version", "monai_version", "task", "authors", "copyright"))
+    fmt = meta["network_data_format"]
+    for tensor in (fmt["inputs"]["image"], fmt["outputs"]["pred"]):
+        assert [k for k in SPEC_TENSOR if k not in tensor] == []
+    image, pred = fmt["inputs"]["image"], fmt["outputs"]["pred"]
+    # derived from the MMAR: channels, the inferer's roi, ScaleIntensityRanged, datalist labels
+    assert image["num_channels"] == 1 and image["spatial_shape"] == [24, 24, 16]
+    assert image["value_range"] == [0.0, 1.0] and image["modality"] == "CT"
+    assert pred["num_channels"] == 2 and pred["channel_def"] == {"0": "background", "1": "spleen"}
+    assert len(meta["mmar_hydra"]["datalist"]["sha256"]) == 64
+
+
+def test_bundle_layout_and_weights_only_model(bundle):
+    for rel in (
+        "configs/train.json",
+        "configs/evaluate.json",
+        "configs/inference.json",
+        "configs/multi_gpu_train.json",
+        "configs/logging.conf",
+        "models/model.pt",
+        "models/train_conf.json",
+        "docs/README.md",
+        "LICENSE",
+        "conversion_report.md",
+    ):
+        assert (bundle / rel).is_file(), rel
+    weights = torch.load(bundle / "models" / "model.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in weights.values())  # a bare state dict
+    train = json.loads((bundle / "configs" / "train.json").read_text())
+    # Clara variables are bundle references, code strings are $ expressions, refs are macros
+    assert train["lr_scheduler"]["T_max"] == "@epochs"
+    assert train["optimizer"]["params"] == "$@network.parameters()"
+    assert (
+        train["validate"]["preprocessing"]["transforms"][0] == "%train#preprocessing#transforms#0"
+    )
+    assert train["train"]["trainer"]["max_epochs"] == "@epochs"
+    report = (bundle / "conversion_report.md").read_text()
+    assert "@conf" in report  # CheckpointSaver's train_conf: reported, not silently dropped
+    card = (bundle / "docs" / "README.md").read_text()
+    assert "Data format" in card and "spleen" in card
+
+
+def test_verify_net_in_out_and_workflow_properties(bundle, monkeypatch):
+    from monai.bundle import ConfigWorkflow, verify_net_in_out
+
+    monkeypatch.chdir(bundle)
+    verify_net_in_out(
+        net_id="network_def",
+        meta_file="configs/metadata.json",
+        config_file="configs/inference.json",
+        device="cpu",
+    )  # raises on a mismatch of channels or dtype
+    for name, kind in (("train.json", "train"), ("inference.json", "infer")):
+        workflow = ConfigWorkflow(
+            config_file=f"configs/{name}", workflow_type=kind, logging_file=False
+        )
+        workflow.initialize()
+        assert workflow.check_properties() == [], name
+
+
+def test_values_become_bundle_syntax():
+    from mmar_hydra.bundle.report import ConversionReport
+    from mmar_hydra.bundle.values import DROP, Scope
+
+    report = ConversionReport()
+    ids = {"pre_transforms": "validate#preprocessing"}
+    variables = {"DATA_ROOT": "dataset_dir", "epochs": "epochs"}
+    scope = Scope("c.json", "validate", ids, variables, report, {"model": "network"})
+    assert scope.value("${epochs}", "a") == "@epochs"
+    assert scope.value("${DATA_ROOT}/imagesTr", "a") == "$str(@dataset_dir) + '/imagesTr'"
+    assert scope.value("@model", "a") == "@network"  # train's model, seen from validate
+    assert scope.value("@pre_transforms", "a") == "@validate#preprocessing"
+    assert scope.value("#@model.parameters()", "a") == "$@network.parameters()"
+    assert scope.value("$HOME", "a") == "$'$HOME'"  # a literal, not an expression
+    assert scope.value({"model": "@model", "conf": "@conf"}, "a") == {"model": "@network"}
+    assert scope.value("@conf", "a") is DROP and report.of("dropped")
+    assert not report.of("code")
+    assert scope.value("lambda x: x['pred'] * 2", "b") == "$lambda x: x['pred'] * 2"
+    assert "needed allow_code" in report.of("code")[0].what
+
+
+def test_multi_gpu_train_overrides_train_json(bundle):
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(
+        [str(bundle / "configs" / n) for n in ("train.json", "multi_gpu_train.json")]
+    )
+    assert parser["network"]["_target_"] == "torch.nn.parallel.DistributedDataParallel"
+    assert parser["train"]["dataloader"]["sampler"] == "@train#sampler"
+    assert parser["validate"]["dataloader"]["sampler"] == "@validate#sampler"
+    # Clara's "rank": 0 handlers run on rank 0 only
+    assert parser["train"]["handler_ranks"].count(0) == 3
+    assert "handler_ranks" in parser["train"]["trainer"]["train_handlers"]
+    assert any("init_process_group" in e for e in parser["initialize"])
+
+
+def test_refuses_a_non_empty_folder_and_writes_nothing_on_error(trained_demo, tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    proc = run_main(f"mmar={trained_demo}", "task=bundle", f"out={out}", *TINY_TRAIN)
+    assert proc.returncode == 2 and "not empty" in proc.stdout + proc.stderr
+    missing = tmp_path / "c"
+    proc = run_main(
+        f"mmar={trained_demo}", "task=bundle", f"out={missing}", "model_path=models/none.pt"
+    )
+    assert proc.returncode == 2 and not missing.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".c.tmp")]
+
+
+def test_eval_metrics_and_a_stale_model_ts(trained_demo, tmp_path):
+    from conftest import save_foreign_checkpoint
+
+    mmar = tmp_path / "mmar"
+    shutil.copytree(trained_demo, mmar, ignore=shutil.ignore_patterns("runs", "eval"))
+    (mmar / "eval").mkdir()
+    (mmar / "eval" / "metrics.csv").write_text("val_mean_dice,0.5\nval_acc,0.75\n")
+    save_foreign_checkpoint(tmp_path / "other.pt")  # a model.ts of another network
+    from mmar_hydra.tasks.model_loading import network_for_checkpoint
+
+    other = torch.load(tmp_path / "other.pt", weights_only=True)
+    conf = {"train": {"model": {"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1,
+            "out_channels": 2, "channels": [8, 16, 32], "strides": [2, 2], "num_res_units": 1,
+            "norm": "batch"}}}}  # fmt: skip
+    net = network_for_checkpoint(other, conf, mmar_root=mmar, allow_code=False)
+    torch.jit.save(torch.jit.script(net.eval()), str(mmar / "models" / "model.ts"))
+    out = tmp_path / "b"
+    proc = _ok(run_main(f"mmar={mmar}", "task=bundle", f"out={out}", *TINY_TRAIN))
+    meta = json.loads((out / "configs" / "metadata.json").read_text())
+    assert meta["eval_metrics"] == {"val_mean_dice": 0.5, "val_acc": 0.75}
+    assert "| val_mean_dice | 0.5000 |" in (out / "docs" / "README.md").read_text()
+    assert not (out / "models" / "model.ts").exists()
+    assert "not the export of the checkpoint" in proc.stdout
+
+
+def _byoc(clara_examples: Path, tmp_path: Path) -> Path:
+    import sys
+
+    mmar = tmp_path / "byoc"
+    shutil.copytree(clara_examples / BYOC, mmar)
+    sys.path.insert(0, str(mmar / "custom"))
+    try:
+        from myNetworkArch import MyBasicUNet
+
+        net = MyBasicUNet(3, 1, 2, features=[4, 4, 8, 8, 16, 4], norm="batch")
+    finally:
+        sys.path.remove(str(mmar / "custom"))
+        sys.modules.pop("myNetworkArch", None)
+    (mmar / "models").mkdir()
+    torch.save({"model": net.state_dict()}, mmar / "models" / "model.pt")
+    return mmar
+
+
+@pytest.mark.real_clara
+def test_byoc_mmar_converts_with_scripts_and_reports_allow_code(clara_examples, tmp_path):
+    mmar = _byoc(clara_examples, tmp_path)
+    args = [
+        f"mmar={mmar}",
+        "task=bundle",
+        "config_file=config/trn_BYOC_Arch_loss.json",
+        "train.model.args.features=[4,4,8,8,16,4]",
+    ]
+    refused = run_main(*args, f"out={tmp_path / 'no'}")
+    assert refused.returncode == 2 and "allow_code" in refused.stdout + refused.stderr
+    assert not (tmp_path / "no").exists()
+    out = tmp_path / "byoc_bundle"
+    proc = _ok(run_main(*args, f"out={out}", "allow_code=true"))
+    assert (out / "scripts" / "myNetworkArch.py").is_file()
+    train = json.loads((out / "configs" / "train.json").read_text())
+    assert train["network_def"]["_target_"] == "scripts.myNetworkArch.MyBasicUNet"
+    assert train["loss"]["_target_"] == "scripts.myLoss.MyDiceLoss"
+    report = (out / "conversion_report.md").read_text()
+    needed = report.split("## Needed allow_code")[1].split("##")[0]
+    assert "myNetworkArch.MyBasicUNet" in needed and "myLoss.MyDiceLoss" in needed
+    assert "bundle: code:" in proc.stdout
+
+
+# -- slow: the bundle's own runner ---------------------------------------------------------
+def _bundle_run(bundle: Path, *args: str) -> str:
+    proc = subprocess_run(bundle, ["run", *args])
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def subprocess_run(cwd: Path, args: list[str]):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "monai.bundle", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def _dice_of_segs(seg_dir: Path, datalist: Path, split: str) -> float:
+    import nibabel as nib
+    import numpy as np
+    from monai.metrics import DiceMetric
+    from monai.networks.utils import one_hot
+
+    metric = DiceMetric(include_background=False)
+    data = json.loads(datalist.read_text())
+    for case in data[split]:
+        name = Path(case["image"]).name.replace(".nii.gz", "")
+        (seg,) = (seg_dir / name).glob(f"{name}_*.nii.gz")  # SaveImaged's output_postfix
+        pred = np.asarray(nib.load(seg).dataobj)
+        if pred.ndim == 4:  # a one-hot prediction (gs41 saves AsDiscreted(to_onehot)): classes
+            pred = pred.argmax(axis=-1)
+        label = np.asarray(nib.load(datalist.parent / case["label"]).dataobj)
+        p, lab = (one_hot(torch.as_tensor(a)[None, None].long(), 2) for a in (pred, label))
+        metric(p, lab)
+    return float(metric.aggregate())
+
+
+def _csv_dice(path: Path) -> float:
+    rows = dict(line.split(",") for line in path.read_text().split())
+    return float(rows["val_mean_dice"])
+
+
+def _validate_dice(mmar: Path, *extra: str) -> float:
+    ckpt = ["dont_load_ts_model=true", "dont_load_ckpt_model=false"]  # model.pt, as the bundle
+    _ok(run_cli(f"mmar={mmar}", "task=validate", *ckpt, *extra))
+    return _csv_dice(mmar / "eval" / "metrics.csv")
+
+
+def _bundle_dices(bundle: Path, datalist: Path) -> tuple[float, float]:
+    """(Dice of inference.json's predictions on the validation split, evaluate.json's Dice)."""
+    data = "$monai.data.load_decathlon_datalist(@datalist_file, True, 'validation', @dataset_dir)"
+    _bundle_run(
+        bundle, "--config_file", "configs/inference.json", "--dataset#data", data,
+        "--output_dir", str(bundle / "val_segs"),
+    )  # fmt: skip
+    _bundle_run(bundle, "--config_file", "configs/evaluate.json")
+    return (
+        _dice_of_segs(bundle / "val_segs", datalist, "validation"),
+        _csv_dice(bundle / "eval" / "metrics.csv"),
+    )
+
+
+def _trains_one_epoch(bundle: Path) -> None:
+    copy = bundle.parent / (bundle.name + "_train")
+    shutil.copytree(bundle, copy)
+    log = _bundle_run(copy, "--config_file", "configs/train.json", "--epochs", "1")
+    assert "Epoch[1] Complete" in log and "Engine run finished" in log
+    assert list((copy / "models").glob("events.out.tfevents.*"))  # TensorBoardStatsHandler
+
+
+@pytest.mark.slow
+def test_demo_bundle_runs_inference_and_training(trained_demo, tmp_path):
+    out = tmp_path / "demo_bundle"
+    _ok(run_main(f"mmar={trained_demo}", "task=bundle", f"out={out}", *TINY_TRAIN))
+    datalist = trained_demo / "data" / "dataset.json"
+    expected = _validate_dice(trained_demo)  # the demo's validation and inference agree
+    inferred, evaluated = _bundle_dices(out, datalist)
+    assert abs(inferred - expected) <= 1e-4 and abs(evaluated - expected) <= 1e-4
+    _trains_one_epoch(out)
+
+
+@pytest.mark.slow
+@pytest.mark.real_clara
+def test_gs41_bundle_runs_inference_and_training(clara_examples, tmp_path):
+    from mmar_hydra.demo.synthetic import generate_dataset
+
+    data = tmp_path / "data"
+    generate_dataset(data, n_train=2, n_val=1, n_test=1, shape=(96, 96, 64))
+    mmar = tmp_path / "gs41"
+    shutil.copytree(clara_examples / "gs41", mmar)
+    env = [f"DATA_ROOT={data}", f"DATASET_JSON={data / 'dataset.json'}"]
+    unet = "config_file=config/config_train_Unet.json"
+    _ok(run_cli(f"mmar={mmar}", "task=train", unet, "epochs=1", *env))
+    out = tmp_path / "gs41_bundle"
+    _ok(run_main(f"mmar={mmar}", "task=bundle", unet, f"out={out}", *env))
+    expected = _validate_dice(mmar, *env)
+    inferred, evaluated = _bundle_dices(out, data / "dataset.json")
+    assert abs(evaluated - expected) <= 1e-4  # evaluate.json is config_validation.json
+    # gs41's inference config crops the foreground and its validation config does not, so its
+    # predictions are compared with mmar_hydra's task=infer of the same config
+    _ok(run_cli(f"mmar={mmar}", "task=export", unet, "input_shape=[1,1,160,160,160]"))
+    split = ["dataset.data_list_key=validation", "MMAR_EVAL_OUTPUT_PATH=eval_infer"]
+    _ok(run_cli(f"mmar={mmar}", "task=infer", *env, *split))
+    assert (
+        abs(inferred - _dice_of_segs(mmar / "eval_infer", data / "dataset.json", "validation"))
+        <= 1e-4
+    )
+    _trains_one_epoch(out)
