@@ -91,9 +91,7 @@ def check_config(
     goes through the pre-transforms; without, only the components are checked.
     """
     paths = _paths(paths, mmar_root)
-    train, other = _resolvers(
-        cfg, paths, instantiate=False, allow_code=allow_code, data=check_data
-    )
+    train, other = _resolvers(cfg, paths, instantiate=False, allow_code=allow_code, data=check_data)
     sections = [s for s in (train, other) if s is not None]
     for section in sections:
         section.resolve_all()
