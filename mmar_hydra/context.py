@@ -36,6 +36,8 @@ FRAMEWORK_KEYS = (
     "input_shape",
     "ignore_verify",
     "trainer",
+    "verbose",
+    "infer_data_list_key",
 )
 
 
