@@ -112,22 +112,22 @@ class TaskJob:
         from omegaconf import OmegaConf
 
         from mmar_hydra.context import TaskContext, process_rank
-        from mmar_hydra.run_logging import configure_job_logging
+        from mmar_hydra.run_logging import job_logging
         from mmar_hydra.tasks import get_task, load_task_module
 
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         read = self.read if self.read is not None else reread(cfg)
         spec = get_task(cfg.task)
-        configure_job_logging(
+        with job_logging(
             read.layout.root if read is not None else None,
             run_dir if spec.run_dir else None,
             verbose=bool(cfg.get("verbose", False)),
             allow_code=bool(cfg.get("allow_code", False)),
-        )
-        ctx = TaskContext(cfg=cfg, read=read, run_dir=run_dir)
-        if cfg.get("print_conf") and process_rank() == 0:
-            print(OmegaConf.to_yaml(OmegaConf.create(ctx.resolved)))
-        return load_task_module(spec).run(ctx)
+        ):
+            ctx = TaskContext(cfg=cfg, read=read, run_dir=run_dir)
+            if cfg.get("print_conf") and process_rank() == 0:
+                print(OmegaConf.to_yaml(OmegaConf.create(ctx.resolved)))
+            return load_task_module(spec).run(ctx)
 
     def _record_failure(self, exc: Exception, debug: bool) -> float:
         from hydra.core.hydra_config import HydraConfig

@@ -27,6 +27,8 @@ import ast
 import configparser
 import logging
 import logging.config
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mmar_hydra.errors import CodeNotAllowedError, ConfigError
@@ -38,7 +40,7 @@ __all__ = [
     "apply_log_config",
     "QuietFilter",
     "quiet_other_libraries",
-    "configure_job_logging",
+    "job_logging",
 ]
 
 LOG_CONFIG = Path("resources") / "log.config"
@@ -184,19 +186,37 @@ class QuietFilter(logging.Filter):
         )
 
 
-def quiet_other_libraries() -> None:
-    """Add :class:`QuietFilter` to every handler configured now (root's and named loggers')."""
+class _QuietLogger(logging.Logger):
+    """The logger class while a quiet job runs: libraries that give their loggers their own
+    handler (MONAI's ``get_logger`` does, e.g. for SaveImaged's "writing: ..." line) are
+    filtered at the source."""
+
+    def __init__(self, name: str, level: int = logging.NOTSET) -> None:
+        super().__init__(name, level)
+        self.addFilter(QuietFilter())
+
+
+def quiet_other_libraries() -> type[logging.Logger]:
+    """Filter other libraries' INFO lines; returns the logger class to restore after the job.
+
+    :class:`QuietFilter` goes on every handler configured now (root's and named loggers'), and
+    loggers created from now on are :class:`_QuietLogger`.
+    """
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     for logger in loggers:
         for handler in getattr(logger, "handlers", []):
             if not any(isinstance(f, QuietFilter) for f in handler.filters):
                 handler.addFilter(QuietFilter())
+    previous = logging.getLoggerClass()
+    logging.setLoggerClass(_QuietLogger)
+    return previous
 
 
-def configure_job_logging(
+@contextmanager
+def job_logging(
     mmar_root: Path | None, run_dir: Path | None, *, verbose: bool, allow_code: bool
-) -> Path | None:
-    """Set up one job's logging; returns the log.config used, if any.
+) -> Iterator[Path | None]:
+    """One job's logging, for the duration of the job; yields the log.config used, if any.
 
     Args:
         mmar_root: the MMAR of the job (``None`` for tasks without one).
@@ -208,8 +228,7 @@ def configure_job_logging(
     path = log_config_of(mmar_root) if run_dir is not None else None
     if path is not None:
         apply_log_config(path, mmar_root=Path(mmar_root), run_dir=run_dir, allow_code=allow_code)
-    if not verbose:
-        quiet_other_libraries()
+    logger_class = None if verbose else quiet_other_libraries()
     if path is not None:
         message = f"logging: configured from {path} (logging.config.fileConfig, as Clara did)"
         log = logging.getLogger("mmar_hydra")
@@ -217,4 +236,8 @@ def configure_job_logging(
             log.info(message)
         else:  # the file routes mmar_hydra's INFO nowhere: still say it once
             print(message)
-    return path
+    try:
+        yield path
+    finally:
+        if logger_class is not None:
+            logging.setLoggerClass(logger_class)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mmar_hydra.context import TaskContext
@@ -23,8 +24,18 @@ _KINDS = {
 }
 
 
-def checked_config(ctx: TaskContext, kind: str) -> dict[str, Any]:
-    """The resolved MMAR config after ``check_config`` found no problem (all are reported)."""
+def checked_config(
+    ctx: TaskContext,
+    kind: str,
+    adjust: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The resolved MMAR config after ``check_config`` found no problem (all are reported).
+
+    Args:
+        ctx: the task context.
+        kind: ``train`` or ``flat``, the kind of config the task needs.
+        adjust: rewrites the resolved config before it is checked (Clara's evaluation flags).
+    """
     from mmar_hydra.components.builder import check_config
 
     read = ctx.read
@@ -38,6 +49,8 @@ def checked_config(ctx: TaskContext, kind: str) -> dict[str, Any]:
             fix=f"pick it with config_file={example}",
         )
     config = ctx.mmar_config
+    if adjust is not None:
+        config = adjust(config)
     problems = check_config(config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code)
     if problems:
         raise ErrorGroup.of(problems)
