@@ -172,6 +172,10 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
 
     overrides = list(args.overrides)
     flags = _flags(argv, overrides)
+    if args.hydra_help:  # Hydra composes its own config alone: the app's keys do not exist
+        hydra_only = [o for o in overrides if o.lstrip("+").startswith(("hydra.", "hydra/"))]
+        hydra_config.register_empty()
+        return Prepared([*hydra_only, *flags])
     if args.experimental_rerun or args.shell_completion:
         # rerun: Hydra ignores overrides, the job reads its pickled config; shell completion
         # takes install=SHELL / uninstall=SHELL / query=SHELL, which are no config overrides
@@ -182,7 +186,7 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
     spec = get_task(_value(overrides, "task") or "check")
     mmar = _value(overrides, "mmar")
     extra = [] if spec.run_dir else list(_NO_RUN_DIR)
-    informational = args.hydra_help or args.info is not None
+    informational = args.info is not None
     _forget_previous_mmar()
     if not spec.needs_mmar or (informational and not mmar):
         hydra_config.register_empty()

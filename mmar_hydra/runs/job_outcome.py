@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.errors import MMARError
+from mmar_hydra.errors import ErrorGroup, MMARError
 from mmar_hydra.writers.atomic import atomic_write_text
 
 __all__ = ["OUTCOME_FILE", "write_outcome", "read_outcome", "one_line"]
@@ -22,7 +22,13 @@ OUTCOME_FILE = "job.json"
 
 
 def one_line(error: BaseException) -> str:
-    """The error in one line: ``kind: what (where)`` for user errors, ``Type: message`` else."""
+    """The error in one line: ``kind: what (where)`` for user errors, ``Type: message`` else.
+
+    A group of problems (``task=check``) is its first problem, and how many more there are.
+    """
+    if isinstance(error, ErrorGroup) and error.errors:
+        more = len(error.errors) - 1
+        return one_line(error.errors[0]) + (f" (and {more} more)" if more else "")
     if isinstance(error, MMARError):
         where = error.where()
         return f"{error.kind}: {error.what}" + (f" ({where})" if where else "")
