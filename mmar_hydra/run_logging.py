@@ -132,10 +132,32 @@ def _check_handler(cp: configparser.ConfigParser, name: str, roots: list[Path], 
     target.parent.mkdir(parents=True, exist_ok=True)
 
 
+def _configured_names(cp: configparser.ConfigParser) -> list[str]:
+    """The loggers a fileConfig file configures ("" is root)."""
+    names = []
+    for key in (k.strip() for k in cp.get("loggers", "keys", fallback="").split(",")):
+        if key:
+            default = "" if key == "root" else key
+            names.append(cp.get(f"logger_{key}", "qualname", fallback=default, raw=True))
+    return names
+
+
+def _names_in(path: Path) -> list[str]:
+    """The loggers ``path`` configures; ``[]`` when it cannot be read (applying it says why)."""
+    cp = configparser.ConfigParser(interpolation=None)
+    try:
+        cp.read(path, encoding="utf-8")
+        return _configured_names(cp)
+    except configparser.Error:
+        return []
+
+
 def apply_log_config(
     path: Path, *, mmar_root: Path, run_dir: Path | None, allow_code: bool = False
-) -> None:
+) -> list[str]:
     """Configure Python logging from ``path`` with :func:`logging.config.fileConfig`.
+
+    Returns the names of the loggers it configured (``""`` for the root logger).
 
     Args:
         path: the MMAR's ``resources/log.config``.
@@ -153,7 +175,9 @@ def apply_log_config(
             names = cp.get("handlers", "keys", fallback="")
             for name in (n.strip() for n in names.split(",") if n.strip()):
                 _check_handler(cp, name, roots, path)
+        names = _configured_names(cp)
         logging.config.fileConfig(cp, disable_existing_loggers=False)
+        return names
     except (CodeNotAllowedError, ConfigError):
         raise
     except (
@@ -226,6 +250,9 @@ def job_logging(
         allow_code: passed to :func:`apply_log_config`.
     """
     path = log_config_of(mmar_root) if run_dir is not None else None
+    saved = None
+    if path is not None:  # the loggers it names too: they may not exist yet
+        saved = _LoggerState.of(["", *_names_in(path), *_LoggerState.named()])
     if path is not None:
         apply_log_config(path, mmar_root=Path(mmar_root), run_dir=run_dir, allow_code=allow_code)
     logger_class = None if verbose else quiet_other_libraries()
@@ -241,3 +268,39 @@ def job_logging(
     finally:
         if logger_class is not None:
             logging.setLoggerClass(logger_class)
+        if saved is not None:  # in-process callers (tests, notebooks) get their logging back
+            saved.restore()
+
+
+class _LoggerState:
+    """Handlers, level, propagation and ``disabled`` of some loggers, to put back after a job."""
+
+    def __init__(self, state: dict[str, tuple]) -> None:
+        self.state = state
+
+    @staticmethod
+    def named() -> list[str]:
+        return [
+            n for n, v in logging.Logger.manager.loggerDict.items() if isinstance(v, logging.Logger)
+        ]
+
+    @classmethod
+    def of(cls, names: list[str]) -> _LoggerState:
+        loggers = {n: logging.getLogger(n or None) for n in names}
+        return cls(
+            {n: (list(g.handlers), g.level, g.propagate, g.disabled) for n, g in loggers.items()}
+        )
+
+    def restore(self) -> None:
+        kept = {h for handlers, *_ in self.state.values() for h in handlers}
+        for name in ["", *self.named()]:
+            logger = logging.getLogger(name or None)
+            handlers, level, propagate, disabled = self.state.get(name, (None, None, None, None))
+            if handlers is None:  # created during the job: left as its library made it
+                continue
+            for handler in logger.handlers:
+                if handler not in kept:
+                    handler.close()
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate, logger.disabled = propagate, disabled

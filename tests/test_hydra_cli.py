@@ -31,7 +31,9 @@ def test_resolve_resolves_the_mmar_variables(tiny_demo):
 
 
 def test_cfg_hydra_with_a_package(tiny_demo):
-    out = _ok(run_main("--cfg", "hydra", "--package", "hydra.run", f"mmar={tiny_demo}", "task=train"))
+    out = _ok(
+        run_main("--cfg", "hydra", "--package", "hydra.run", f"mmar={tiny_demo}", "task=train")
+    )
     assert out.startswith("# @package hydra.run")
     assert yaml.safe_load(out)["dir"].startswith("${mmar_hydra_runs:${mmar}}/${task}_")
 
@@ -107,7 +109,10 @@ def test_a_failing_sweep_job_is_recorded_and_the_sweep_goes_on(tiny_demo, tmp_pa
         ("2", "finished"),
     ]
     assert rows[1]["overrides"] == f"out={taken}"
-    assert rows[1]["error"] == f"config error: the clone's folder exists and is not empty ({taken}: out)"
+    assert (
+        rows[1]["error"]
+        == f"config error: the clone's folder exists and is not empty ({taken}: out)"
+    )
     assert rows[0]["error"] == rows[2]["error"] == ""
     record = json.loads((sweep / "1" / "job.json").read_text())
     assert record["status"] == "failed" and record["exit_code"] == 2
