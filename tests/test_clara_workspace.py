@@ -109,7 +109,8 @@ def exported_mmar(trained_demo, tmp_path_factory):
     root = tmp_path_factory.mktemp("clara_workspace") / "mmar"
     shutil.copytree(trained_demo, root, ignore=shutil.ignore_patterns("eval", "runs"))
     (root / "resources" / "log.config").write_text(LOG_TO_FILE)
-    result = run_main(f"mmar={root}", "task=export", "input_shape=[1,1,24,24,16]")
+    pickle = "++hydra.callbacks.pickle._target_=hydra.experimental.callbacks.PickleJobInfoCallback"
+    result = run_main(f"mmar={root}", "task=export", "input_shape=[1,1,24,24,16]", pickle)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return root, result
 
@@ -121,8 +122,18 @@ def test_a_log_config_that_logs_to_a_file_makes_the_file(exported_mmar):
         f"mmar_hydra | INFO | logging: configured from {root / 'resources' / 'log.config'} "
         "(logging.config.fileConfig, as Clara did)"
     )
-    run = next((root / "runs").iterdir())
+    (run,) = (root / "runs").iterdir()
     assert not list(run.glob("*.log"))  # Hydra's job logging is not used beside it
+
+
+def test_experimental_rerun_runs_the_pickled_job_again(exported_mmar):
+    root, _ = exported_mmar
+    (run,) = (root / "runs").iterdir()
+    before = (root / "models" / "model.ts").stat().st_mtime_ns
+    result = run_main("--experimental-rerun", str(run / ".hydra" / "config.pickle"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "wrote " + str(root / "models" / "model.ts") in result.stdout
+    assert (root / "models" / "model.ts").stat().st_mtime_ns > before
 
 
 def test_the_documented_infer_command_writes_predictions_and_no_metrics(exported_mmar):
@@ -238,3 +249,30 @@ def test_other_libraries_info_lines_are_hidden_unless_verbose(verbose):
         shown = ["otherlib:INFO", "mmar:INFO", "latelib:INFO", "otherlib:WARNING"]
     assert collect.lines == shown
     assert logging.getLoggerClass() is logging.Logger  # restored after the job
+
+
+@pytest.mark.slow
+def test_a_make_demo_log_has_no_info_line_from_another_library(tmp_path):
+    import re
+    import subprocess
+
+    from conftest import REPO, TINY_TRAIN
+
+    demo = tmp_path / "demo"
+    proc = subprocess.run(
+        # -o: never (re)install from a test; `make test` installed the package already
+        ["make", "-s", "-o", ".make/installed", "-C", str(REPO), "demo", f"MMAR={demo}"]
+        + [f"ARGS={' '.join(TINY_TRAIN)}"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    info = [ln for ln in log.splitlines() if re.search(r"\bINFO\b", ln)]
+    assert info, log[-3000:]  # mmar_hydra's own INFO lines are shown...
+    others = [ln for ln in info if not re.search(r"(\[| - )mmar_hydra(\]| - )", ln)]
+    assert not others, others  # ...and no other library's
+    assert f"logging: configured from {demo / 'resources' / 'log.config'}" in log
+    (run,) = (demo / "runs").iterdir()
+    assert "trained with" in (run / "mmar_hydra.log").read_text()  # the sample's log.config

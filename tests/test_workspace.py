@@ -169,7 +169,7 @@ def test_commands_match_the_configs_the_mmar_has(tiny_demo):
     commands = tiny_demo / "commands"
     # no config_inference.json: Clara's documented infer.sh, through the validation config
     infer = (commands / "infer.sh").read_text()
-    assert "-c \"$MMAR_ROOT/config/config_validation.json\"" in infer
+    assert '-c "$MMAR_ROOT/config/config_validation.json"' in infer
     assert (
         '--set "DATASET_JSON=$MMAR_ROOT/config/dataset_0.json" output_infer_result=True '
         'do_validation=False "$@"' in infer

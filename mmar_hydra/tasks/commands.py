@@ -99,7 +99,9 @@ def scripts_for(configs: set[str]) -> dict[str, str]:
         out["infer.sh"] = _script("evaluate", "config_inference.json", "")
     elif validation in configs:
         datalist = (
-            '"DATASET_JSON=$MMAR_ROOT/config/dataset_0.json" ' if "dataset_0.json" in configs else ""
+            '"DATASET_JSON=$MMAR_ROOT/config/dataset_0.json" '
+            if "dataset_0.json" in configs
+            else ""
         )
         out["infer.sh"] = _script("evaluate", validation, datalist + INFER_WITH_VALIDATION)
     return out
