@@ -217,7 +217,8 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
         # Clara's finetune.sh: config_train.json with the CheckpointLoader switched on;
         # placed first so the user's own dont_load_ckpt_model=... still wins.
         rewritten.insert(0, "++dont_load_ckpt_model=false")
-    if spec.run_dir and log_config_of(result.layout.root) is not None:
+    own_logging = any(o.lstrip("+").startswith("hydra/job_logging=") for o in overrides)
+    if spec.run_dir and not own_logging and log_config_of(result.layout.root) is not None:
         extra.append("hydra/job_logging=none")  # the job configures logging from log.config
     return Prepared([*rewritten, *extra, *flags], result)
 
@@ -294,7 +295,14 @@ def main(argv: Sequence[str] | None = None) -> Any:
     sys.argv = [sys.argv[0], *prepared.argv]
     job = TaskJob(prepared.read)
     entry = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(job)
-    result = entry()
+    shows_only = args.cfg or args.info or args.hydra_help or args.shell_completion
+    try:
+        result = entry()
+    finally:
+        if shows_only:  # Hydra left a half-set HydraConfig (no runtime.output_dir) behind
+            from hydra.core.hydra_config import HydraConfig
+
+            HydraConfig.instance().cfg = None
     if args.multirun:
         code = _sweep_exit_code()
         if code:
