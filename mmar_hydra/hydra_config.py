@@ -80,15 +80,29 @@ def register_settings() -> None:
     _store(None, "_settings_", settings_defaults())
 
 
+def _forget_previous_mmar() -> None:
+    """Drop the ``mmar`` group options an earlier in-process run stored (a flat config, or no
+    MMAR, has none: they would leak into its composition)."""
+    from hydra.core.config_store import ConfigStore
+
+    repo = ConfigStore.instance().repo
+    for group in COMPONENT_GROUPS:
+        node = repo.get(group)
+        if isinstance(node, dict):
+            node.pop("mmar.yaml", None)
+
+
 def register_empty() -> None:
     """Register an empty ``_mmar_`` for tasks that run without an MMAR (demo_data, compare)."""
     register_settings()
+    _forget_previous_mmar()
     _store(None, "_mmar_", {})
 
 
 def register_mmar(config: Mapping[str, Any]) -> dict[str, Any]:
     """Register the normalized MMAR config; returns the primary node that was stored."""
     register_settings()
+    _forget_previous_mmar()
     primary = copy.deepcopy(dict(config))
     train = primary.get("train")
     if isinstance(train, dict):

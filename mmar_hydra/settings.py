@@ -19,7 +19,14 @@ from typing import Any
 
 from mmar_hydra.errors import ConfigError
 
-__all__ = ["Settings", "SETTINGS_KEYS", "parse_settings", "parse_bool", "settings_defaults"]
+__all__ = [
+    "Settings",
+    "SETTINGS_KEYS",
+    "parse_settings",
+    "parse_bool",
+    "is_true",
+    "settings_defaults",
+]
 
 _TRUE = ("true", "yes", "on", "1", "y")
 _FALSE = ("false", "no", "off", "0", "n")
@@ -40,12 +47,17 @@ class Settings:
     config_file: str | None = _key("config file relative to the MMAR (Clara's -c)")
     env_file: str | None = _key("environment file (Clara's -e), default config/environment.json")
     debug: bool = _key("show tracebacks on errors", False)
+    verbose: bool = _key("also show other libraries' INFO log lines (hidden by default)", False)
     print_conf: bool = _key("print the resolved configuration (Clara's print_conf=True)", False)
     allow_code: bool = _key(
         "trust this MMAR: run code strings, custom/ code, any component, write anywhere", False
     )
     allow_write: list[str] = _key(
         "folders outside the MMAR a trusted MMAR may write to, e.g. [/data/debug]", []
+    )
+    infer_data_list_key: str | None = _key(
+        "task=validate do_validation=false: the datalist split to infer (null: the config's)",
+        "test",
     )
     resume: bool = _key("task=train: continue from MMAR_CKPT_DIR/resume_state.pt", False)
     runs: Any = _key("task=compare: a sweep folder, [dir1,dir2] or a glob")
@@ -82,6 +94,14 @@ def parse_bool(value: Any, *, key: str = "") -> bool:
         expected="true or false (also yes/no, on/off, 1/0)",
         fix=f"write {key or 'it'}=true or {key or 'it'}=false",
     )
+
+
+def is_true(value: Any) -> bool:
+    """A boolean switch read before the schema is checked: unreadable values are false."""
+    try:
+        return value is not None and parse_bool(value)
+    except ConfigError:
+        return False
 
 
 def _base_types(annotation: Any) -> tuple[type, ...]:

@@ -2,7 +2,8 @@
 
 validate: metrics over every case, and MetricsSaver's files (metrics.csv, <label>_raw.csv,
 <label>_summary.csv) in MMAR_EVAL_OUTPUT_PATH. infer: predictions only, written by the post
-transforms (Invertd back to each input's space, SaveImaged) into the same folder.
+transforms (Invertd back to each input's space, SaveImaged) into the same folder. Clara's
+``do_validation`` / ``output_infer_result`` turn either into the other (:mod:`.eval_flags`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.run_paths import RunPaths
+from mmar_hydra.tasks.eval_flags import EvalFlags, apply_eval_flags
 from mmar_hydra.tasks.preflight import checked_config
 
 __all__ = ["run"]
@@ -34,7 +36,18 @@ def run(ctx: TaskContext) -> float | None:
 
     read = ctx.read
     assert read is not None
-    config, paths = checked_config(ctx, "flat")
+
+    def clara_flags(resolved: dict[str, Any]) -> dict[str, Any]:
+        return apply_eval_flags(
+            resolved,
+            EvalFlags.of(resolved),
+            mmar_root=ctx.mmar_root,
+            infer_key=ctx.settings.infer_data_list_key,
+            file=str(read.config_file),
+            say=print if ctx.rank == 0 else (lambda *_: None),
+        )
+
+    config, paths = checked_config(ctx, "flat", adjust=clara_flags)
     kwargs, notes = trainer_kwargs(config, trainer_overrides(ctx))
     rank, world_size = distributed_layout(kwargs)
     say = print if rank == 0 else (lambda *_: None)
