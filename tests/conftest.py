@@ -125,7 +125,7 @@ def tiny_demo_source(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_demo(tiny_demo_source: Path) -> Path:
     """The tiny demo MMAR after `task=train` (shared by the validate/infer/export tests)."""
-    proc = run_cli(f"mmar={tiny_demo_source}", "task=train", *TINY_TRAIN)
+    proc = run_main(f"mmar={tiny_demo_source}", "task=train", *TINY_TRAIN)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return tiny_demo_source
 
