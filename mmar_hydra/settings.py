@@ -46,7 +46,11 @@ class Settings:
     task: str = _key("what to run; see the task list above", "check")
     config_file: str | None = _key("config file relative to the MMAR (Clara's -c)")
     env_file: str | None = _key("environment file (Clara's -e), default config/environment.json")
-    debug: bool = _key("show tracebacks on errors", False)
+    debug: bool = _key(
+        "show tracebacks on errors; debug=fast_dev_run|overfit|limit|profiler|anomaly: a debug "
+        "preset (conf/debug/, tracebacks on too)",
+        False,
+    )
     verbose: bool = _key("also show other libraries' INFO log lines (hidden by default)", False)
     print_conf: bool = _key("print the resolved configuration (Clara's print_conf=True)", False)
     allow_code: bool = _key(
@@ -70,6 +74,14 @@ class Settings:
     input_shape: Any = _key("task=export: e.g. [1,1,96,96,96] (default from the config)")
     ignore_verify: bool = _key("task=export: skip the exported-vs-eager checks", False)
     format: Any = _key("task=export: torchscript (default), onnx, pt2, or a list: [onnx,pt2]")
+    tracking_uri: str | None = _key(
+        "logger=mlflow / task=compare runs=mlflow:X: the store, sqlite:///path.db or a folder "
+        "(default: $MLFLOW_TRACKING_URI, else sqlite:///<MMAR>/runs/mlflow.db)"
+    )
+    progress: str = _key(
+        "training progress: auto (rich bar on a terminal, epoch lines otherwise), rich, tqdm, none",
+        "auto",
+    )
 
 
 SETTINGS_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))

@@ -13,6 +13,7 @@ from typing import Any
 from mmar_hydra.components.parts import TrainParts
 from mmar_hydra.errors import CheckpointError
 from mmar_hydra.run_paths import RunPaths
+from mmar_hydra.tracking.info import TrackingInfo
 
 __all__ = ["fit", "dry_run"]
 
@@ -28,11 +29,30 @@ def fit(
     finetune: bool = False,
     resume: bool = False,
     say: Any = print,
+    logger_spec: Mapping[str, Mapping[str, Any]] | None = None,
+    tracking: TrackingInfo | None = None,
+    config_files: list[Path] | None = None,
+    progress: str = "auto",
+    rank: int = 0,
 ) -> dict[str, Any]:
     """Train; returns {"best_key_metric", "best_key_metric_epoch", "key_metric_name",
-    "ckpt_dir", ...}. Every folder it writes to comes from ``paths``."""
+    "ckpt_dir", ...}. Every folder it writes to comes from ``paths``.
+
+    Args:
+        parts: what the builder made of the training config.
+        globals_: the resolved globals (device, amp, seed...).
+        paths: the task's folders.
+        trainer_overrides: the ``trainer`` group (and a ``debug`` preset's switches).
+        finetune: layers whose shapes changed are skipped when loading.
+        resume: continue from ``resume_state.pt``.
+        say: prints a line (silent on ranks other than 0).
+        logger_spec: the ``logger`` group, ``{kind: args}`` (default: TensorBoard as Clara).
+        tracking: what the loggers record (params, tags); None: TensorBoard only.
+        config_files: the resolved config and run_info.json, stored by the loggers.
+        progress: ``auto``, ``rich``, ``tqdm`` or ``none`` (:mod:`.progress`).
+        rank: this process's global rank.
+    """
     from pytorch_lightning.callbacks import LearningRateMonitor
-    from pytorch_lightning.loggers import TensorBoardLogger
 
     from mmar_hydra import gc_policy
     from mmar_hydra.distributed import ddp_job
@@ -48,16 +68,22 @@ def fit(
     )
     from mmar_hydra.engine.data import MMARDataModule
     from mmar_hydra.engine.handlers import plan_handlers
+    from mmar_hydra.engine.loggers import TrackingCallback, build_loggers
     from mmar_hydra.engine.module import MMARLightningModule
+    from mmar_hydra.engine.progress import plan_progress
     from mmar_hydra.engine.trainer import build_trainer, quiet_lightning, trainer_kwargs
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
+    from mmar_hydra.writers.run_info import say_drift
 
     quiet_lightning()
     plan = plan_handlers(parts, default_dir=paths.ckpt_dir, finetune=finetune)
     for text in plan.report():
         say(f"handlers: {text}")
+    kwargs, notes = trainer_kwargs(globals_, trainer_overrides, run_dir=paths.run_dir)
+    dev_run = bool(kwargs.get("fast_dev_run"))  # debug=fast_dev_run: nothing is written
     for load in plan.load:
         checkpoint = load_checkpoint(load.path)
+        say_drift(checkpoint.get("versions"), load.path, say)
         report = load_weights(
             parts.network,
             state_dict_of(checkpoint),
@@ -82,23 +108,25 @@ def fit(
         save_final=plan.save_final,
         save_dict=plan.save_dict,
     )
-    callbacks: list[Any] = [
+    shown = plan_progress(progress)
+    callbacks: list[Any] = list(shown.callbacks)
+    if not dev_run:
         # before the checkpoint callback: its validation time excludes writing model.pt
-        TrainStatsCallback(ckpt_dir / "train_stats.json", checkpoint),
-        checkpoint,
-    ]
-    if plan.stats_tag is not None:
-        callbacks.append(EpochSummaryCallback(plan.stats_tag, show_lr=plan.print_lr))
-    if plan.interval is not None:
+        callbacks += [TrainStatsCallback(ckpt_dir / "train_stats.json", checkpoint), checkpoint]
+    if plan.stats_tag is not None or shown.epoch_lines:
+        tag = plan.stats_tag if plan.stats_tag is not None else "loss"
+        callbacks.append(EpochSummaryCallback(tag, show_lr=plan.print_lr))
+    if plan.interval is not None and not dev_run:
         callbacks.append(IntervalCheckpointCallback(checkpoint, plan.interval))
-    if plan.metrics_saver is not None:
+    if plan.metrics_saver is not None and not dev_run:
         saver = plan.metrics_saver
         callbacks.append(
             ValidationMetricsSaver(Path(saver.get("save_dir") or paths.eval_dir), saver)
         )
     callbacks += [SmartCacheCallback(d) for d in plan.smart_cache]
     resume_path = ckpt_dir / RESUME_FILENAME
-    callbacks.append(ResumeCheckpointCallback(resume_path))
+    if not dev_run:
+        callbacks.append(ResumeCheckpointCallback(resume_path))
     ckpt_path = None
     if resume:
         if resume_path.is_file():
@@ -106,14 +134,23 @@ def fit(
             say(f"resume: continuing from {resume_path}")
         else:
             say(f"resume: no {resume_path.name} in {ckpt_dir}, starting from scratch")
-    logger = None
-    if plan.tensorboard_dir is not None:
-        logger = TensorBoardLogger(save_dir=str(plan.tensorboard_dir), name="", version="")
+    spec = {"tensorboard": {}} if logger_spec is None else logger_spec
+    built = []
+    if not dev_run:  # Lightning's fast_dev_run would replace them by a dummy logger anyway
+        built = build_loggers(
+            spec, tracking, paths=paths, tensorboard_dir=plan.tensorboard_dir, rank=rank
+        )
+    if built:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
-    kwargs, notes = trainer_kwargs(globals_, trainer_overrides)
+    if tracking is not None and built:
+        files = [ckpt_dir / n for n in (plan.best_filename, plan.final_filename, "train_stats.json")]
+        callbacks.append(TrackingCallback(built, tracking, files, list(config_files or [])))
     for text in notes:
         say(f"trainer: {text}")
+    if dev_run:
+        say("debug: fast_dev_run: 1 batch of training and validation, nothing written")
     extra = dict(plan.trainer_kwargs)
+    extra["enable_progress_bar"] = shown.enable_progress_bar
     # the resolver already gave each rank its own shard of the data (components.hooks.datalist)
     extra["use_distributed_sampler"] = False
     if parts.validate is None:
@@ -122,7 +159,7 @@ def fit(
         kwargs,
         max_epochs=parts.max_epochs,
         callbacks=callbacks,
-        logger=logger,
+        logger=[b.logger for b in built] or None,
         default_root_dir=paths.run_dir,
         extra=extra,
     )

@@ -20,6 +20,7 @@ from mmar_hydra.bundle.data_format import default_input_shape
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.run_paths import RunPaths
+from mmar_hydra.tasks.records import record_run
 
 __all__ = ["run", "default_input_shape", "FORMATS", "parse_formats", "export_record"]
 
@@ -108,6 +109,7 @@ def run(ctx: TaskContext) -> Path:
     from mmar_hydra.tasks.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.model_record import record_files
+    from mmar_hydra.writers.run_info import say_drift
 
     config = ctx.mmar_config
     root = ctx.mmar_root
@@ -118,6 +120,7 @@ def run(ctx: TaskContext) -> Path:
     outputs = _outputs(paths, settings.output_path, config, formats)
     shape = _shape(settings.input_shape or default_input_shape(config))
     checkpoint = load_checkpoint(model_path)
+    say_drift(checkpoint.get("versions"), model_path)
     network = network_for_checkpoint(checkpoint, config, mmar_root=root, allow_code=ctx.allow_code)
     report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
     print(f"loaded {model_path} ({report.summary()})")
@@ -140,6 +143,8 @@ def run(ctx: TaskContext) -> Path:
         exported = check.pop("_exported", exported)
         _say_check(fmt, {**check, "input_shape": shape})
         print(f"wrote {outputs[fmt]}")
+    written = {fmt: str(path) for fmt, path in outputs.items()}
+    record_run(ctx, outputs[formats[0]].parent, config, extra={"exported": written})
     return outputs[formats[0]]
 
 

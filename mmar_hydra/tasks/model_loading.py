@@ -17,6 +17,17 @@ from mmar_hydra.errors import ConfigError
 __all__ = ["load_eval_network", "network_for_checkpoint", "training_config"]
 
 
+def _json(text: Any) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+
 def training_config(mmar_root: Path) -> dict[str, Any]:
     """The MMAR's config_train.json, resolved (used to rebuild a network)."""
     from omegaconf import OmegaConf
@@ -58,6 +69,7 @@ def load_eval_network(
 ) -> Any:
     """The ready-to-run network for a flat validation / inference config."""
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
+    from mmar_hydra.writers.run_info import say_drift
     from mmar_hydra.writers.torchscript import load_torchscript
 
     if source is None:
@@ -68,7 +80,10 @@ def load_eval_network(
         )
     if source.kind == "ts":
         say(f"model: TorchScript {source.path}")
-        return load_torchscript(Path(str(source.path)))
+        record = {"metadata.json": ""}
+        network = load_torchscript(Path(str(source.path)), extra_files=record)
+        say_drift(_json(record["metadata.json"]).get("versions"), source.path, say)
+        return network
     network = source.network
     loads = [h for h in handlers if h.name == "CheckpointLoader"]
     paths = [Path(str(source.path))] if source.kind == "ckpt" else []
@@ -76,6 +91,7 @@ def load_eval_network(
     paths += [Path(str(h.args["load_path"])) for h in loads if "load_path" in h.args]
     for path in dict.fromkeys(paths):  # the same file named twice is loaded once
         checkpoint = load_checkpoint(path)
+        say_drift(checkpoint.get("versions"), path, say)
         if network is None:
             network = network_for_checkpoint(
                 checkpoint, None, mmar_root=mmar_root, allow_code=allow_code

@@ -13,6 +13,8 @@ from typing import Any
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.tasks.preflight import checked_config
+from mmar_hydra.tasks.records import datalist_of, record_run
+from mmar_hydra.tracking.info import logger_spec, tracking_info
 
 __all__ = ["run", "trainer_overrides"]
 
@@ -49,14 +51,20 @@ def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.writers.atomic import ensure_writable_dir
 
     ckpt_dir = paths.ckpt_dir
-    ensure_writable_dir(ckpt_dir)
+    dev_run = bool(trainer_overrides(ctx).get("fast_dev_run"))  # debug=fast_dev_run
+    if not dev_run:  # a smoke test leaves models/ untouched
+        ensure_writable_dir(ckpt_dir)
     seed_from_globals(config)  # before building: random transforms take their seeds at init
     rank, world_size = distributed_layout(trainer_kwargs(config, trainer_overrides(ctx))[0])
     parts = build_train(
         config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
     )
+    config_files = []
     if rank == 0:
-        _save_resolved_config(ctx, ckpt_dir)
+        record_dir = paths.run_dir if dev_run else ckpt_dir
+        config_files.append(record_run(ctx, record_dir, config))
+        if not dev_run:
+            config_files.insert(0, _save_resolved_config(ctx, ckpt_dir))
     result = fit(
         parts,
         globals_=config,
@@ -65,9 +73,16 @@ def run(ctx: TaskContext) -> float | None:
         finetune=ctx.settings.task == "finetune",
         resume=ctx.settings.resume,
         say=print if rank == 0 else _silent,
+        logger_spec=logger_spec(ctx.cfg),
+        tracking=tracking_info(ctx, config, paths, datalist=datalist_of(config, ctx.mmar_root)),
+        config_files=config_files,
+        progress=ctx.settings.progress,
+        rank=rank,
     )
-    if rank == 0:
+    if rank == 0 and not dev_run:
         _print_summary(Path(result["ckpt_dir"]), result)
+    elif rank == 0:
+        print(f"debug=fast_dev_run finished: {ckpt_dir} untouched, run_info.json in {paths.run_dir}")
     return result.get("best_key_metric")
 
 
