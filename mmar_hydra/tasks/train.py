@@ -15,6 +15,7 @@ from mmar_hydra.context import TaskContext
 from mmar_hydra.tasks.preflight import checked_config
 from mmar_hydra.tasks.records import datalist_of, record_run
 from mmar_hydra.tracking.info import logger_spec, tracking_info
+from mmar_hydra.tracking.mlflow_store import tracking_env_kept
 
 __all__ = ["run", "trainer_overrides"]
 
@@ -46,7 +47,6 @@ def run(ctx: TaskContext) -> float | None:
 
     config, paths = checked_config(ctx, "train")
 
-    from mmar_hydra.engine.run import fit
     from mmar_hydra.engine.trainer import distributed_layout, seed_from_globals, trainer_kwargs
     from mmar_hydra.writers.atomic import ensure_writable_dir
 
@@ -65,7 +65,30 @@ def run(ctx: TaskContext) -> float | None:
         config_files.append(record_run(ctx, record_dir, config))
         if not dev_run:
             config_files.insert(0, _save_resolved_config(ctx, ckpt_dir))
-    result = fit(
+    with tracking_env_kept():
+        result = _fit(ctx, parts, config, paths, config_files, rank)
+    if rank == 0 and not dev_run:
+        _print_summary(Path(result["ckpt_dir"]), result)
+    elif rank == 0:
+        print(
+            f"debug=fast_dev_run: {result['global_step']} training step(s), {ckpt_dir} untouched; "
+            f"run_info.json in {paths.run_dir}"
+        )
+    return result.get("best_key_metric")
+
+
+def _fit(
+    ctx: TaskContext,
+    parts: Any,
+    config: dict[str, Any],
+    paths: Any,
+    config_files: list[Path],
+    rank: int,
+) -> dict[str, Any]:
+    """The engine's ``fit`` with the task's loggers, records and progress display."""
+    from mmar_hydra.engine.run import fit
+
+    return fit(
         parts,
         globals_=config,
         paths=paths,
@@ -79,11 +102,6 @@ def run(ctx: TaskContext) -> float | None:
         progress=ctx.settings.progress,
         rank=rank,
     )
-    if rank == 0 and not dev_run:
-        _print_summary(Path(result["ckpt_dir"]), result)
-    elif rank == 0:
-        print(f"debug=fast_dev_run finished: {ckpt_dir} untouched, run_info.json in {paths.run_dir}")
-    return result.get("best_key_metric")
 
 
 def _silent(*_: Any) -> None:

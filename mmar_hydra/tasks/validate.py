@@ -18,6 +18,7 @@ from mmar_hydra.tasks.eval_flags import EvalFlags, apply_eval_flags
 from mmar_hydra.tasks.preflight import checked_config
 from mmar_hydra.tasks.records import datalist_of, record_run
 from mmar_hydra.tracking.info import logger_spec, tracking_info
+from mmar_hydra.tracking.mlflow_store import tracking_env_kept
 
 __all__ = ["run"]
 
@@ -85,6 +86,8 @@ def run(ctx: TaskContext) -> float | None:
         print(f"{result['cases']} case(s) {'validated' if is_validate else 'inferred'}")
         folder = paths.run_dir if dev_run else paths.eval_dir
         record = record_run(ctx, folder, config, extra={"metrics": result["metrics"]})
-        record_evaluation(built, info, result["metrics"], [*map(Path, written), record], network)
+        with tracking_env_kept():
+            files = [*map(Path, written), record]
+            record_evaluation(built, info, result["metrics"], files, network)
     key = next((m.log_label for m in parts.metrics if m.is_key), None)
     return result["metrics"].get(key) if key else None

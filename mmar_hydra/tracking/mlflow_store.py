@@ -13,6 +13,9 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ __all__ = [
     "client",
     "PARENT_ROLE",
     "require_mlflow",
+    "tracking_env_kept",
 ]
 
 PARENT_ROLE = "sweep"  # the mmar_hydra.role tag of a sweep's parent run
@@ -82,6 +86,7 @@ def store_location(value: str | None, default_root: Path | None) -> tuple[str, s
 
 def client(uri: str) -> Any:
     """An ``MlflowClient`` of the store ``uri``."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in logs
     mlflow = require_mlflow()
     return mlflow.tracking.MlflowClient(tracking_uri=uri)
 
@@ -113,3 +118,20 @@ def parent_run(mlflow_client: Any, experiment: str, sweep_id: str, *, create: bo
         tags={"mmar_hydra.sweep_id": sweep_id, "mmar_hydra.role": PARENT_ROLE},
     )
     return str(run.info.run_id)
+
+
+@contextmanager
+def tracking_env_kept() -> Iterator[None]:
+    """Undo what Lightning's MLFlowLogger does to the process: ``mlflow.set_tracking_uri``
+    sets ``$MLFLOW_TRACKING_URI``, which would become the default store of every later run of
+    this process (notebooks, tests, in-process callers)."""
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        yield
+    finally:
+        if "mlflow" in sys.modules:
+            sys.modules["mlflow"].set_tracking_uri(saved)
+        if saved is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved

@@ -1,0 +1,157 @@
+"""The logger group and reproducibility records: a real MLflow store (SQLite, no server),
+sweep parent/child runs, task=compare from the store, run_info.json and the drift warning."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import TINY_EVAL, TINY_TRAIN, run_main
+
+from mmar_hydra.writers.run_info import drift_warning, mmar_hash
+
+mlflow = pytest.importorskip("mlflow")
+
+
+def _store(uri: str):
+    return mlflow.tracking.MlflowClient(tracking_uri=uri)
+
+
+def _assert_training_run(client, run, mmar):
+    """What every training run in the store holds: params, tags, metrics, artifacts."""
+    params, tags = run.data.params, run.data.tags
+    assert float(params["learning_rate"]) > 0
+    assert params["mmar_hash"] == mmar_hash(mmar)
+    assert params["datalist.sha256"] and int(params["model_params"]) > 0
+    assert params["mmar.config_file"] == "config/config_train.json"
+    assert tags["task"] == "train" and tags["mmar"] == mmar.name
+    assert len(client.get_metric_history(run.info.run_id, "val_mean_dice")) == 2
+    assert client.get_metric_history(run.info.run_id, "train_loss_step")
+    assert client.get_metric_history(run.info.run_id, "lr")
+    models = {a.path for a in client.list_artifacts(run.info.run_id, "models")}
+    assert {"models/model.pt", "models/final_model.pt"} <= models
+    config = {a.path for a in client.list_artifacts(run.info.run_id, "config")}
+    assert {"config/mmar_hydra_config.yaml", "config/run_info.json"} <= config
+    assert run.info.status == "FINISHED"
+
+
+def test_mlflow_run_in_a_sqlite_store(tiny_demo, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = run_main(
+        f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "logger=mlflow", f"tracking_uri={uri}"
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    client = _store(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name(tiny_demo.name).experiment_id])
+    _assert_training_run(client, run, tiny_demo)
+    assert (tmp_path / "mlartifacts").is_dir()  # beside the database, not in the cwd
+    # the store chosen for this run does not become the process's default
+    import os
+
+    assert os.environ.get("MLFLOW_TRACKING_URI") != uri
+
+
+@pytest.mark.slow
+def test_mlflow_sweep_is_one_parent_with_child_runs_and_compares_as_folders(
+    tiny_demo, tmp_path
+):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = run_main(
+        "-m",
+        f"mmar={tiny_demo}",
+        "task=train",
+        *TINY_TRAIN,
+        "logger=mlflow",
+        f"tracking_uri={uri}",
+        "learning_rate=1e-3,2e-3",
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    client = _store(uri)
+    runs = client.search_runs([client.get_experiment_by_name(tiny_demo.name).experiment_id])
+    parents = [r for r in runs if r.data.tags.get("mmar_hydra.role") == "sweep"]
+    children = [r for r in runs if r not in parents]
+    assert len(parents) == 1 and len(children) == 2
+    assert parents[0].info.status == "FINISHED"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    assert sorted(c.data.tags["job"] for c in children) == ["0", "1"]
+    for child in children:
+        _assert_training_run(client, child, tiny_demo)
+
+    sweep = next(p for p in (tiny_demo / "runs").iterdir() if p.name.startswith("multirun_"))
+    on_folders = run_main("task=compare", f"runs={sweep}", f"out={tmp_path / 'folders'}")
+    from_store = run_main(
+        "task=compare", f"runs=mlflow:{tiny_demo.name}/{sweep.name}", f"tracking_uri={uri}",
+        f"out={tmp_path / 'store'}",
+    )  # fmt: skip
+    assert on_folders.returncode == 0 and from_store.returncode == 0, from_store.stderr[-2000:]
+    table = (tmp_path / "folders" / "compare.csv").read_text()
+    assert table == (tmp_path / "store" / "compare.csv").read_text()
+    assert "learning_rate" in table and (tmp_path / "store" / "curves.png").is_file()
+
+    unknown = run_main("task=compare", "runs=mlflow:nope", f"tracking_uri={uri}")
+    assert unknown.returncode == 2
+    assert "no MLflow experiment 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_run_info_after_train_and_the_drift_warning_on_validate(trained_demo, tmp_path):
+    mmar = tmp_path / "mmar"
+    shutil.copytree(trained_demo, mmar, ignore=shutil.ignore_patterns("runs", "eval"))
+    record = json.loads((mmar / "models" / "run_info.json").read_text())["train"]
+    assert record["versions"]["monai"] and record["versions"]["torch"]
+    assert record["versions"]["hydra-core"] and record["versions"]["nibabel"]
+    assert {"cuda", "cudnn", "devices", "cpu"} <= set(record["environment"])
+    assert record["mmar"]["config_hash"] and record["seed"] == 0
+    assert "task=train" in record["command"]
+
+    import torch
+
+    ckpt = mmar / "models" / "model.pt"
+    data = torch.load(ckpt, weights_only=True)
+    assert data["versions"]["monai"]  # every checkpoint says what made it
+    data["versions"]["monai"] = "1.2.0"
+    torch.save(data, ckpt)
+    proc = run_main(
+        f"mmar={mmar}",
+        "task=validate",
+        "config_file=config/config_validation_ckpt.json",
+        *TINY_EVAL,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warnings = [line for line in proc.stdout.splitlines() if "was trained with" in line]
+    assert len(warnings) == 1
+    assert "MONAI 1.2.0" in warnings[0] and f"MONAI {torch.__version__}" not in warnings[0]
+    import monai
+
+    assert f"MONAI {monai.__version__}" in warnings[0]
+    evaluated = json.loads((mmar / "eval" / "run_info.json").read_text())
+    assert evaluated["validate"]["metrics"]["val_mean_dice"] >= 0
+
+
+def test_drift_warning_names_both_versions_and_is_silent_without_drift():
+    from mmar_hydra.writers.model_record import package_versions
+
+    same = package_versions()
+    assert drift_warning(same, "m.pt") is None
+    assert drift_warning(None, "m.pt") is None
+    text = drift_warning({**same, "torch": "1.13.1"}, "m.pt")
+    assert "torch 1.13.1" in text and f"torch {same['torch']}" in text
+
+
+def test_mmar_hash_follows_the_config_folder(tiny_demo):
+    before = mmar_hash(tiny_demo)
+    (tiny_demo / "config" / "environment.json").write_text("{}")
+    assert mmar_hash(tiny_demo) != before
+
+
+def test_an_unknown_logger_and_a_server_uri_are_user_errors(tiny_demo):
+    from mmar_hydra.engine.loggers import build_loggers
+    from mmar_hydra.errors import ConfigError
+    from mmar_hydra.run_paths import RunPaths
+    from mmar_hydra.tracking.mlflow_store import store_location
+
+    with pytest.raises(ConfigError, match="unknown logger 'comet'"):
+        build_loggers({"comet": {}}, None, paths=RunPaths.inside(tiny_demo))
+    with pytest.raises(ConfigError, match="tracking server"):
+        store_location("http://example.org:5000", None)
+    assert store_location(None, tiny_demo / "runs")[0].endswith("runs/mlflow.db")
