@@ -155,3 +155,37 @@ def test_an_unknown_logger_and_a_server_uri_are_user_errors(tiny_demo):
     with pytest.raises(ConfigError, match="tracking server"):
         store_location("http://example.org:5000", None)
     assert store_location(None, tiny_demo / "runs")[0].endswith("runs/mlflow.db")
+
+
+@pytest.mark.slow
+def test_wandb_offline_and_aim_local_record_the_run(tiny_demo):
+    pytest.importorskip("wandb")
+    pytest.importorskip("aim")
+    proc = run_main(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "logger=[wandb,aim]")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    run_dir = sorted(p for p in (tiny_demo / "runs").iterdir() if p.name.startswith("train_"))[-1]
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")  # offline: written here, never sent
+    assert list(offline.glob("run-*.wandb"))
+    from aim import Repo, Run
+
+    (run_hash,) = Repo(str(tiny_demo / "runs")).list_all_runs()
+    run = Run(run_hash=run_hash, repo=str(tiny_demo / "runs"), read_only=True)
+    assert run.experiment == tiny_demo.name and "task=train" in run.props.tags
+    stored = tiny_demo / "runs" / "aim_artifacts" / run_hash
+    assert (stored / "models" / "model.pt").is_file()
+    assert (stored / "config" / "run_info.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["overfit", "limit", "anomaly"])
+def test_debug_presets_train_end_to_end(tiny_demo, preset):
+    proc = run_main(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, f"debug={preset}")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    stats = json.loads((tiny_demo / "models" / "train_stats.json").read_text())
+    full = json.loads(
+        (tiny_demo / "models" / "run_info.json").read_text()
+    )  # the record names the preset
+    assert f"debug={preset}" in full["train"]["overrides"]
+    assert stats["epochs_completed"] == 2
+    if preset in ("overfit", "limit"):  # fewer batches than the 2 x 4 of a full run
+        assert stats["iterations"] < 8
