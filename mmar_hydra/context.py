@@ -36,6 +36,15 @@ FRAMEWORK_KEYS = (
     "input_shape",
     "ignore_verify",
     "trainer",
+    "folds",
+    "cv_pool",
+    "group_key",
+    "cv_dir",
+    "cv_fold",
+    "models",
+    "ensemble",
+    "tta",
+    "tta_axes",
 )
 
 
