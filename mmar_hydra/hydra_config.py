@@ -79,12 +79,15 @@ def register_empty() -> None:
 
 def register_mmar(config: Mapping[str, Any]) -> dict[str, Any]:
     """Register the normalized MMAR config; returns the primary node that was stored."""
+    from hydra.core.config_store import ConfigStore
+
     primary = copy.deepcopy(dict(config))
     train = primary.get("train")
-    if isinstance(train, dict):
-        for group, key in COMPONENT_GROUPS.items():
-            if key in train:
-                _store(group, "mmar", train.pop(key), package=f"train.{key}")
+    for group, key in COMPONENT_GROUPS.items():
+        if isinstance(train, dict) and key in train:
+            _store(group, "mmar", train.pop(key), package=f"train.{key}")
+        else:  # an earlier MMAR of this process (in-process runs) must not leak into this one
+            ConfigStore.instance().repo.get(group, {}).pop("mmar.yaml", None)
     _store(None, "_mmar_", primary)
     return primary
 

@@ -72,11 +72,17 @@ def load_member(path: Path, *, mmar_root: Path, allow_code: bool) -> Any:
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.torchscript import load_torchscript
 
-    if path.suffix == ".ts":
-        return load_torchscript(path).eval()
-    checkpoint = load_checkpoint(path)
-    network = network_for_checkpoint(checkpoint, None, mmar_root=mmar_root, allow_code=allow_code)
-    load_weights(network, state_dict_of(checkpoint), strict=True, file=str(path))
+    try:
+        if path.suffix == ".ts":
+            return load_torchscript(path).eval()
+        checkpoint = load_checkpoint(path)
+        network = network_for_checkpoint(
+            checkpoint, None, mmar_root=mmar_root, allow_code=allow_code
+        )
+        load_weights(network, state_dict_of(checkpoint), strict=True, file=str(path))
+    except CheckpointError as exc:
+        exc.what = f"ensemble member {path}: {exc.what}"
+        raise
     return network.eval()
 
 
