@@ -70,7 +70,7 @@ def apply_choice(choice: Choice, case: OOFCase, labels: list[int]) -> np.ndarray
     import torch
     from monai.transforms import KeepLargestConnectedComponent
 
-    pred = torch.as_tensor(case.pred)
+    pred = torch.tensor(case.pred)  # a copy: the transform may write into its input
     onehot = not case.categorical
     if choice.together:
         pred = KeepLargestConnectedComponent(
