@@ -28,7 +28,9 @@ def test_cv_three_folds_two_epochs_split_report_resume_and_compare(tiny_demo, tm
     seen: list[str] = []
     for fold in range(3):
         mmar = cv / f"fold_{fold}" / "mmar"
-        assert (mmar / "models" / "model.pt").is_file() and (mmar / "models" / "final_model.pt").is_file()
+        assert (mmar / "models" / "model.pt").is_file() and (
+            mmar / "models" / "final_model.pt"
+        ).is_file()
         assert json.loads((mmar / "clone.json").read_text())["parent"] == str(tiny_demo)
         split_file = cv / "splits" / f"fold_{fold}.json"
         env = json.loads((mmar / "config" / "environment.json").read_text())

@@ -32,7 +32,11 @@ def test_seeded_kfold_puts_every_case_in_exactly_one_validation_fold():
 
 
 def test_group_key_keeps_a_patient_in_one_fold():
-    items = [{"image": f"{p}_{s}.nii.gz", "patient": p} for p in "abcdefg" for s in range(3 if p < "c" else 1)]
+    items = [
+        {"image": f"{p}_{s}.nii.gz", "patient": p}
+        for p in "abcdefg"
+        for s in range(3 if p < "c" else 1)
+    ]
     split = make_split(items, folds=3, seed=0, group_key="patient")
     fold_of = {}
     for item, fold in zip(items, split.folds, strict=True):

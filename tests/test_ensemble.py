@@ -22,7 +22,9 @@ def _members(n: int = 3, classes: int = 3) -> list[torch.nn.Module]:
 
 def _mean_ensembled(outputs: list[torch.Tensor]) -> torch.Tensor:
     keys = [f"p{i}" for i in range(len(outputs))]
-    return MeanEnsembled(keys=keys, output_key="pred")(dict(zip(keys, outputs, strict=True)))["pred"]
+    return MeanEnsembled(keys=keys, output_key="pred")(dict(zip(keys, outputs, strict=True)))[
+        "pred"
+    ]
 
 
 def test_streamed_mean_equals_monai_mean_ensemble():
@@ -39,9 +41,7 @@ def test_streamed_mean_equals_monai_mean_ensemble():
 
 def test_vote_counts_labels_like_vote_ensemble():
     members, image = _members(), torch.rand(1, 1, 12, 10, 8)
-    post = Compose(
-        [Activationsd(keys="pred", softmax=True), AsDiscreted(keys="pred", argmax=True)]
-    )
+    post = Compose([Activationsd(keys="pred", softmax=True), AsDiscreted(keys="pred", argmax=True)])
     plan, rest = vote_plan(post)
     assert len(plan.activations) == 1 and plan.argmax is True
     assert [type(t).__name__ for t in rest.transforms] == ["AsDiscreted"]
@@ -90,13 +90,17 @@ def test_members_of_other_network_shapes_are_named():
         return UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=channels, strides=(2,))
 
     check_same_shapes([("a.pt", unet((4, 8))), ("b.pt", unet((4, 8)))])
-    with pytest.raises(CheckpointError, match="member c.pt does not have the network shape of a.pt") as exc:
+    with pytest.raises(
+        CheckpointError, match="member c.pt does not have the network shape of a.pt"
+    ) as exc:
         check_same_shapes([("a.pt", unet((4, 8))), ("c.pt", unet((8, 16)))])
     assert exc.value.path.endswith("weight") and "(8, 1, 3, 3, 3)" in exc.value.what
 
 
 def _dice(stdout: str) -> float:
-    return float(next(line for line in stdout.splitlines() if line.startswith("val_mean_dice:")).split()[1])
+    return float(
+        next(line for line in stdout.splitlines() if line.startswith("val_mean_dice:")).split()[1]
+    )
 
 
 def test_ensemble_of_one_model_twice_validates_like_the_model(trained_demo):

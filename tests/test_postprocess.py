@@ -83,11 +83,18 @@ def test_the_choice_goes_after_the_prediction_is_discretized(tmp_path):
         ]
     }
     specs = klcc_specs(Choice(together=True), [1])
-    out = json.loads(write_config(tmp_path / "in.json", config, specs, tmp_path / "o.json").read_text())
+    out = json.loads(
+        write_config(tmp_path / "in.json", config, specs, tmp_path / "o.json").read_text()
+    )
     names = [t["name"] for t in out["post_transforms"]]
     assert names == ["Activationsd", "AsDiscreted", "KeepLargestConnectedComponentd", "SaveImaged"]
     with pytest.raises(ConfigError, match="does not discretize the prediction"):
-        write_config(tmp_path / "in.json", {"post_transforms": config["post_transforms"][:1]}, specs, tmp_path / "x.json")
+        write_config(
+            tmp_path / "in.json",
+            {"post_transforms": config["post_transforms"][:1]},
+            specs,
+            tmp_path / "x.json",
+        )
 
 
 def _fake_cv(root, helps: bool) -> CVFolder:
@@ -102,8 +109,13 @@ def _fake_cv(root, helps: bool) -> CVFolder:
         for i in split.validation(fold):
             pred = _label_map((2, 9, 1), extra)
             truth = _label_map((2, 9, 1)) if helps else pred
-            onehot = [torch.as_tensor(np.concatenate([a == 0, a == 1]).astype(np.float32)) for a in (pred, truth)]
-            image = MetaTensor(torch.zeros(1, 20, 20, 20), meta={"filename_or_obj": f"/d/c{i}.nii.gz"})
+            onehot = [
+                torch.as_tensor(np.concatenate([a == 0, a == 1]).astype(np.float32))
+                for a in (pred, truth)
+            ]
+            image = MetaTensor(
+                torch.zeros(1, 20, 20, 20), meta={"filename_or_obj": f"/d/c{i}.nii.gz"}
+            )
             saver({"pred": onehot[0], "label": onehot[1], "image": image})
         spec = {"name": "MeanDice", "args": {"include_background": False}}
         record = {"key_metric": "val_mean_dice", "key_metric_spec": spec, "value": 0.9}
@@ -114,7 +126,11 @@ def _fake_cv(root, helps: bool) -> CVFolder:
 def test_task_postprocess_writes_the_inference_config_and_the_decision(tiny_demo):
     folder = _fake_cv(tiny_demo, helps=True)
     stored = load_case(oof_cases([folder.oof_dir(0)])[0])
-    assert stored.categorical and stored.pred.shape == (1, 20, 20, 20) and stored.source.endswith(".nii.gz")
+    assert (
+        stored.categorical
+        and stored.pred.shape == (1, 20, 20, 20)
+        and stored.source.endswith(".nii.gz")
+    )
     proc = run_main(f"mmar={tiny_demo}", "task=postprocess")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "kept: the largest component of labels [1] together" in proc.stdout
@@ -134,7 +150,9 @@ def test_task_postprocess_keeps_nothing_that_hurts_and_needs_a_cv_folder(tiny_de
     proc = run_main(f"mmar={tiny_demo}", "task=postprocess")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "kept: nothing" in proc.stdout
-    post = json.loads((tiny_demo / "config" / "config_inference_cv.json").read_text())["post_transforms"]
+    post = json.loads((tiny_demo / "config" / "config_inference_cv.json").read_text())[
+        "post_transforms"
+    ]
     assert "KeepLargestConnectedComponentd" not in [t["name"] for t in post]
     proc = run_main(f"mmar={tiny_demo}", "task=postprocess", "cv_dir=elsewhere")
     assert proc.returncode == 2 and "not a CV folder" in proc.stderr

@@ -48,20 +48,30 @@ def case_id(item: Mapping[str, Any]) -> str:
     return str(image)
 
 
-def _first_missing(items: Sequence[Mapping[str, Any]], key: str) -> list[int]:
-    return [i for i, item in enumerate(items) if key not in item]
+def _require(
+    items: Sequence[Mapping[str, Any]], key: str, what: str, file: str, expected: str, fix: str
+) -> None:
+    """A DataError naming how many items lack ``key`` and the first of them."""
+    missing = [i for i, item in enumerate(items) if key not in item]
+    if missing:
+        raise DataError(
+            f"{len(missing)} of {len(items)} cases have no '{key}'{what}",
+            file=file,
+            path=f"{key} (first without it: {case_id(items[missing[0]])})",
+            expected=expected,
+            fix=fix,
+        )
 
 
 def _from_fold_key(items: Sequence[Mapping[str, Any]], file: str, requested: int | None) -> Split:
-    missing = _first_missing(items, FOLD_KEY)
-    if missing:
-        raise DataError(
-            f"{len(missing)} of {len(items)} cases have no '{FOLD_KEY}' key",
-            file=file,
-            path=f"{FOLD_KEY} (first without it: {case_id(items[missing[0]])})",
-            expected=f"a '{FOLD_KEY}' on every case of the pool, or on none",
-            fix=f"add '{FOLD_KEY}' to those cases, or remove it from all to split with a seeded k-fold",
-        )
+    _require(
+        items,
+        FOLD_KEY,
+        " key",
+        file,
+        f"a '{FOLD_KEY}' on every case of the pool, or on none",
+        f"add '{FOLD_KEY}' to those cases, or remove it from all to split with a seeded k-fold",
+    )
     try:
         folds = [int(item[FOLD_KEY]) for item in items]
     except (TypeError, ValueError):
@@ -119,15 +129,14 @@ def _kfold(groups: Sequence[Any], k: int, seed: int) -> list[int]:
 def _groups(items: Sequence[Mapping[str, Any]], group_key: str | None, file: str) -> list[Any]:
     if not group_key:
         return list(range(len(items)))
-    missing = _first_missing(items, group_key)
-    if missing:
-        raise DataError(
-            f"{len(missing)} of {len(items)} cases have no '{group_key}' (the group_key)",
-            file=file,
-            path=f"{group_key} (first without it: {case_id(items[missing[0]])})",
-            expected=f"a '{group_key}' value on every case, e.g. the patient id",
-            fix=f"add '{group_key}' to every case of the datalist, or drop group_key=",
-        )
+    _require(
+        items,
+        group_key,
+        " (the group_key)",
+        file,
+        f"a '{group_key}' value on every case, e.g. the patient id",
+        f"add '{group_key}' to every case of the datalist, or drop group_key=",
+    )
     return [str(item[group_key]) for item in items]
 
 
