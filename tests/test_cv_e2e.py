@@ -61,9 +61,12 @@ def test_cv_three_folds_two_epochs_split_report_resume_and_compare(tiny_demo, tm
     assert proc.returncode == 0 and "nothing to train" in proc.stdout
     kept = (cv / "fold_0" / "mmar" / "models" / "model.pt").stat().st_mtime_ns
     (cv / "fold_1" / "mmar" / "models" / "final_model.pt").unlink()
-    proc = run_main(f"mmar={tiny_demo}", "task=cv", "folds=3", *TINY_TRAIN)
+    # ... under another Hydra launcher: submitit's local processes, the path SLURM takes
+    proc = run_main(f"mmar={tiny_demo}", "task=cv", "folds=3", *TINY_TRAIN, "hydra/launcher=local")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "cv: training fold(s) 1 as a sweep" in proc.stdout and "cv_fold=1 " in proc.stdout
+    assert "hydra/launcher=local" in proc.stdout
+    assert list((cv / ".submitit").glob("*/*_log.out"))  # submitit ran the fold
     assert (cv / "fold_1" / "mmar" / "models" / "final_model.pt").is_file()
     assert (cv / "fold_0" / "mmar" / "models" / "model.pt").stat().st_mtime_ns == kept
     proc = run_main(f"mmar={tiny_demo}", "task=cv", "folds=2", *TINY_TRAIN)
