@@ -112,6 +112,13 @@ def test_ensemble_of_one_model_twice_validates_like_the_model(trained_demo):
     assert "ensemble: 2 member(s), mean" in twice.stdout
     assert _dice(twice.stdout) == pytest.approx(_dice(plain.stdout), abs=1e-4)
     assert (trained_demo / "eval" / "ens" / "val_mean_dice_raw.csv").is_file()
+    # flip TTA of the single model the config names
+    tta = run_main(
+        *common, "dont_load_ts_model=true", "dont_load_ckpt_model=false", "tta=flip", "tta_axes=[0]"
+    )
+    assert tta.returncode == 0, tta.stderr[-3000:]
+    assert "ensemble: 1 member(s), mean, flip TTA over axes [0]" in tta.stdout
+    assert 0 <= _dice(tta.stdout) <= 1
 
 
 def test_ensemble_members_that_do_not_match_are_a_clean_error(trained_demo, tmp_path):
