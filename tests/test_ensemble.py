@@ -134,7 +134,7 @@ def test_ensemble_members_that_do_not_match_are_a_clean_error(trained_demo, tmp_
     assert "where:    " in proc.stderr and ".weight" in proc.stderr
     save_foreign_checkpoint(tmp_path / "bare.pt")  # no train_conf: rebuilt as the MMAR's network
     proc = run_main(
-        f"mmar={trained_demo}", "task=ensemble", *TINY_EVAL, f"models=[{tmp_path / 'bare.pt'}]"
+        f"mmar={trained_demo}", "task=ensemble", *TINY_EVAL, f"models={tmp_path / 'bare.pt'}"
     )
     assert proc.returncode == 2
     assert f"ensemble member {tmp_path / 'bare.pt'}: the checkpoint does not fit" in proc.stderr

@@ -164,9 +164,10 @@ def _oof(ctx: TaskContext, folder: Any, source: DataSource, folds: list[int]) ->
             allow_code=ctx.allow_code,
             fold=fold,
         )
+        value = record["value"]
+        shown = f"{value:.4f}" if isinstance(value, float) else "-"
         print(
-            f"cv: fold {fold} out-of-fold {record['key_metric']}: {record['value']:.4f} "
-            f"({record['cases']} cases)"
+            f"cv: fold {fold} out-of-fold {record['key_metric']}: {shown} ({record['cases']} cases)"
         )
 
 

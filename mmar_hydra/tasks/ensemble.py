@@ -29,9 +29,16 @@ def wants_ensemble(ctx: TaskContext) -> bool:
     )
 
 
-def _settings(ctx: TaskContext) -> tuple[str, str | None, list[int] | None]:
-    from omegaconf import OmegaConf
+def _as_list(value: Any) -> list[Any] | None:
+    """A list setting given as ``[a,b]`` or as one bare value (``models=a.pt``)."""
+    from omegaconf import ListConfig, OmegaConf
 
+    if value is None:
+        return None
+    return list(OmegaConf.to_container(value)) if isinstance(value, ListConfig) else [value]
+
+
+def _settings(ctx: TaskContext) -> tuple[str, str | None, list[int] | None]:
     mode = str(ctx.cfg.get("ensemble") or "mean")
     if mode not in ("mean", "vote"):
         raise ConfigError(
@@ -44,8 +51,8 @@ def _settings(ctx: TaskContext) -> tuple[str, str | None, list[int] | None]:
         raise ConfigError(
             f"tta={tta}", path="tta", expected="tta=flip (flip test-time augmentation) or none"
         )
-    axes = ctx.cfg.get("tta_axes")
-    axes = [int(a) for a in OmegaConf.to_container(axes)] if axes is not None else None
+    axes = _as_list(ctx.cfg.get("tta_axes"))
+    axes = [int(a) for a in axes] if axes is not None else None
     return mode, None if tta in (None, "none") else str(tta), axes
 
 
@@ -55,8 +62,6 @@ def ensemble_network(ctx: TaskContext, parts: Any, say: Any) -> Any:
     The config's inferer moves into the ensemble (it runs once per member), and ``vote``
     takes over the activations of the post transforms.
     """
-    from omegaconf import OmegaConf
-
     from mmar_hydra.cv.ensemble import Ensemble, vote_plan
     from mmar_hydra.cv.folder import CVFolder
     from mmar_hydra.cv.members import check_same_shapes, load_member, member_paths
@@ -64,8 +69,8 @@ def ensemble_network(ctx: TaskContext, parts: Any, say: Any) -> Any:
     from mmar_hydra.tasks.model_loading import load_eval_network
 
     mode, tta, axes = _settings(ctx)
-    models = ctx.cfg.get("models")
-    models = [str(m) for m in OmegaConf.to_container(models)] if models else None
+    models = _as_list(ctx.cfg.get("models"))
+    models = [str(m) for m in models] if models else None
     if models or ctx.cfg.get("cv_dir") or ctx.cfg.task == "ensemble":
         cv_dir = (
             None
