@@ -69,6 +69,8 @@ def test_cv_three_folds_two_epochs_split_report_resume_and_compare(tiny_demo, tm
     assert list((cv / ".submitit").glob("*/*_log.out"))  # submitit ran the fold
     assert (cv / "fold_1" / "mmar" / "models" / "final_model.pt").is_file()
     assert (cv / "fold_0" / "mmar" / "models" / "model.pt").stat().st_mtime_ns == kept
+    retrained = cv / "fold_1" / "mmar" / "models" / "model.pt"
+    assert (cv / "oof" / "fold_1" / "oof.json").stat().st_mtime_ns >= retrained.stat().st_mtime_ns
     proc = run_main(f"mmar={tiny_demo}", "task=cv", "folds=2", *TINY_TRAIN)
     assert proc.returncode == 2 and "holds another split" in proc.stderr
 

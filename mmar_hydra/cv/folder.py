@@ -85,7 +85,15 @@ class CVFolder:
         return (models / "final_model.pt").is_file() and (models / "model.pt").is_file()
 
     def has_oof(self, fold: int) -> bool:
-        return (self.oof_dir(fold) / "oof.json").is_file()
+        """The fold's out-of-fold record exists and is newer than its model (a retrained
+        fold needs new predictions)."""
+        record, model = (
+            self.oof_dir(fold) / "oof.json",
+            self.fold_mmar(fold) / "models" / "model.pt",
+        )
+        if not record.is_file():
+            return False
+        return not model.is_file() or record.stat().st_mtime_ns >= model.stat().st_mtime_ns
 
     def write_split(
         self,

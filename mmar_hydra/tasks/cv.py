@@ -227,8 +227,8 @@ def run(ctx: TaskContext) -> float | None:
     missing = [f for f in range(split.k) if f not in trained]
     if code != 0 or missing:
         raise MMARError(
-            f"fold(s) {', '.join(map(str, missing))} did not finish training"
-            + (f" (the sweep exited with {code})" if code else ""),
+            (f"fold(s) {', '.join(map(str, missing))} did not finish training" if missing else "")
+            + (f" (the fold sweep exited with {code})" if code else ""),
             file=folder.root,
             path="folds",
             expected="every fold trained",
