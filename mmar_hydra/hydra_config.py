@@ -105,10 +105,9 @@ def register_mmar(config: Mapping[str, Any]) -> dict[str, Any]:
     _forget_previous_mmar()
     primary = copy.deepcopy(dict(config))
     train = primary.get("train")
-    if isinstance(train, dict):
-        for group, key in COMPONENT_GROUPS.items():
-            if key in train:
-                _store(group, "mmar", train.pop(key), package=f"train.{key}")
+    for group, key in COMPONENT_GROUPS.items():
+        if isinstance(train, dict) and key in train:
+            _store(group, "mmar", train.pop(key), package=f"train.{key}")
     _store(None, "_mmar_", primary)
     return primary
 

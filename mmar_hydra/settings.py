@@ -65,6 +65,20 @@ class Settings:
     seed: int = _key("seed of task=demo_data", 0)
     force: bool = _key("task=demo_data / clone: overwrite existing files", False)
     clone_models: bool = _key("task=clone: copy models/ too", False)
+    # cross-validation and ensembles (task=cv / ensemble / postprocess; validate / infer members)
+    folds: int | None = _key(
+        "task=cv: the number of folds (null: the datalist's fold keys, else 5)"
+    )
+    cv_pool: str = _key("task=cv: split `train` (training only) or `all` (+ validation)", "train")
+    group_key: str | None = _key("task=cv: datalist key kept within one fold (a patient id)")
+    cv_dir: str | None = _key("the CV folder, relative to the MMAR (null: cv)")
+    cv_fold: int | None = _key("set by task=cv on each fold's training job (the fold number)")
+    models: Any = _key("ensemble members: [models/a.pt, other/model.ts, ...] instead of cv_dir")
+    ensemble: str = _key(
+        "mean (average the outputs) | vote (majority of the members' labels)", "mean"
+    )
+    tta: str | None = _key("flip: flip test-time augmentation over the spatial axes")
+    tta_axes: Any = _key("spatial axes tta=flip mirrors, e.g. [0,1] (null: all of them)")
     model_path: str | None = _key("task=export: the checkpoint to export (default MMAR_CKPT)")
     output_path: str | None = _key("task=export: where model.ts goes (default MMAR_TORCHSCRIPT)")
     input_shape: Any = _key("task=export: e.g. [1,1,96,96,96] (default from the config)")

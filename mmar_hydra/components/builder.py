@@ -205,10 +205,12 @@ def build_eval(
     mmar_root: Path | str | None = None,
     allow_code: bool = False,
     rank: int = 0,
+    section: str | None = None,
     train_model: Any = None,
     world_size: int = 1,
 ) -> EvalParts:
-    """Build a flat validation/inference config (with ``train_model`` as its network)."""
+    """Build a flat validation/inference config (with ``train_model`` as its network), or
+    with ``section="validate"`` a training config's validate section."""
     train, flat = _resolvers(
         cfg,
         _paths(paths, mmar_root),
@@ -217,6 +219,11 @@ def build_eval(
         rank=rank,
         world_size=world_size,
     )
+    if section == "validate":
+        if flat is None or train is None:
+            raise ConfigError("the training config has no 'validate' section", file=_file(cfg))
+        flat.resolve_all()  # train's components are built only where validate refers to them
+        return _eval_parts(flat, cfg)
     if train is not None or flat is None:
         raise ConfigError(
             "not a flat validation/inference config",

@@ -31,6 +31,7 @@ def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.components.builder import build_eval
     from mmar_hydra.engine.evaluation import evaluate
     from mmar_hydra.engine.trainer import distributed_layout, trainer_kwargs
+    from mmar_hydra.tasks.ensemble import ensemble_network, wants_ensemble
     from mmar_hydra.tasks.model_loading import load_eval_network
     from mmar_hydra.tasks.train import trainer_overrides
 
@@ -56,11 +57,14 @@ def run(ctx: TaskContext) -> float | None:
     parts = build_eval(
         config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
     )
-    network = load_eval_network(
-        parts.model, parts.handlers, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, say=say
-    )
+    if wants_ensemble(ctx):  # models=[...], cv_dir=..., tta=flip or task=ensemble
+        network = ensemble_network(ctx, parts, say)
+    else:
+        network = load_eval_network(
+            parts.model, parts.handlers, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, say=say
+        )
     result = evaluate(network, parts, kwargs)
-    is_validate = ctx.cfg.task == "validate" and bool(result["metrics"])
+    is_validate = ctx.cfg.task in ("validate", "ensemble") and bool(result["metrics"])
     if rank == 0:
         if is_validate:
             for path in _write_eval_files(paths, parts.handlers, result):
