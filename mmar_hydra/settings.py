@@ -59,6 +59,10 @@ class Settings:
         "task=validate do_validation=false: the datalist split to infer (null: the config's)",
         "test",
     )
+    fast: bool = _key(
+        "task=train/finetune: rewrite the data pipeline for speed (caches, threads, bf16/AMP)",
+        False,
+    )
     resume: bool = _key("task=train: continue from MMAR_CKPT_DIR/resume_state.pt", False)
     runs: Any = _key("task=compare: a sweep folder, [dir1,dir2] or a glob")
     out: str | None = _key("output folder of task=demo_data / import / clone / compare")

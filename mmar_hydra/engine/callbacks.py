@@ -25,6 +25,7 @@ __all__ = [
     "TrainStatsCallback",
     "EpochSummaryCallback",
     "SmartCacheCallback",
+    "TrackMetaCallback",
     "ResumeCheckpointCallback",
     "IntervalCheckpointCallback",
     "ValidationMetricsSaver",
@@ -305,6 +306,35 @@ class ValidationMetricsSaver(pl.Callback):
         names = list(getattr(pl_module, "last_val_filenames", []))
         details = {k: (names, v) for k, v in pl_module.last_val_details.items() if v is not None}
         write_metrics_saver(self.save_dir, self.saver_args, pl_module.last_val_metrics, details)
+
+
+class TrackMetaCallback(pl.Callback):
+    """``fast=true``: no MONAI metadata tracking in the training loop, full tracking to validate.
+
+    The cache holds MetaTensors; the random transforms, the network and the loss then work on
+    plain tensors. Validation (Invertd, SaveImaged, the eval file names) gets metadata back.
+    """
+
+    @staticmethod
+    def _track(on: bool) -> None:
+        from monai.data import set_track_meta
+
+        set_track_meta(on)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._track(False)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._track(True)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._track(str(getattr(trainer.state.fn, "value", trainer.state.fn)) != "fit")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._track(True)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
+        self._track(True)
 
 
 class SmartCacheCallback(pl.Callback):
