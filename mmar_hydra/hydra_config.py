@@ -32,6 +32,9 @@ __all__ = [
     "job_overrides",
 ]
 
+# config groups whose options are open argument lists (trainer.devices=4, trainer.precision=...)
+TRAINER_GROUPS = ("trainer",)
+
 # group name -> key inside the `train` section it provides
 COMPONENT_GROUPS: dict[str, str] = {
     "network": "model",
@@ -156,7 +159,10 @@ def rewrite_overrides(overrides: Sequence[str], known: Mapping[str, Any]) -> lis
             out.append(text)
             continue
         top = key.split(".", 1)[0].split("/", 1)[0]
-        if top in framework or _has_path(known, key):
+        if top in TRAINER_GROUPS and "." in key:
+            # any Trainer argument, whatever the chosen preset already sets (add or override)
+            out.append("++" + text)
+        elif top in framework or _has_path(known, key):
             out.append(text)
         else:
             out.append("++" + text)
