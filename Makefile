@@ -39,9 +39,10 @@ test: $(STAMP) ## run the test suite and the notebooks (<= 3 min on 2 cores); pr
 test-slow: $(STAMP) ## run the long end-to-end tests
 	$(PYTHON) -m pytest -m slow $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff lint + format check
+lint: $(STAMP) ## ruff lint + format check + mypy (settings in pyproject.toml)
 	$(PYTHON) -m ruff check mmar_hydra tests
 	$(PYTHON) -m ruff format --check mmar_hydra tests
+	$(PYTHON) -m mypy
 
 format: $(STAMP) ## ruff format + autofix
 	$(PYTHON) -m ruff format mmar_hydra tests

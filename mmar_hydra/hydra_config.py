@@ -177,6 +177,6 @@ def job_overrides() -> list[str]:
 
         # raw: an override such as lr=${learning_rate} must not be resolved (or lost) here
         task = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)
-        return [str(o).lstrip("+") for o in task]
+        return [str(o).lstrip("+") for o in task or []]
     except (ImportError, ValueError):
         return []

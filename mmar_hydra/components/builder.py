@@ -72,7 +72,7 @@ def _resolvers(
 
     if isinstance(cfg.get("train"), Mapping):
         conf = {k: copy.deepcopy(v) for k, v in cfg.items() if k != "mmar_source"}
-        common = {"walk": walk, "allow_code": allow_code, "train_conf": conf}
+        common: dict[str, Any] = {"walk": walk, "allow_code": allow_code, "train_conf": conf}
         train = Resolver(cfg["train"], "train", hooks=hooks("train"), **common)
         validate = None
         if isinstance(cfg.get("validate"), Mapping) and cfg["validate"]:

@@ -106,7 +106,11 @@ def _rewrite_section(
         plan.notes.append(f"{name}.dataset: Dataset -> {new} ({why})")
         kind = new
     loader = section.get("dataloader")
-    if kind in ("CacheDataset", "PersistentDataset") and _short(loader) == "DataLoader":
+    if (
+        kind in ("CacheDataset", "PersistentDataset")
+        and isinstance(loader, dict)
+        and _short(loader) == "DataLoader"
+    ):
         args = loader.setdefault("args", {})
         workers = args.pop("num_workers", 0)
         args.pop("persistent_workers", None)

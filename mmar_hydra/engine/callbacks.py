@@ -186,7 +186,7 @@ class TrainStatsCallback(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epoch_start = time.perf_counter()
-        self._batch_end: float | None = self.epoch_start
+        self._batch_end = self.epoch_start
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_: Any
@@ -304,8 +304,10 @@ class ValidationMetricsSaver(pl.Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         names = list(getattr(pl_module, "last_val_filenames", []))
-        details = {k: (names, v) for k, v in pl_module.last_val_details.items() if v is not None}
-        write_metrics_saver(self.save_dir, self.saver_args, pl_module.last_val_metrics, details)
+        found: Any = pl_module.last_val_details
+        details = {k: (names, v) for k, v in found.items() if v is not None}
+        metrics: Any = pl_module.last_val_metrics
+        write_metrics_saver(self.save_dir, self.saver_args, metrics, details)
 
 
 class TrackMetaCallback(pl.Callback):
@@ -367,8 +369,8 @@ def _rng_state() -> dict[str, Any]:
     py_state = random.getstate()
     return {
         "torch": torch.get_rng_state(),
-        "numpy_keys": torch.from_numpy(np_state[1].astype("int64")),
-        "numpy_pos": int(np_state[2]),
+        "numpy_keys": torch.from_numpy(np_state[1].astype("int64")),  # type: ignore[index]
+        "numpy_pos": int(np_state[2]),  # type: ignore[index]
         "python": torch.tensor(py_state[1], dtype=torch.int64),
         "python_version": int(py_state[0]),
     }

@@ -60,16 +60,16 @@ def fit(
     for text in plan.report():
         say(f"handlers: {text}")
     for load in plan.load:
-        checkpoint = load_checkpoint(load.path)
+        loaded = load_checkpoint(load.path)
         report = load_weights(
             parts.network,
-            state_dict_of(checkpoint),
+            state_dict_of(loaded),
             strict=load.strict,
             skip_mismatched=load.skip_mismatched,
             file=str(load.path),
         )
         say(f"CheckpointLoader: {load.path}: {report.summary()}")
-        for text in load_engine_states(checkpoint, load.load_dict, parts):
+        for text in load_engine_states(loaded, load.load_dict, parts):
             say(f"CheckpointLoader: {text}")
 
     if fast is not None and fast.channels_last:
@@ -167,7 +167,7 @@ def _channels_last(network: Any) -> Any:
     """``channels_last_3d`` for a 3D network (5D inputs), ``channels_last`` for a 2D one."""
     import torch
 
-    dims = getattr(network, "dimensions", None) or getattr(network, "spatial_dims", 3)
+    dims: Any = getattr(network, "dimensions", None) or getattr(network, "spatial_dims", 3)
     return torch.channels_last_3d if int(dims) == 3 else torch.channels_last
 
 

@@ -202,5 +202,5 @@ def new_trainer(args: Mapping[str, Any]) -> Any:
 
     trainer = pl.Trainer(**args)
     if args.get("deterministic"):
-        torch.utils.deterministic.fill_uninitialized_memory = False
+        torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     return trainer

@@ -21,8 +21,10 @@ def trainer_overrides(ctx: TaskContext) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     node = ctx.cfg.get("trainer") or {}
-    overrides = OmegaConf.to_container(node, resolve=True) if node else {}
-    overrides = dict(overrides or {})
+    container = OmegaConf.to_container(node, resolve=True) if node else {}
+    overrides: dict[str, Any] = (
+        {str(k): v for k, v in container.items()} if isinstance(container, dict) else {}
+    )
     overrides.pop("_target_", None)
     return overrides
 
