@@ -32,6 +32,9 @@ __all__ = [
     "job_overrides",
 ]
 
+# config groups whose options are open argument lists (trainer.devices=4, trainer.precision=...)
+TRAINER_GROUPS = ("trainer",)
+
 # group name -> key inside the `train` section it provides
 COMPONENT_GROUPS: dict[str, str] = {
     "network": "model",
@@ -156,7 +159,10 @@ def rewrite_overrides(overrides: Sequence[str], known: Mapping[str, Any]) -> lis
             out.append(text)
             continue
         top = key.split(".", 1)[0].split("/", 1)[0]
-        if top in framework or _has_path(known, key):
+        if top in TRAINER_GROUPS and "." in key:
+            # any Trainer argument, whatever the chosen preset already sets (add or override)
+            out.append("++" + text)
+        elif top in framework or _has_path(known, key):
             out.append(text)
         else:
             out.append("++" + text)
@@ -171,6 +177,6 @@ def job_overrides() -> list[str]:
 
         # raw: an override such as lr=${learning_rate} must not be resolved (or lost) here
         task = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)
-        return [str(o).lstrip("+") for o in task]
+        return [str(o).lstrip("+") for o in task or []]
     except (ImportError, ValueError):
         return []

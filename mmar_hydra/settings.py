@@ -61,6 +61,10 @@ class Settings:
         "task=validate do_validation=false: the datalist split to infer (null: the config's)",
         "test",
     )
+    fast: bool = _key(
+        "task=train/finetune: rewrite the data pipeline for speed (caches, threads, bf16/AMP)",
+        False,
+    )
     resume: bool | str = _key(
         "task=train: true: continue from MMAR_CKPT_DIR/resume_state.pt; auto: continue when "
         "it exists, else start fresh (for requeued jobs)",

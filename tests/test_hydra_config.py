@@ -121,3 +121,8 @@ def test_conf_dir_is_found_in_a_built_wheel(tmp_path):
     )
     assert found.returncode == 0, found.stderr
     assert Path(found.stdout.strip()) == target / "mmar_hydra" / "conf"
+
+
+def test_any_trainer_argument_can_be_set_whatever_the_preset():
+    cfg = _compose(["trainer.precision=bf16-mixed", "trainer=ddp_cpu", "trainer.devices=3"])
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.trainer.devices == 3

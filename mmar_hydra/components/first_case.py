@@ -71,7 +71,8 @@ def _transform_failed(section: Resolver, exc: Exception) -> DataError:
 def _shape_mismatch(section: Resolver, loaded: Any, item: Mapping[str, Any]) -> list[MMARError]:
     if not isinstance(loaded, dict):
         return []
-    img, lbl = loaded.get("image"), loaded.get("label")
+    img: Any = loaded.get("image")
+    lbl: Any = loaded.get("label")
     if not (hasattr(img, "shape") and hasattr(lbl, "shape") and len(lbl.shape) == len(img.shape)):
         return []
     if tuple(img.shape) == tuple(lbl.shape):

@@ -120,11 +120,12 @@ class Ensemble(nn.Module):
         self.plan = plan or VotePlan()
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        total = None
+        total: torch.Tensor | None = None
         for member in self.members:
             out = self.inferer(image, member) if self.inferer is not None else member(image)
             if self.mode == "vote":
                 out = self.plan.votes(out)
             total = out.float() if total is None else total.add_(out)
             del out
+        assert total is not None  # an ensemble has members
         return total / len(self.members)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +66,17 @@ def _check_discrete(case: OOFCase) -> None:
         )
 
 
+def _add_label(choice: Choice, lab: int) -> Choice:
+    """``choice`` with ``lab``'s own largest component kept too."""
+    return Choice(choice.together, (*choice.labels, lab))
+
+
 def apply_choice(choice: Choice, case: OOFCase, labels: list[int]) -> np.ndarray:
     """The case's prediction, one-hot (C, ...), after the chosen components are kept."""
     import torch
     from monai.transforms import KeepLargestConnectedComponent
 
-    pred = torch.tensor(case.pred)  # a copy: the transform may write into its input
+    pred: Any = torch.tensor(case.pred)  # a copy: the transform may write into its input
     onehot = not case.categorical
     if choice.together:
         pred = KeepLargestConnectedComponent(
@@ -143,10 +149,7 @@ def choose(
     candidates: list[tuple[str, list[int], Callable[[Choice], Choice]]] = [
         ("all labels together", labels, lambda c: Choice(True, c.labels))
     ]
-    candidates += [
-        (f"label {lab}", [lab], lambda c, lab=lab: Choice(c.together, (*c.labels, lab)))
-        for lab in labels
-    ]
+    candidates += [(f"label {lab}", [lab], partial(_add_label, lab=lab)) for lab in labels]
     rows = []
     for step, (name, applied, extend) in enumerate(candidates, 1):
         candidate = extend(current)

@@ -83,10 +83,11 @@ class FlipTTA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         combos = flip_combinations(self._axes(x))
-        total = None
+        total: torch.Tensor | None = None
         for combo in combos:
             dims = [a + 2 for a in combo]
             y = self.network(torch.flip(x, dims) if dims else x)
             y = torch.flip(y, dims) if dims else y
             total = y if total is None else total.add_(y)
+        assert total is not None  # flip_combinations always holds the identity
         return total / len(combos)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.components.fast import FastPlan
 from mmar_hydra.components.parts import TrainParts
 from mmar_hydra.errors import CheckpointError
 from mmar_hydra.run_paths import RunPaths
@@ -28,6 +29,7 @@ def fit(
     finetune: bool = False,
     resume: bool = False,
     say: Any = print,
+    fast: FastPlan | None = None,
 ) -> dict[str, Any]:
     """Train; returns {"best_key_metric", "best_key_metric_epoch", "key_metric_name",
     "ckpt_dir", ...}. Every folder it writes to comes from ``paths``."""
@@ -43,6 +45,7 @@ def fit(
         IntervalCheckpointCallback,
         ResumeCheckpointCallback,
         SmartCacheCallback,
+        TrackMetaCallback,
         TrainStatsCallback,
         ValidationMetricsSaver,
     )
@@ -57,18 +60,20 @@ def fit(
     for text in plan.report():
         say(f"handlers: {text}")
     for load in plan.load:
-        checkpoint = load_checkpoint(load.path)
+        loaded = load_checkpoint(load.path)
         report = load_weights(
             parts.network,
-            state_dict_of(checkpoint),
+            state_dict_of(loaded),
             strict=load.strict,
             skip_mismatched=load.skip_mismatched,
             file=str(load.path),
         )
         say(f"CheckpointLoader: {load.path}: {report.summary()}")
-        for text in load_engine_states(checkpoint, load.load_dict, parts):
+        for text in load_engine_states(loaded, load.load_dict, parts):
             say(f"CheckpointLoader: {text}")
 
+    if fast is not None and fast.channels_last:
+        parts.network.to(memory_format=_channels_last(parts.network))
     module = MMARLightningModule(parts, scheduler_interval=plan.scheduler_interval)
     ckpt_dir = plan.ckpt_dir or paths.ckpt_dir  # CheckpointSaver's save_dir, else MMAR_CKPT_DIR
     checkpoint = ClaraCheckpointCallback(
@@ -97,6 +102,8 @@ def fit(
             ValidationMetricsSaver(Path(saver.get("save_dir") or paths.eval_dir), saver)
         )
     callbacks += [SmartCacheCallback(d) for d in plan.smart_cache]
+    if fast is not None and fast.track_meta_off:
+        callbacks.append(TrackMetaCallback())
     resume_path = ckpt_dir / RESUME_FILENAME
     callbacks.append(ResumeCheckpointCallback(resume_path))
     ckpt_path = None
@@ -110,7 +117,10 @@ def fit(
     if plan.tensorboard_dir is not None:
         logger = TensorBoardLogger(save_dir=str(plan.tensorboard_dir), name="", version="")
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
-    kwargs, notes = trainer_kwargs(globals_, trainer_overrides)
+    overrides = dict(trainer_overrides or {})
+    if fast is not None and fast.precision and "precision" not in overrides:
+        overrides["precision"] = fast.precision
+    kwargs, notes = trainer_kwargs(globals_, overrides)
     for text in notes:
         say(f"trainer: {text}")
     extra = dict(plan.trainer_kwargs)
@@ -151,6 +161,14 @@ def fit(
         "best_filename": plan.best_filename if checkpoint.save_best else "",
         "final_filename": plan.final_filename if checkpoint.save_final else "",
     }
+
+
+def _channels_last(network: Any) -> Any:
+    """``channels_last_3d`` for a 3D network (5D inputs), ``channels_last`` for a 2D one."""
+    import torch
+
+    dims: Any = getattr(network, "dimensions", None) or getattr(network, "spatial_dims", 3)
+    return torch.channels_last_3d if int(dims) == 3 else torch.channels_last
 
 
 def load_engine_states(

@@ -210,7 +210,8 @@ class _Translator:
                 )
 
     def as_discrete(self, args: dict[str, Any], path: str) -> None:
-        classes, key = None, None
+        classes: Any = None
+        key = ""
         for key in ("n_classes", "num_classes"):
             if key in args:
                 classes = args.pop(key)
@@ -283,7 +284,7 @@ class _Translator:
         names = [_short(x) if isinstance(x, dict) else "" for x in items]
         first = next((i for i, n in enumerate(names) if n in _CHANNEL_FIRST), None)
         early = [i for i in range(first or 0) if names[i] in _NEEDS_CHANNEL]
-        if not early:
+        if first is None or not early:
             return
         moved = [items[i] for i in early]
         rest = [x for i, x in enumerate(items) if i not in early]

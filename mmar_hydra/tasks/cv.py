@@ -46,6 +46,14 @@ class DataSource:
     own_paths: tuple[str, ...]
 
 
+def _raw(node: Any) -> dict[str, Any]:
+    """A config node as a plain dict, interpolations left as written."""
+    from omegaconf import OmegaConf
+
+    container = OmegaConf.to_container(node, resolve=False)
+    return container if isinstance(container, dict) else {}  # type: ignore[return-value]
+
+
 def _dataset(config: dict[str, Any], section: str, file: str | None) -> dict[str, Any]:
     spec = (config.get(section) or {}).get("dataset")
     if not isinstance(spec, dict) or "data_list_file_path" not in spec:
@@ -65,7 +73,6 @@ def data_source(ctx: TaskContext, config: dict[str, Any]) -> DataSource:
     Raises:
         ConfigError: no datalist, or train and validate reading different files or one split.
     """
-    from omegaconf import OmegaConf
 
     assert ctx.read is not None
     file = str(ctx.read.config_file)
@@ -91,10 +98,7 @@ def data_source(ctx: TaskContext, config: dict[str, Any]) -> DataSource:
     own = tuple(
         f"{section}.dataset"
         for section in ("train", "validate")
-        if OmegaConf.to_container(ctx.cfg[section]["dataset"], resolve=False).get(
-            "data_list_file_path"
-        )
-        != "${DATASET_JSON}"
+        if _raw(ctx.cfg[section]["dataset"]).get("data_list_file_path") != "${DATASET_JSON}"
     )
     base = train.get("data_file_base_dir")
     base_dir = (root / str(base)).resolve() if base is not None else paths[0].parent
@@ -151,7 +155,7 @@ def _oof(ctx: TaskContext, folder: Any, source: DataSource, folds: list[int]) ->
     from mmar_hydra.tasks.train import trainer_overrides
 
     user = trainer_overrides(ctx)
-    one_process = {k: user[k] for k in ("accelerator", "precision") if k in user}
+    one_process: dict[str, Any] = {k: user[k] for k in ("accelerator", "precision") if k in user}
     one_process.update(devices=1, strategy="auto", num_nodes=1)
     for fold in folds:
         config = _fold_config(ctx, source, folder.split_file(fold))

@@ -21,8 +21,10 @@ def trainer_overrides(ctx: TaskContext) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     node = ctx.cfg.get("trainer") or {}
-    overrides = OmegaConf.to_container(node, resolve=True) if node else {}
-    overrides = dict(overrides or {})
+    container = OmegaConf.to_container(node, resolve=True) if node else {}
+    overrides: dict[str, Any] = (
+        {str(k): v for k, v in container.items()} if isinstance(container, dict) else {}
+    )
     overrides.pop("_target_", None)
     return overrides
 
@@ -42,7 +44,12 @@ def run(ctx: TaskContext) -> float | None:
     """Train; returns the best validation key metric (for Hydra sweepers), or None."""
     from mmar_hydra.components.builder import build_train
 
-    config, paths = checked_config(ctx, "train")
+    fast: list[Any] = []  # the FastPlan, when fast=true rewrote the config
+
+    def speed_up(resolved: dict[str, Any]) -> dict[str, Any]:
+        return _fast(ctx, resolved, fast) if ctx.settings.fast else resolved
+
+    config, paths = checked_config(ctx, "train", adjust=speed_up)
 
     from mmar_hydra.engine.run import fit
     from mmar_hydra.engine.trainer import distributed_layout, seed_from_globals, trainer_kwargs
@@ -65,10 +72,31 @@ def run(ctx: TaskContext) -> float | None:
         finetune=ctx.settings.task == "finetune",
         resume=ctx.settings.resume,
         say=print if rank == 0 else _silent,
+        fast=fast[0] if fast else None,
     )
     if rank == 0:
         _print_summary(Path(result["ckpt_dir"]), result)
     return result.get("best_key_metric")
+
+
+def _fast(ctx: TaskContext, resolved: dict[str, Any], out: list[Any]) -> dict[str, Any]:
+    """``fast=true``: the rewritten config; the plan for the engine goes into ``out``."""
+    from mmar_hydra.components.fast import apply_fast
+    from mmar_hydra.engine.trainer import trainer_kwargs
+    from mmar_hydra.run_paths import RunPaths
+
+    kwargs = trainer_kwargs(resolved, trainer_overrides(ctx))[0]
+    config, plan = apply_fast(
+        resolved,
+        paths=RunPaths.for_task(ctx, resolved),
+        allow_code=ctx.allow_code,
+        gpu=kwargs.get("accelerator") == "gpu",
+    )
+    if ctx.rank == 0:
+        for note in plan.notes:
+            print(f"fast: {note}")
+    out.append(plan)
+    return config
 
 
 def _silent(*_: Any) -> None:
