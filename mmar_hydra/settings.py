@@ -72,12 +72,6 @@ class Settings:
         choices=("auto",),
     )
     # faults survived (mmar_hydra/faults/)
-    skip_bad_cases: bool = _key(
-        "task=train: skip (and count) cases that cannot be read instead of stopping", False
-    )
-    max_bad_fraction: float = _key(
-        "task=train skip_bad_cases=true: stop when more than this share of a split is bad", 0.2
-    )
     ddp_timeout: int = _key(
         "seconds a DDP rank waits for the others at a collective before it stops", 600
     )
@@ -180,11 +174,6 @@ def _convert(name: str, value: Any, annotation: Any, choices: tuple[str, ...] = 
     elif int in allowed and isinstance(value, int | str) and not isinstance(value, bool):
         try:
             return int(value)
-        except ValueError:
-            pass
-    elif float in allowed and isinstance(value, int | float | str) and not isinstance(value, bool):
-        try:
-            return float(value)
         except ValueError:
             pass
     elif str in allowed and isinstance(value, str | int | float) and not isinstance(value, bool):

@@ -54,8 +54,6 @@ def check_free_space(path: Path, size: int) -> None:
             "resume=auto (the previous file, if any, is unchanged)",
         )
     if free < WARN_FACTOR * size:
-        message = (
-            f"low disk space for {path.name}: {_mb(free)} free, each save needs {_mb(size)}"
-        )
+        message = f"low disk space for {path.name}: {_mb(free)} free, each save needs {_mb(size)}"
         log.warning(message)
         print(f"warning: {message}")
