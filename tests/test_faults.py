@@ -153,3 +153,15 @@ def test_a_killed_rank_is_named():
 def test_resume_command_replaces_resume():
     cmd = resume_command(["mmar=/m", "task=train", "resume=false", "epochs=3"])
     assert cmd == "python -m mmar_hydra mmar=/m task=train epochs=3 resume=auto"
+
+
+def test_loggers_are_flushed_at_every_epoch_end():
+    from mmar_hydra.faults.hygiene import FlushLoggersCallback
+
+    flushed = []
+    writer = type("W", (), {"flush": lambda self: flushed.append(1)})()
+    trainer = type("T", (), {"loggers": [type("L", (), {"experiment": writer})()]})()
+    callback = FlushLoggersCallback()
+    callback.on_train_epoch_end(trainer, None)
+    callback.on_validation_epoch_end(trainer, None)
+    assert len(flushed) == 2

@@ -115,6 +115,7 @@ def test_a_sigkilled_ddp_rank_stops_the_survivor_with_a_message(tiny_demo, tmp_p
     code = proc.wait(timeout=90)
     took = time.monotonic() - killed
     text = log.read_text()
+    print(f"the survivor exited {took:.1f} s after the kill")
     assert code != 0 and took < 20 + 15, (code, took, text[-3000:])
     assert f"rank 1 (pid {children[0].pid}) killed by SIGKILL" in text, text[-3000:]
     torch.load(tiny_demo / "models" / "resume_state.pt", weights_only=True)

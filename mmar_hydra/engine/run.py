@@ -60,6 +60,7 @@ def fit(
     from mmar_hydra.engine.module import MMARLightningModule
     from mmar_hydra.engine.trainer import build_trainer, quiet_lightning, trainer_kwargs
     from mmar_hydra.faults.ddp import apply_ddp_timeout, dead_rank_error
+    from mmar_hydra.faults.hygiene import FlushLoggersCallback
     from mmar_hydra.faults.preempt import PreemptionCallback, preempted_error
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
 
@@ -126,7 +127,7 @@ def fit(
     logger = None
     if plan.tensorboard_dir is not None:
         logger = TensorBoardLogger(save_dir=str(plan.tensorboard_dir), name="", version="")
-        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+        callbacks += [LearningRateMonitor(logging_interval="epoch"), FlushLoggersCallback()]
     overrides = dict(trainer_overrides or {})
     if fast is not None and fast.precision and "precision" not in overrides:
         overrides["precision"] = fast.precision
