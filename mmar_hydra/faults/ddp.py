@@ -68,8 +68,8 @@ def dead_rank_error(trainer: Any, exc: BaseException, timeout_s: int) -> MMARErr
         exc: what the fit raised.
         timeout_s: the process-group timeout in force (for the message).
     """
-    if int(getattr(trainer, "world_size", 1) or 1) < 2:
-        return None
+    if isinstance(exc, MMARError) or int(getattr(trainer, "world_size", 1) or 1) < 2:
+        return None  # already a user-facing error, or no other rank to blame
     text = f"{type(exc).__name__}: {exc}"
     dead = dead_ranks(trainer)
     markers = ("gloo", "nccl", "connection", "timed out", "timeout", "peer", "distbackend")
