@@ -402,6 +402,10 @@ class ResumeCheckpointCallback(pl.Callback):
         self.path = Path(path)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.save(trainer)
+
+    def save(self, trainer: pl.Trainer) -> None:
+        """Write the resume state now (every epoch, and mid-epoch when preempted)."""
         checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
         checkpoint["mmar_hydra_rng"] = _rng_state()
         if trainer.is_global_zero:

@@ -27,14 +27,20 @@ def fit(
     paths: RunPaths,
     trainer_overrides: Mapping[str, Any] | None = None,
     finetune: bool = False,
-    resume: bool = False,
+    resume: bool | str = False,
     say: Any = print,
     fast: FastPlan | None = None,
+    ddp_timeout: int = 600,
 ) -> dict[str, Any]:
     """Train; returns {"best_key_metric", "best_key_metric_epoch", "key_metric_name",
-    "ckpt_dir", ...}. Every folder it writes to comes from ``paths``."""
+    "ckpt_dir", ...}. Every folder it writes to comes from ``paths``.
+
+    ``resume`` (true or "auto") continues from resume_state.pt when it exists; SIGTERM /
+    SIGUSR1 stop the run with the resume state written (``faults.preempt``); a dead DDP rank
+    stops the others within ``ddp_timeout`` seconds (``faults.ddp``)."""
     from pytorch_lightning.callbacks import LearningRateMonitor
     from pytorch_lightning.loggers import TensorBoardLogger
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from mmar_hydra import gc_policy
     from mmar_hydra.distributed import ddp_job
@@ -53,6 +59,9 @@ def fit(
     from mmar_hydra.engine.handlers import plan_handlers
     from mmar_hydra.engine.module import MMARLightningModule
     from mmar_hydra.engine.trainer import build_trainer, quiet_lightning, trainer_kwargs
+    from mmar_hydra.faults.ddp import apply_ddp_timeout, dead_rank_error
+    from mmar_hydra.faults.hygiene import FlushLoggersCallback
+    from mmar_hydra.faults.preempt import PreemptionCallback, preempted_error
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
 
     quiet_lightning()
@@ -105,7 +114,9 @@ def fit(
     if fast is not None and fast.track_meta_off:
         callbacks.append(TrackMetaCallback())
     resume_path = ckpt_dir / RESUME_FILENAME
-    callbacks.append(ResumeCheckpointCallback(resume_path))
+    resume_callback = ResumeCheckpointCallback(resume_path)
+    preemption = PreemptionCallback(resume_callback)
+    callbacks += [resume_callback, preemption]
     ckpt_path = None
     if resume:
         if resume_path.is_file():
@@ -116,11 +127,12 @@ def fit(
     logger = None
     if plan.tensorboard_dir is not None:
         logger = TensorBoardLogger(save_dir=str(plan.tensorboard_dir), name="", version="")
-        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+        callbacks += [LearningRateMonitor(logging_interval="epoch"), FlushLoggersCallback()]
     overrides = dict(trainer_overrides or {})
     if fast is not None and fast.precision and "precision" not in overrides:
         overrides["precision"] = fast.precision
     kwargs, notes = trainer_kwargs(globals_, overrides)
+    apply_ddp_timeout(kwargs, ddp_timeout)
     for text in notes:
         say(f"trainer: {text}")
     extra = dict(plan.trainer_kwargs)
@@ -141,16 +153,24 @@ def fit(
     )
     dry_run(parts)
     gc_policy.settle()
-    with ddp_job():
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        # every rank records what it trained, so a sweep can be checked rank by rank
-        log.info(
-            "rank %d of %d trained with lr=%s, %d steps",
-            trainer.global_rank,
-            trainer.world_size,
-            parts.optimizer.defaults.get("lr"),
-            trainer.global_step,
-        )
+    try:
+        with ddp_job():
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException:
+        raise preempted_error(preemption, trainer) from None
+    except Exception as exc:  # a dead DDP rank surfaces as a backend error of a collective
+        error = dead_rank_error(trainer, exc, ddp_timeout)
+        if error is None:
+            raise
+        raise error from None
+    # every rank records what it trained, so a sweep can be checked rank by rank
+    log.info(
+        "rank %d of %d trained with lr=%s, %d steps",
+        trainer.global_rank,
+        trainer.world_size,
+        parts.optimizer.defaults.get("lr"),
+        trainer.global_step,
+    )
     return {
         "best_key_metric": checkpoint.best_value,
         "best_key_metric_epoch": checkpoint.best_epoch,

@@ -7,6 +7,7 @@ through ``writers``; this module adds the resolved config beside them and a clos
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -51,20 +52,34 @@ def run(ctx: TaskContext) -> float | None:
 
     config, paths = checked_config(ctx, "train", adjust=speed_up)
 
-    from mmar_hydra.engine.run import fit
     from mmar_hydra.engine.trainer import distributed_layout, seed_from_globals, trainer_kwargs
+    from mmar_hydra.faults.lock import run_lock
     from mmar_hydra.writers.atomic import ensure_writable_dir
 
     ckpt_dir = paths.ckpt_dir
     ensure_writable_dir(ckpt_dir)
     seed_from_globals(config)  # before building: random transforms take their seeds at init
     rank, world_size = distributed_layout(trainer_kwargs(config, trainer_overrides(ctx))[0])
-    parts = build_train(
-        config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
-    )
+    # rank 0 holds the folder's lock (DDP children re-run this task inside its run)
+    with run_lock(ckpt_dir) if rank == 0 else contextlib.nullcontext():
+        parts = build_train(
+            config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
+        )
+        result = _fit(ctx, config, parts, paths, rank, fast)
     if rank == 0:
-        _save_resolved_config(ctx, ckpt_dir)
-    result = fit(
+        _print_summary(Path(result["ckpt_dir"]), result)
+    return result.get("best_key_metric")
+
+
+def _fit(
+    ctx: TaskContext, config: Any, parts: Any, paths: Any, rank: int, fast: list[Any]
+) -> dict[str, Any]:
+    """Save the resolved config and train, inside the checkpoint folder's lock."""
+    from mmar_hydra.engine.run import fit
+
+    if rank == 0:
+        _save_resolved_config(ctx, paths.ckpt_dir)
+    return fit(
         parts,
         globals_=config,
         paths=paths,
@@ -73,10 +88,8 @@ def run(ctx: TaskContext) -> float | None:
         resume=ctx.settings.resume,
         say=print if rank == 0 else _silent,
         fast=fast[0] if fast else None,
+        ddp_timeout=ctx.settings.ddp_timeout,
     )
-    if rank == 0:
-        _print_summary(Path(result["ckpt_dir"]), result)
-    return result.get("best_key_metric")
 
 
 def _fast(ctx: TaskContext, resolved: dict[str, Any], out: list[Any]) -> dict[str, Any]:
