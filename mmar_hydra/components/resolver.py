@@ -323,7 +323,9 @@ class Resolver:
         args = prepare(self.hooks, cls, spec, args, where)
         if instantiate is None:  # check mode constructs all but caching datasets and users
             instantiate = self.walk.instantiate or not (
-                is_pipeline_dataset(cls) or any(_pending(v) for v in _leaves(args))
+                is_pipeline_dataset(cls)
+                or hasattr(cls, "first_case")  # checks its first case itself (SmartCache WSI)
+                or any(_pending(v) for v in _leaves(args))
             )
         if not instantiate:
             return Unbuilt(cls, args, where)
@@ -332,12 +334,17 @@ class Resolver:
         except MMARError:
             raise
         except Exception as exc:  # noqa: BLE001 - any constructor failure is the config's
+            missing = type(exc).__name__ == "OptionalImportError"  # MONAI: a package is missing
             raise ComponentError(
-                f"building {label} failed: {type(exc).__name__}: {exc}",
+                f"building {label} failed: {type(exc).__name__}: "
+                + (str(exc).splitlines()[0] if missing else str(exc)),
                 file=self.file,
                 path=where,
                 expected="arguments this class accepts",
-                fix="check the component's args",
+                fix="install that package (the build matching your torch), or disable the "
+                f"component: {where.replace('[', '.').replace(']', '')}.disabled=true"
+                if missing
+                else "check the component's args",
             ) from exc
 
     def handler(self, spec: dict[str, Any], where: str) -> Any:

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from monai.data import Dataset, SmartCacheDataset
+from monai.data import Dataset, SmartCacheDataset, WSIReader
 from monai.data import PatchWSIDataset as _MonaiPatchWSIDataset
-from monai.data import WSIReader
 from monai.transforms import apply_transform
 from monai.utils import ensure_tuple_rep
 
@@ -116,7 +115,10 @@ class PatchWSIDataset(Dataset):
         p0, p1 = self.patch_size
         images = [region[:, r : r + p0, c : c + p1] for c in cols for r in rows]
         labels = np.asarray(item["label"], dtype=np.float32).reshape(-1, 1, 1, 1)
-        return [{"image": np.ascontiguousarray(im), "label": lb} for im, lb in zip(images, labels)]
+        return [
+            {"image": np.ascontiguousarray(im), "label": lb}
+            for im, lb in zip(images, labels, strict=True)
+        ]
 
     def _transform(self, index: int) -> Any:
         patches = self.patches(self.data[index])
@@ -148,7 +150,9 @@ class SmartCachePatchWSIDataset(SmartCacheDataset):
         num_replace_workers: int | None = None,
         progress: bool = True,
     ) -> None:
-        patches = PatchWSIDataset(data, region_size, grid_shape, patch_size, None, image_reader_name)
+        patches = PatchWSIDataset(
+            data, region_size, grid_shape, patch_size, None, image_reader_name
+        )
         super().__init__(
             data=patches,  # type: ignore[arg-type]
             transform=transform,
@@ -225,5 +229,5 @@ class MaskedInferenceWSIDataset(_MonaiPatchWSIDataset):
         sample[ProbMapKeys.SIZE.value] = mask.shape
         return [
             {**sample, "location": loc, ProbMapKeys.LOCATION.value: at}
-            for loc, at in zip(locations, found)
+            for loc, at in zip(locations, found, strict=True)
         ]
