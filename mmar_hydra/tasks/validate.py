@@ -44,7 +44,12 @@ def run(ctx: TaskContext) -> float | None:
         config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
     )
     network = load_eval_network(
-        parts.model, parts.handlers, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, say=say
+        parts.model,
+        parts.handlers,
+        mmar_root=ctx.mmar_root,
+        allow_code=ctx.allow_code,
+        say=say,
+        file=(config.get("mmar_source") or {}).get("config_file"),
     )
     result = evaluate(network, parts, kwargs)
     is_validate = ctx.cfg.task == "validate" and bool(result["metrics"])
