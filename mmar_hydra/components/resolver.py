@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmar_hydra.components.code_strings import is_code_string, parse_code_string
+from mmar_hydra.components.eval_handlers import build_ignite_handler, runs_as_ignite
 from mmar_hydra.components.hooks import HookContext, prepare, provided_by_hooks
 from mmar_hydra.components.metrics import build_metric
 from mmar_hydra.components.parts import HandlerPart, MetricPart, ModelSource
@@ -352,11 +353,19 @@ class Resolver:
 
         def resolve() -> HandlerPart:
             name = str(spec.get("name") or spec.get("path") or "")
-            if spec.get("path") or "." in name:
-                self.resolve(spec, where)
+            ignite = self.name == "" and runs_as_ignite(name)  # run by the evaluation loop
+            cls = self.resolve(spec, where) if spec.get("path") or "." in name or ignite else None
             args = dict(self.value(spec.get("args") or {}, json_path(where, "args")))
             args = prepare(self.hooks, None, spec, args, where)
-            return HandlerPart(name, args, where, spec.get("rank"))
+            obj = build_ignite_handler(
+                cls if ignite else None,
+                args,
+                label=name,
+                where=where,
+                file=self.file,
+                instantiate=self.walk.instantiate,
+            )
+            return HandlerPart(name, args, where, spec.get("rank"), obj)
 
         return self.guarded(resolve)
 

@@ -16,10 +16,12 @@ from mmar_hydra.pathology.datasets import (
     SmartCachePatchWSIDataset,
 )
 from mmar_hydra.pathology.networks import ResNetFCModel
+from mmar_hydra.pathology.prob_map import ProbMapProducer
 
 __all__ = [
     "PatchWSIDataset",
     "SmartCachePatchWSIDataset",
     "MaskedInferenceWSIDataset",
     "ResNetFCModel",
+    "ProbMapProducer",
 ]

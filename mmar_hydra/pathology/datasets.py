@@ -207,6 +207,22 @@ class MaskedInferenceWSIDataset(_MonaiPatchWSIDataset):
         for sample in self.image_data:
             self.data.extend(self._patches_of(sample))
 
+    def _get_data(self, sample: dict[str, Any]) -> tuple[Any, dict]:
+        """The patch; where it leaves the slide, the outside is 0, as cuCIM read it."""
+        top, left = (int(v) for v in sample["location"])
+        height, width = self.wsi_reader.get_size(self._get_wsi_object(sample), 0)
+        ph, pw = self.patch_size
+        inside = {**sample, "location": (max(top, 0), max(left, 0))}
+        image, meta = super()._get_data(inside)
+        if tuple(image.shape[1:]) == (ph, pw) and top >= 0 and left >= 0:
+            return image, meta
+        full = np.zeros((image.shape[0], ph, pw), dtype=np.asarray(image).dtype)
+        r0, c0 = max(-top, 0), max(-left, 0)
+        rows = min(ph - r0, height - max(top, 0))
+        cols = min(pw - c0, width - max(left, 0))
+        full[:, r0 : r0 + rows, c0 : c0 + cols] = np.asarray(image)[:, :rows, :cols]
+        return full, meta
+
     def _patches_of(self, sample: dict[str, Any]) -> list[dict[str, Any]]:
         from monai.utils.enums import ProbMapKeys
 

@@ -43,6 +43,11 @@ PATHOLOGY_RULES: list[tuple[str, str, str]] = [
         "removed from MONAI",
     ),
     (
+        "`ProbMapProducer` handler",
+        "`mmar_hydra.pathology.ProbMapProducer` (MONAI's, atomic writes), run in the loop",
+        "an ignite handler",
+    ),
+    (
         '`image_reader_name: "cuCIM"` (cuCIM not installed)',
         '`"tifffile"` (else `"openslide"`)',
         "cuCIM needs CUDA",
@@ -119,6 +124,13 @@ class _Pathology:
                 "MONAI's PatchWSIDataset now reads one patch per "
                 "(row, column) location; Clara 4.0's region grid, (x, y) locations and "
                 "label order are kept",
+            )
+        elif name == "ProbMapProducer":
+            self.rename(
+                comp,
+                path,
+                short,
+                "MONAI's handler, writing each map atomically; it runs inside the evaluation loop",
             )
         elif name and short == "MaskedInferenceWSIDataset":
             self.rename(
