@@ -15,7 +15,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,8 @@ class PatchWSIDataset(Dataset):
         self.patch_size = ensure_tuple_rep(patch_size, 2)
         self.backend = choose_backend(image_reader_name)[0]
         self.reader = WSIReader(backend=self.backend, level=0)
-        self._slides: dict[str, Any] = {}
+        self._slides: dict[tuple[int, str], Any] = {}
+        self._lock = threading.Lock()  # SmartCache's worker threads share the open slides
         cells = self.grid_shape[0] * self.grid_shape[1]
         for i, item in enumerate(self.data):
             labels = item.get("label")
@@ -79,21 +82,30 @@ class PatchWSIDataset(Dataset):
                     fix="check grid_shape against the datalist",
                 )
 
+    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers: no lock, no open files
+        return {**self.__dict__, "_lock": None, "_slides": {}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _slide(self, path: str) -> Any:
         if self.backend == "openslide":  # OpenSlide objects are not kept (their own cache grows)
             return self.reader.read(path)
-        if path not in self._slides:
-            self._slides[path] = self.reader.read(path)
-        return self._slides[path]
+        key = (os.getpid(), path)  # forked loader workers must not share a file offset
+        if key not in self._slides:
+            self._slides[key] = self.reader.read(path)
+        return self._slides[key]
 
     def region(self, item: dict[str, Any]) -> np.ndarray:
         """The [3, H, W] uint8 region around ``item["location"]`` (x, y = column, row)."""
         x, y = (int(v) for v in item["location"][:2])
         left, top = x - self.region_size[0] // 2, y - self.region_size[1] // 2
-        slide = self._slide(str(item["image"]))
-        region, _ = self.reader.get_data(
-            slide, location=(top, left), size=self.region_size, level=0
-        )
+        with self._lock:  # one file handle per slide: reads must not interleave
+            slide = self._slide(str(item["image"]))
+            region, _ = self.reader.get_data(
+                slide, location=(top, left), size=self.region_size, level=0
+            )
         region = np.asarray(region)
         if region.shape[1:] != tuple(self.region_size):
             height, width = self.reader.get_size(slide, 0)
@@ -206,6 +218,12 @@ class MaskedInferenceWSIDataset(_MonaiPatchWSIDataset):
         self.image_data = [dict(sample) for sample in data]
         for sample in self.image_data:
             self.data.extend(self._patches_of(sample))
+
+    def _get_wsi_object(self, sample: dict[str, Any]) -> Any:
+        """The open slide, opened again in each process (forked workers share offsets)."""
+        if self.wsi_object_dict.get("_pid") != os.getpid():
+            self.wsi_object_dict = {"_pid": os.getpid()}
+        return super()._get_wsi_object(sample)
 
     def _get_data(self, sample: dict[str, Any]) -> tuple[Any, dict]:
         """The patch; where it leaves the slide, the outside is 0, as cuCIM read it."""
