@@ -76,6 +76,12 @@ def _store(group: str | None, name: str, node: Any, package: str | None = None) 
     ConfigStore.instance().store(group=group, name=name, node=node, package=package)
 
 
+def _forget(group: str, name: str) -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().repo.get(group, {}).pop(f"{name}.yaml", None)
+
+
 def register_settings() -> None:
     """Register ``_settings_``: the defaults of :class:`mmar_hydra.settings.Settings`."""
     from mmar_hydra.settings import settings_defaults
@@ -111,6 +117,8 @@ def register_mmar(config: Mapping[str, Any]) -> dict[str, Any]:
     for group, key in COMPONENT_GROUPS.items():
         if isinstance(train, dict) and key in train:
             _store(group, "mmar", train.pop(key), package=f"train.{key}")
+        else:  # an earlier MMAR of this process (in-process callers) must not leak into this one
+            _forget(group, "mmar")
     _store(None, "_mmar_", primary)
     return primary
 

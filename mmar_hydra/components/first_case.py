@@ -29,6 +29,10 @@ def check_first_case(section: Resolver | None) -> list[MMARError]:
         return []
     try:
         cls = section.resolve(spec, section.where("dataset"))
+        if hasattr(cls, "first_case"):  # a caching dataset that reads its own first case
+            unbuilt = section.component(spec, section.where("dataset"), instantiate=False)
+            cls.first_case(dict(unbuilt.args))
+            return []
         pipeline = is_pipeline_dataset(cls)
         dataset = section.component(spec, section.where("dataset"), instantiate=not pipeline)
         if not pipeline:

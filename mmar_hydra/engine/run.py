@@ -260,6 +260,7 @@ def _first_image(parts: TrainParts):  # noqa: ANN202 - a (1, C, ...) tensor
     """
     import copy
 
+    import torch
     from monai.data import CacheDataset, SmartCacheDataset
 
     dataset = parts.dataloader.dataset
@@ -268,6 +269,12 @@ def _first_image(parts: TrainParts):  # noqa: ANN202 - a (1, C, ...) tensor
         sample = dataset[0]
         sample = sample[0] if isinstance(sample, list) else sample
         return sample["image"].unsqueeze(0)
+    from mmar_hydra.components.resolver import is_pipeline_dataset
+
+    if not is_pipeline_dataset(type(dataset)) and not isinstance(dataset, SmartCacheDataset):
+        sample = dataset[0]  # it reads its own items (whole-slide patches, custom/ datasets)
+        sample = sample[0] if isinstance(sample, list) else sample
+        return torch.as_tensor(sample["image"]).unsqueeze(0)
     data = getattr(dataset, "data", None)
     if data and parts.pre_transforms is not None:
         sample = parts.pre_transforms(copy.deepcopy(data[0]))

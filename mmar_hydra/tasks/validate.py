@@ -61,7 +61,12 @@ def run(ctx: TaskContext) -> float | None:
         network = ensemble_network(ctx, parts, say)
     else:
         network = load_eval_network(
-            parts.model, parts.handlers, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, say=say
+            parts.model,
+            parts.handlers,
+            mmar_root=ctx.mmar_root,
+            allow_code=ctx.allow_code,
+            say=say,
+            file=(config.get("mmar_source") or {}).get("config_file"),
         )
     result = evaluate(network, parts, kwargs)
     is_validate = ctx.cfg.task in ("validate", "ensemble") and bool(result["metrics"])
