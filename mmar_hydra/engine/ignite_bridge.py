@@ -39,8 +39,8 @@ class IgniteBridge:
             ) from None
         self.events = Events
         self.engine = Engine(lambda engine, batch: None)
-        self.engine.data_loader = dataloader
-        state = self.engine.state
+        self.engine.data_loader = dataloader  # type: ignore[attr-defined]
+        state: Any = self.engine.state
         state.epoch, state.max_epochs, state.iteration = 1, 1, 0
         state.epoch_length = len(dataloader) if hasattr(dataloader, "__len__") else None
         for handler in handlers:
@@ -50,7 +50,7 @@ class IgniteBridge:
 
     def iteration(self, batch: dict[str, Any], output: dict[str, Any]) -> None:
         """One evaluation step is done: ``batch`` as loaded, ``output`` with ``pred``."""
-        state = self.engine.state
+        state: Any = self.engine.state
         state.iteration += 1
         state.batch, state.output = batch, output
         self.engine.fire_event(self.events.ITERATION_COMPLETED)

@@ -217,7 +217,7 @@ class MaskedInferenceWSIDataset(_MonaiPatchWSIDataset):
         )
         self.image_data = [dict(sample) for sample in data]
         for sample in self.image_data:
-            self.data.extend(self._patches_of(sample))
+            self.data.extend(self._patches_of(sample))  # type: ignore[attr-defined]
 
     def _get_wsi_object(self, sample: dict[str, Any]) -> Any:
         """The open slide, opened again in each process (forked workers share offsets)."""
@@ -228,8 +228,9 @@ class MaskedInferenceWSIDataset(_MonaiPatchWSIDataset):
     def _get_data(self, sample: dict[str, Any]) -> tuple[Any, dict]:
         """The patch; where it leaves the slide, the outside is 0, as cuCIM read it."""
         top, left = (int(v) for v in sample["location"])
-        height, width = self.wsi_reader.get_size(self._get_wsi_object(sample), 0)
-        ph, pw = self.patch_size
+        size: Any = self.wsi_reader.get_size(self._get_wsi_object(sample), 0)
+        height, width = size
+        ph, pw = self.patch_size  # type: ignore[misc]
         inside = {**sample, "location": (max(top, 0), max(left, 0))}
         image, meta = super()._get_data(inside)
         if tuple(image.shape[1:]) == (ph, pw) and top >= 0 and left >= 0:
