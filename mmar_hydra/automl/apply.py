@@ -46,7 +46,7 @@ def apply_sample(config: Mapping[str, Any], space: SearchSpace, sample: Mapping[
         if p.name not in sample:
             continue
         values = [sample[p.name]] if p.type == "float" else list(p.choices[int(sample[p.name])])
-        for b, v in zip(p.bindings, values):
+        for b, v in zip(p.bindings, values, strict=True):
             if b.kind == "global":
                 out[b.target] = v
             elif b.kind == "switch":
@@ -59,7 +59,7 @@ def apply_sample(config: Mapping[str, Any], space: SearchSpace, sample: Mapping[
                     resolve_paths(out, at).setdefault("args", {})[arg] = v
     for switch, users in space.switch_users.items():
         for at in users:
-            resolve_paths(out, at)["disabled"] = switches.get(switch, at.endswith("[0]") is False)
+            resolve_paths(out, at)["disabled"] = switches.get(switch, _later_alternative(space, at))
     for lst in sorted(space.alternatives, key=len, reverse=True):
         parent_path, _, key = lst.rpartition(".")
         parent = resolve_paths(out, parent_path) if parent_path else out
@@ -68,6 +68,11 @@ def apply_sample(config: Mapping[str, Any], space: SearchSpace, sample: Mapping[
         parent[key].pop("disabled", None)
     _strip(out)
     return out
+
+
+def _later_alternative(space: SearchSpace, at: str) -> bool:
+    """A plain run enables the first alternative of each list: is ``at`` a later one?"""
+    return any(at.startswith(lst + "[") and at != f"{lst}[0]" for lst in space.alternatives)
 
 
 def _strip(node: Any) -> None:

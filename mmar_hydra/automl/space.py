@@ -191,8 +191,13 @@ def _param(space, block, at, comp, i, file, seen_tags) -> SearchParam | None:
         ok = ok and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in targets)
         if not ok or float(targets[0]) > float(targets[1]):
             space.problems.append(
-                _err("a float search needs one arg and targets [low, high]", file, where,
-                     "targets", expected="[low, high] with low <= high")  # fmt: skip
+                _err(
+                    "a float search needs one arg and targets [low, high]",
+                    file,
+                    where,
+                    "targets",
+                    expected="[low, high] with low <= high",
+                )  # fmt: skip
             )
             return None
         low, high = float(targets[0]), float(targets[1])
@@ -200,8 +205,13 @@ def _param(space, block, at, comp, i, file, seen_tags) -> SearchParam | None:
         rows = targets if isinstance(targets, list) else []
         if not rows or not all(isinstance(r, list) and len(r) == len(bindings) for r in rows):
             space.problems.append(
-                _err(f"enum targets must be rows of {len(bindings)} value(s)", file, where,
-                     "targets", expected=f"[[v1..v{len(bindings)}], ...]")  # fmt: skip
+                _err(
+                    f"enum targets must be rows of {len(bindings)} value(s)",
+                    file,
+                    where,
+                    "targets",
+                    expected=f"[[v1..v{len(bindings)}], ...]",
+                )  # fmt: skip
             )
             return None
         choices = tuple(tuple(r) for r in rows)
@@ -222,8 +232,13 @@ def _binding(space, arg: str, at: str, comp, where: str, file) -> Binding | None
     name, _, tag = arg.partition("#")
     if name not in (comp.get("args") or {}):
         space.problems.append(
-            _err(f"'{name}' is not an argument of {comp.get('name') or comp.get('path')}",
-                 file, where, "args", expected=f"one of {sorted(comp.get('args') or {})}")  # fmt: skip
+            _err(
+                f"'{name}' is not an argument of {comp.get('name') or comp.get('path')}",
+                file,
+                where,
+                "args",
+                expected=f"one of {sorted(comp.get('args') or {})}",
+            )  # fmt: skip
         )
         return None
     return Binding("arg", at, name, tag)
@@ -234,27 +249,47 @@ def _check_switches(space: SearchSpace, file) -> None:
     for switch, users in space.switch_users.items():
         if switch not in searched:
             space.problems.append(
-                _err(f"'@disabled' switch '{switch}' is set by no search block", file, users[0],
-                     "apply", fix=f"add '{switch}' to a top-level enum search")  # fmt: skip
+                _err(
+                    f"'@disabled' switch '{switch}' is set by no search block",
+                    file,
+                    users[0],
+                    "apply",
+                    fix=f"add '{switch}' to a top-level enum search",
+                )  # fmt: skip
             )
     for switch in searched - set(space.switch_users):
         space.problems.append(
-            _err(f"search switch '{switch}' is used by no component", file, "search",
-                 fix=f"give one alternative \"apply\": {{\"@disabled\": \"{switch}\"}}")  # fmt: skip
+            _err(
+                f"search switch '{switch}' is used by no component",
+                file,
+                "search",
+                fix=f'give one alternative "apply": {{"@disabled": "{switch}"}}',
+            )  # fmt: skip
         )
     for lst, n in space.alternatives.items():
-        users = {s: [u for u in us if u.startswith(lst + "[")] for s, us in space.switch_users.items()}
+        users = {
+            s: [u for u in us if u.startswith(lst + "[")] for s, us in space.switch_users.items()
+        }
         for switch, paths in users.items():
             if len(paths) > 1:
                 space.problems.append(
-                    _err(f"switch '{switch}' is used by {len(paths)} alternatives of {lst}",
-                         file, paths[1], "apply", expected="each @disabled switch on exactly one alternative")  # fmt: skip
+                    _err(
+                        f"switch '{switch}' is used by {len(paths)} alternatives of {lst}",
+                        file,
+                        paths[1],
+                        "apply",
+                        expected="each @disabled switch on exactly one alternative",
+                    )  # fmt: skip
                 )
         switched = sum(1 for p in users.values() if p)
         if switched != n:
             space.problems.append(
-                _err(f"{n - switched} of the {n} alternatives have no '@disabled' switch", file,
-                     lst, expected="every alternative switched by a search enum")  # fmt: skip
+                _err(
+                    f"{n - switched} of the {n} alternatives have no '@disabled' switch",
+                    file,
+                    lst,
+                    expected="every alternative switched by a search enum",
+                )  # fmt: skip
             )
     _check_exactly_one(space, file)
 
@@ -272,8 +307,14 @@ def _check_exactly_one(space: SearchSpace, file) -> None:
                 enabled = sum(1 for k in mine.values() if not bool(row[k]))
                 if enabled != 1:
                     space.problems.append(
-                        _err(f"enum row {r} enables {enabled} alternatives of {lst}", file,
-                             p.where, "targets", r, expected="exactly one false (enabled) switch")  # fmt: skip
+                        _err(
+                            f"enum row {r} enables {enabled} alternatives of {lst}",
+                            file,
+                            p.where,
+                            "targets",
+                            r,
+                            expected="exactly one false (enabled) switch",
+                        )  # fmt: skip
                     )
 
 
@@ -281,6 +322,11 @@ def _check_tags(space: SearchSpace, seen_tags: set[str], file) -> None:
     for tag, users in space.tag_users.items():
         if tag not in seen_tags:
             space.problems.append(
-                _err(f"'apply' tag '{tag}' names no 'arg#{tag}' search target", file, users[0][0],
-                     "apply", fix=f"search '<arg>#{tag}' on a component")  # fmt: skip
+                _err(
+                    f"'apply' tag '{tag}' names no 'arg#{tag}' search target",
+                    file,
+                    users[0][0],
+                    "apply",
+                    fix=f"search '<arg>#{tag}' on a component",
+                )  # fmt: skip
             )
