@@ -70,7 +70,7 @@ def read_plan(raw: Mapping[str, Any], *, file: str | Path | None = None) -> Auto
             path="controller.args.max_rounds",
             expected="an integer >= 1",
         )
-    plan = {"max_rounds": rounds}
+    plan: dict[str, Any] = {"max_rounds": rounds}
     for i, handler in enumerate(raw.get("handlers") or []):
         if isinstance(handler, Mapping) and "path" in handler:
             raise ConfigError(

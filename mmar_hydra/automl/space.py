@@ -141,7 +141,7 @@ def parse_space(config: Mapping[str, Any], *, file: str | Path | None = None) ->
     blocks: list[tuple[str, Mapping[str, Any] | None, Any]] = [("", None, config.get("search"))]
     blocks += [(at, comp, comp.get("search")) for at, comp in comps]
     seen_tags: set[str] = set()
-    for at, comp, search in blocks:
+    for at, comp, search in blocks:  # type: ignore[assignment]
         if search is None:
             continue
         if not isinstance(search, list):
@@ -167,7 +167,8 @@ def _param(space, block, at, comp, i, file, seen_tags) -> SearchParam | None:
     if not isinstance(block, Mapping):
         space.problems.append(_err("a search block must be an object", file, where))
         return None
-    kind, args, targets = block.get("type"), block.get("args"), block.get("targets")
+    kind, args = block.get("type"), block.get("args")
+    targets: Any = block.get("targets")
     if kind not in ("float", "enum"):
         space.problems.append(
             _err(f"search type {kind!r} is unknown", file, where, "type", expected="float | enum")
@@ -267,10 +268,10 @@ def _check_switches(space: SearchSpace, file) -> None:
             )  # fmt: skip
         )
     for lst, n in space.alternatives.items():
-        users = {
+        by_switch = {
             s: [u for u in us if u.startswith(lst + "[")] for s, us in space.switch_users.items()
         }
-        for switch, paths in users.items():
+        for switch, paths in by_switch.items():
             if len(paths) > 1:
                 space.problems.append(
                     _err(
@@ -281,7 +282,7 @@ def _check_switches(space: SearchSpace, file) -> None:
                         expected="each @disabled switch on exactly one alternative",
                     )  # fmt: skip
                 )
-        switched = sum(1 for p in users.values() if p)
+        switched = sum(1 for p in by_switch.values() if p)
         if switched != n:
             space.problems.append(
                 _err(
