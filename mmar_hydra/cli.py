@@ -306,11 +306,13 @@ def main(argv: Sequence[str] | None = None) -> Any:
 def entry(argv: Sequence[str] | None = None) -> None:
     """The process entry point: ``python -m mmar_hydra``, ``mmar-hydra``, ``mmar_hydra.apps.*``.
 
-    :func:`main` plus the garbage-collector policy of :mod:`mmar_hydra.gc_policy`, which only a
-    process that ends with the task may use.
+    :func:`main` plus what only a process that ends with the task may do: the
+    garbage-collector policy of :mod:`mmar_hydra.gc_policy`, and deferring the optional packages
+    ``import monai`` pulls in but a run does not use (:mod:`mmar_hydra.lean_imports`).
     """
-    from mmar_hydra import gc_policy
+    from mmar_hydra import gc_policy, lean_imports
 
+    lean_imports.defer()
     gc_policy.pause_for_startup()
     try:
         main(argv)

@@ -35,6 +35,9 @@ __all__ = [
     "debug_wanted",
 ]
 
+# config groups whose options are open argument lists (trainer.devices=4, trainer.precision=...)
+TRAINER_GROUPS = ("trainer",)
+
 # group name -> key inside the `train` section it provides
 COMPONENT_GROUPS: dict[str, str] = {
     "network": "model",
@@ -76,6 +79,12 @@ def _store(group: str | None, name: str, node: Any, package: str | None = None) 
     ConfigStore.instance().store(group=group, name=name, node=node, package=package)
 
 
+def _forget(group: str, name: str) -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().repo.get(group, {}).pop(f"{name}.yaml", None)
+
+
 def register_settings() -> None:
     """Register ``_settings_``: the defaults of :class:`mmar_hydra.settings.Settings`."""
     from mmar_hydra.settings import settings_defaults
@@ -108,10 +117,11 @@ def register_mmar(config: Mapping[str, Any]) -> dict[str, Any]:
     _forget_previous_mmar()
     primary = copy.deepcopy(dict(config))
     train = primary.get("train")
-    if isinstance(train, dict):
-        for group, key in COMPONENT_GROUPS.items():
-            if key in train:
-                _store(group, "mmar", train.pop(key), package=f"train.{key}")
+    for group, key in COMPONENT_GROUPS.items():
+        if isinstance(train, dict) and key in train:
+            _store(group, "mmar", train.pop(key), package=f"train.{key}")
+        else:  # an earlier MMAR of this process (in-process callers) must not leak into this one
+            _forget(group, "mmar")
     _store(None, "_mmar_", primary)
     return primary
 
@@ -160,7 +170,10 @@ def rewrite_overrides(overrides: Sequence[str], known: Mapping[str, Any]) -> lis
             out.append(text)
             continue
         top = key.split(".", 1)[0].split("/", 1)[0]
-        if top in framework or _has_path(known, key):
+        if top in TRAINER_GROUPS and "." in key:
+            # any Trainer argument, whatever the chosen preset already sets (add or override)
+            out.append("++" + text)
+        elif top in framework or _has_path(known, key):
             out.append(text)
         else:
             out.append("++" + text)
@@ -175,7 +188,7 @@ def job_overrides() -> list[str]:
 
         # raw: an override such as lr=${learning_rate} must not be resolved (or lost) here
         task = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)
-        return [str(o).lstrip("+") for o in task]
+        return [str(o).lstrip("+") for o in task or []]
     except (ImportError, ValueError):
         return []
 

@@ -140,7 +140,7 @@ class TaskJob:
 
         code = report(exc, debug or not isinstance(exc, MMARError))
         _outcome(status="failed", error=one_line(exc), exit_code=code)
-        num = HydraConfig.get().job.get("num", "?")
+        num = getattr(HydraConfig.get().job, "num", "?")
         print(f"job {num} failed: {one_line(exc)} (the sweep goes on)", file=sys.stderr)
         return float("nan")
 

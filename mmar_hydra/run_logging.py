@@ -74,7 +74,10 @@ def _literal(text: str, *, where: str, file: Path) -> object:
         if isinstance(node, ast.Tuple | ast.List):
             return tuple(value(e) for e in node.elts)
         if isinstance(node, ast.Dict):
-            return {value(k): value(v) for k, v in zip(node.keys, node.values, strict=True)}
+            return {
+                value(k) if k is not None else None: value(v)
+                for k, v in zip(node.keys, node.values, strict=True)
+            }
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return -value(node.operand)  # type: ignore[operator]
         if ast.unparse(node) in _SAFE_NAMES:
@@ -173,8 +176,8 @@ def apply_log_config(
         with open(path, encoding="utf-8") as fh:
             cp.read_file(fh)
         if not allow_code:
-            names = cp.get("handlers", "keys", fallback="")
-            for name in (n.strip() for n in names.split(",") if n.strip()):
+            handlers = cp.get("handlers", "keys", fallback="")
+            for name in (n.strip() for n in handlers.split(",") if n.strip()):
                 _check_handler(cp, name, roots, path)
         names = _configured_names(cp)
         logging.config.fileConfig(cp, disable_existing_loggers=False)
@@ -254,7 +257,7 @@ def job_logging(
     saved = None
     if path is not None:  # the loggers it names too: they may not exist yet
         saved = _LoggerState.of(["", *_names_in(path), *_LoggerState.named()])
-    if path is not None:
+    if path is not None and mmar_root is not None:
         apply_log_config(path, mmar_root=Path(mmar_root), run_dir=run_dir, allow_code=allow_code)
     logger_class = None if verbose else quiet_other_libraries()
     if path is not None:

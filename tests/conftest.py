@@ -12,8 +12,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CLARA_EXAMPLES = SHARED / "clara_examples"
 
-# Tests run on 2 shared cores: keep torch from oversubscribing them.
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Tests run on 2 shared cores: keep torch from oversubscribing them. Under pytest-xdist
+# (make test runs 2 workers) each worker gets one thread.
+os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
 
 
 @pytest.fixture

@@ -40,10 +40,13 @@ def test_sigkill_at_random_points_then_resume(tiny_demo):
     ]
     rng = random.Random(0)
     kills, best_seen = 0, None
+    log = tiny_demo / "kill_test.log"
     for _ in range(7):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(5.5, 9.0))
+        with log.open("w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+            time.sleep(rng.uniform(5.5, 9.0))
         if proc.poll() is not None:
+            assert proc.returncode == 0, log.read_text()[-3000:]  # it must not have failed
             break  # finished before this kill
         proc.send_signal(signal.SIGKILL)
         proc.wait()

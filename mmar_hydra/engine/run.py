@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.components.fast import FastPlan
 from mmar_hydra.components.parts import TrainParts
 from mmar_hydra.errors import CheckpointError
 from mmar_hydra.run_paths import RunPaths
@@ -27,8 +28,10 @@ def fit(
     paths: RunPaths,
     trainer_overrides: Mapping[str, Any] | None = None,
     finetune: bool = False,
-    resume: bool = False,
+    resume: bool | str = False,
     say: Any = print,
+    fast: FastPlan | None = None,
+    ddp_timeout: int = 600,
     logger_spec: Mapping[str, Mapping[str, Any]] | None = None,
     tracking: TrackingInfo | None = None,
     config_files: list[Path] | None = None,
@@ -38,14 +41,19 @@ def fit(
     """Train; returns {"best_key_metric", "best_key_metric_epoch", "key_metric_name",
     "ckpt_dir", ...}. Every folder it writes to comes from ``paths``.
 
+    SIGTERM / SIGUSR1 stop the run with the resume state written (``faults.preempt``); a dead
+    DDP rank stops the others within ``ddp_timeout`` seconds (``faults.ddp``).
+
     Args:
         parts: what the builder made of the training config.
         globals_: the resolved globals (device, amp, seed...).
         paths: the task's folders.
         trainer_overrides: the ``trainer`` group (and a ``debug`` preset's switches).
         finetune: layers whose shapes changed are skipped when loading.
-        resume: continue from ``resume_state.pt``.
+        resume: true or "auto": continue from ``resume_state.pt`` when it exists.
         say: prints a line (silent on ranks other than 0).
+        fast: the ``fast=true`` plan (channels_last, precision, track_meta off).
+        ddp_timeout: seconds before a dead DDP rank stops the others.
         logger_spec: the ``logger`` group, ``{kind: args}`` (default: TensorBoard as Clara).
         tracking: what the loggers record (params, tags); None: TensorBoard only.
         config_files: the resolved config and run_info.json, stored by the loggers.
@@ -53,6 +61,7 @@ def fit(
         rank: this process's global rank.
     """
     from pytorch_lightning.callbacks import LearningRateMonitor
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from mmar_hydra import gc_policy
     from mmar_hydra.distributed import ddp_job
@@ -63,6 +72,7 @@ def fit(
         IntervalCheckpointCallback,
         ResumeCheckpointCallback,
         SmartCacheCallback,
+        TrackMetaCallback,
         TrainStatsCallback,
         ValidationMetricsSaver,
     )
@@ -72,6 +82,9 @@ def fit(
     from mmar_hydra.engine.module import MMARLightningModule
     from mmar_hydra.engine.progress import plan_progress
     from mmar_hydra.engine.trainer import build_trainer, quiet_lightning, trainer_kwargs
+    from mmar_hydra.faults.ddp import apply_ddp_timeout, dead_rank_error
+    from mmar_hydra.faults.hygiene import FlushLoggersCallback
+    from mmar_hydra.faults.preempt import PreemptionCallback, preempted_error
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.run_info import say_drift
 
@@ -79,22 +92,28 @@ def fit(
     plan = plan_handlers(parts, default_dir=paths.ckpt_dir, finetune=finetune)
     for text in plan.report():
         say(f"handlers: {text}")
-    kwargs, notes = trainer_kwargs(globals_, trainer_overrides, run_dir=paths.run_dir)
+    overrides = dict(trainer_overrides or {})
+    if fast is not None and fast.precision and "precision" not in overrides:
+        overrides["precision"] = fast.precision
+    kwargs, notes = trainer_kwargs(globals_, overrides, run_dir=paths.run_dir)
+    apply_ddp_timeout(kwargs, ddp_timeout)
     dev_run = bool(kwargs.get("fast_dev_run"))  # debug=fast_dev_run: nothing is written
     for load in plan.load:
-        checkpoint = load_checkpoint(load.path)
-        say_drift(checkpoint.get("versions"), load.path, say)
+        loaded = load_checkpoint(load.path)
+        say_drift(loaded.get("versions"), load.path, say)
         report = load_weights(
             parts.network,
-            state_dict_of(checkpoint),
+            state_dict_of(loaded),
             strict=load.strict,
             skip_mismatched=load.skip_mismatched,
             file=str(load.path),
         )
         say(f"CheckpointLoader: {load.path}: {report.summary()}")
-        for text in load_engine_states(checkpoint, load.load_dict, parts):
+        for text in load_engine_states(loaded, load.load_dict, parts):
             say(f"CheckpointLoader: {text}")
 
+    if fast is not None and fast.channels_last:
+        parts.network.to(memory_format=_channels_last(parts.network))
     module = MMARLightningModule(parts, scheduler_interval=plan.scheduler_interval)
     ckpt_dir = plan.ckpt_dir or paths.ckpt_dir  # CheckpointSaver's save_dir, else MMAR_CKPT_DIR
     checkpoint = ClaraCheckpointCallback(
@@ -124,9 +143,14 @@ def fit(
             ValidationMetricsSaver(Path(saver.get("save_dir") or paths.eval_dir), saver)
         )
     callbacks += [SmartCacheCallback(d) for d in plan.smart_cache]
+    if fast is not None and fast.track_meta_off:
+        callbacks.append(TrackMetaCallback())
     resume_path = ckpt_dir / RESUME_FILENAME
-    if not dev_run:
-        callbacks.append(ResumeCheckpointCallback(resume_path))
+    preemption = None
+    if not dev_run:  # debug=fast_dev_run writes no resume state
+        resume_callback = ResumeCheckpointCallback(resume_path)
+        preemption = PreemptionCallback(resume_callback)
+        callbacks += [resume_callback, preemption]
     ckpt_path = None
     if resume:
         if resume_path.is_file():
@@ -141,9 +165,11 @@ def fit(
             spec, tracking, paths=paths, tensorboard_dir=plan.tensorboard_dir, rank=rank
         )
     if built:
-        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+        callbacks += [LearningRateMonitor(logging_interval="epoch"), FlushLoggersCallback()]
     if tracking is not None and built:
-        files = [ckpt_dir / n for n in (plan.best_filename, plan.final_filename, "train_stats.json")]
+        files = [
+            ckpt_dir / n for n in (plan.best_filename, plan.final_filename, "train_stats.json")
+        ]
         callbacks.append(TrackingCallback(built, tracking, files, list(config_files or [])))
     for text in notes:
         say(f"trainer: {text}")
@@ -168,16 +194,24 @@ def fit(
     )
     dry_run(parts)
     gc_policy.settle()
-    with ddp_job():
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        # every rank records what it trained, so a sweep can be checked rank by rank
-        log.info(
-            "rank %d of %d trained with lr=%s, %d steps",
-            trainer.global_rank,
-            trainer.world_size,
-            parts.optimizer.defaults.get("lr"),
-            trainer.global_step,
-        )
+    try:
+        with ddp_job():
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException:
+        raise preempted_error(preemption, trainer) from None
+    except Exception as exc:  # a dead DDP rank surfaces as a backend error of a collective
+        error = dead_rank_error(trainer, exc, ddp_timeout)
+        if error is None:
+            raise
+        raise error from None
+    # every rank records what it trained, so a sweep can be checked rank by rank
+    log.info(
+        "rank %d of %d trained with lr=%s, %d steps",
+        trainer.global_rank,
+        trainer.world_size,
+        parts.optimizer.defaults.get("lr"),
+        trainer.global_step,
+    )
     return {
         "best_key_metric": checkpoint.best_value,
         "best_key_metric_epoch": checkpoint.best_epoch,
@@ -188,6 +222,14 @@ def fit(
         "best_filename": plan.best_filename if checkpoint.save_best else "",
         "final_filename": plan.final_filename if checkpoint.save_final else "",
     }
+
+
+def _channels_last(network: Any) -> Any:
+    """``channels_last_3d`` for a 3D network (5D inputs), ``channels_last`` for a 2D one."""
+    import torch
+
+    dims: Any = getattr(network, "dimensions", None) or getattr(network, "spatial_dims", 3)
+    return torch.channels_last_3d if int(dims) == 3 else torch.channels_last
 
 
 def load_engine_states(
@@ -259,6 +301,7 @@ def _first_image(parts: TrainParts):  # noqa: ANN202 - a (1, C, ...) tensor
     """
     import copy
 
+    import torch
     from monai.data import CacheDataset, SmartCacheDataset
 
     dataset = parts.dataloader.dataset
@@ -267,6 +310,12 @@ def _first_image(parts: TrainParts):  # noqa: ANN202 - a (1, C, ...) tensor
         sample = dataset[0]
         sample = sample[0] if isinstance(sample, list) else sample
         return sample["image"].unsqueeze(0)
+    from mmar_hydra.components.resolver import is_pipeline_dataset
+
+    if not is_pipeline_dataset(type(dataset)) and not isinstance(dataset, SmartCacheDataset):
+        sample = dataset[0]  # it reads its own items (whole-slide patches, custom/ datasets)
+        sample = sample[0] if isinstance(sample, list) else sample
+        return torch.as_tensor(sample["image"]).unsqueeze(0)
     data = getattr(dataset, "data", None)
     if data and parts.pre_transforms is not None:
         sample = parts.pre_transforms(copy.deepcopy(data[0]))

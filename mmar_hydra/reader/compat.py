@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmar_hydra.errors import ConfigError, json_path
+from mmar_hydra.reader.compat_pathology import PATHOLOGY_RULES, translate_pathology
 
 __all__ = ["CompatNote", "apply_compat", "COMPAT_RULES"]
 
@@ -58,6 +59,8 @@ COMPAT_RULES: list[tuple[str, str, str]] = [
         "`EnsureType(d)`",
         "ToTensord's inverse returns numpy",
     ),
+    # -- issue #15, developer C: digital pathology (rules in reader/compat_pathology.py) --
+    *PATHOLOGY_RULES,
 ]
 
 # removed transform -> (replacement, arg renames, args added when absent)
@@ -210,7 +213,8 @@ class _Translator:
                 )
 
     def as_discrete(self, args: dict[str, Any], path: str) -> None:
-        classes, key = None, None
+        classes: Any = None
+        key = ""
         for key in ("n_classes", "num_classes"):
             if key in args:
                 classes = args.pop(key)
@@ -283,7 +287,7 @@ class _Translator:
         names = [_short(x) if isinstance(x, dict) else "" for x in items]
         first = next((i for i, n in enumerate(names) if n in _CHANNEL_FIRST), None)
         early = [i for i in range(first or 0) if names[i] in _NEEDS_CHANNEL]
-        if not early:
+        if first is None or not early:
             return
         moved = [items[i] for i in early]
         rest = [x for i, x in enumerate(items) if i not in early]
@@ -354,6 +358,7 @@ def apply_compat(config: dict[str, Any], *, file: str) -> tuple[dict[str, Any], 
     """A translated copy of ``config`` and one note per translation; the input is not changed."""
     out = copy.deepcopy(config)
     translator = _Translator(file)
+    translate_pathology(out, translator.note)  # issue #15, developer C: whole-slide components
     translator.walk(out, "")
     for where, section in _sections(out):
         translator.saver_handlers(section, where)

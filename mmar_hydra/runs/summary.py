@@ -46,7 +46,8 @@ class SweepSummary(Callback):
         from mmar_hydra.runs.job_outcome import read_outcome
 
         sweep = Path(str(config.hydra.sweep.dir))
-        rows, failed = [], []
+        rows: list[dict[str, Any]] = []
+        failed: list[tuple[str, Any, int]] = []
         for job in sorted(
             (p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()),
             key=lambda p: int(p.name),
@@ -62,7 +63,8 @@ class SweepSummary(Callback):
             stats = run.stats if run else {}
             status = job_status(outcome, run)
             if status == "failed":
-                failed.append((job.name, outcome.get("error"), int(outcome.get("exit_code") or 1)))
+                record = outcome or {}
+                failed.append((job.name, record.get("error"), int(record.get("exit_code") or 1)))
             rows.append(
                 {
                     "job": job.name,

@@ -27,7 +27,12 @@ def run(ctx: TaskContext) -> Path:
             fix="e.g. `python -m mmar_hydra task=compare runs=demo/runs/multirun_X out=cmp`",
         )
     runs = OmegaConf.to_container(runs) if not isinstance(runs, str) else runs
-    records = _mlflow_records(ctx, runs) if is_mlflow_spec(runs) else _folder_records(runs)
+    assert isinstance(runs, str | list)  # a string or a list on the command line
+    records = (
+        _mlflow_records(ctx, runs)
+        if isinstance(runs, str) and is_mlflow_spec(runs)
+        else _folder_records(runs)
+    )
     if not records:
         raise ConfigError(
             f"no run found in {runs}",
@@ -44,7 +49,7 @@ def run(ctx: TaskContext) -> Path:
     return out
 
 
-def _folder_records(runs: Any) -> list[RunRecord]:
+def _folder_records(runs: str | list[Any]) -> list[RunRecord]:
     from mmar_hydra.runs.collect import find_mmars, load_run
 
     roots = find_mmars(runs)

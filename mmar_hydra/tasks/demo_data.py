@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
@@ -24,7 +25,7 @@ SAMPLE_MMAR = Path(__file__).resolve().parent.parent / "demo" / "sample_mmar"
 DATALIST_COPY = Path("config") / "dataset_0.json"  # the MMAR's own copy of the datalist
 
 
-def make_demo(out: str | Path, *, seed: int = 0, force: bool = False, **data_kwargs: int) -> Path:
+def make_demo(out: str | Path, *, seed: int = 0, force: bool = False, **data_kwargs: Any) -> Path:
     """Copy the sample MMAR to ``out`` and generate its data; returns the MMAR root."""
     from mmar_hydra.demo.synthetic import generate_dataset
 

@@ -7,6 +7,7 @@ through ``writers``; this module adds the resolved config beside them and a clos
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,10 @@ def trainer_overrides(ctx: TaskContext) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     node = ctx.cfg.get("trainer") or {}
-    overrides = OmegaConf.to_container(node, resolve=True) if node else {}
-    overrides = dict(overrides or {})
+    container = OmegaConf.to_container(node, resolve=True) if node else {}
+    overrides: dict[str, Any] = (
+        {str(k): v for k, v in container.items()} if isinstance(container, dict) else {}
+    )
     overrides.pop("_target_", None)
     return overrides
 
@@ -45,9 +48,15 @@ def run(ctx: TaskContext) -> float | None:
     """Train; returns the best validation key metric (for Hydra sweepers), or None."""
     from mmar_hydra.components.builder import build_train
 
-    config, paths = checked_config(ctx, "train")
+    fast: list[Any] = []  # the FastPlan, when fast=true rewrote the config
+
+    def speed_up(resolved: dict[str, Any]) -> dict[str, Any]:
+        return _fast(ctx, resolved, fast) if ctx.settings.fast else resolved
+
+    config, paths = checked_config(ctx, "train", adjust=speed_up)
 
     from mmar_hydra.engine.trainer import distributed_layout, seed_from_globals, trainer_kwargs
+    from mmar_hydra.faults.lock import run_lock
     from mmar_hydra.writers.atomic import ensure_writable_dir
 
     ckpt_dir = paths.ckpt_dir
@@ -56,17 +65,16 @@ def run(ctx: TaskContext) -> float | None:
         ensure_writable_dir(ckpt_dir)
     seed_from_globals(config)  # before building: random transforms take their seeds at init
     rank, world_size = distributed_layout(trainer_kwargs(config, trainer_overrides(ctx))[0])
-    parts = build_train(
-        config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
-    )
-    config_files = []
-    if rank == 0:
-        record_dir = paths.run_dir if dev_run else ckpt_dir
-        config_files.append(record_run(ctx, record_dir, config))
-        if not dev_run:
-            config_files.insert(0, _save_resolved_config(ctx, ckpt_dir))
-    with tracking_env_kept():
-        result = _fit(ctx, parts, config, paths, config_files, rank)
+    # rank 0 holds the folder's lock (DDP children re-run this task inside its run);
+    # debug=fast_dev_run writes nothing there, so it takes no lock either
+    locked = rank == 0 and not dev_run
+    with run_lock(ckpt_dir) if locked else contextlib.nullcontext():
+        parts = build_train(
+            config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
+        )
+        config_files = _records(ctx, config, paths, rank, dev_run)
+        with tracking_env_kept():
+            result = _fit(ctx, config, parts, paths, rank, fast, config_files)
     if rank == 0 and not dev_run:
         _print_summary(Path(result["ckpt_dir"]), result)
     elif rank == 0:
@@ -79,11 +87,12 @@ def run(ctx: TaskContext) -> float | None:
 
 def _fit(
     ctx: TaskContext,
+    config: Any,
     parts: Any,
-    config: dict[str, Any],
     paths: Any,
-    config_files: list[Path],
     rank: int,
+    fast: list[Any],
+    config_files: list[Path],
 ) -> dict[str, Any]:
     """The engine's ``fit`` with the task's loggers, records and progress display."""
     from mmar_hydra.engine.run import fit
@@ -96,12 +105,49 @@ def _fit(
         finetune=ctx.settings.task == "finetune",
         resume=ctx.settings.resume,
         say=print if rank == 0 else _silent,
+        fast=fast[0] if fast else None,
+        ddp_timeout=ctx.settings.ddp_timeout,
         logger_spec=logger_spec(ctx.cfg),
         tracking=tracking_info(ctx, config, paths, datalist=datalist_of(config, ctx.mmar_root)),
         config_files=config_files,
         progress=ctx.settings.progress,
         rank=rank,
     )
+
+
+def _records(
+    ctx: TaskContext, config: dict[str, Any], paths: Any, rank: int, dev_run: bool
+) -> list[Path]:
+    """Rank 0 writes run_info.json and the resolved config; the loggers store both.
+
+    debug=fast_dev_run leaves ``models/`` untouched: run_info.json goes to the run folder.
+    """
+    if rank != 0:
+        return []
+    files = [record_run(ctx, paths.run_dir if dev_run else paths.ckpt_dir, config)]
+    if not dev_run:
+        files.insert(0, _save_resolved_config(ctx, paths.ckpt_dir))
+    return files
+
+
+def _fast(ctx: TaskContext, resolved: dict[str, Any], out: list[Any]) -> dict[str, Any]:
+    """``fast=true``: the rewritten config; the plan for the engine goes into ``out``."""
+    from mmar_hydra.components.fast import apply_fast
+    from mmar_hydra.engine.trainer import trainer_kwargs
+    from mmar_hydra.run_paths import RunPaths
+
+    kwargs = trainer_kwargs(resolved, trainer_overrides(ctx))[0]
+    config, plan = apply_fast(
+        resolved,
+        paths=RunPaths.for_task(ctx, resolved),
+        allow_code=ctx.allow_code,
+        gpu=kwargs.get("accelerator") == "gpu",
+    )
+    if ctx.rank == 0:
+        for note in plan.notes:
+            print(f"fast: {note}")
+    out.append(plan)
+    return config
 
 
 def _silent(*_: Any) -> None:

@@ -8,9 +8,8 @@ transforms (Invertd back to each input's space, SaveImaged) into the same folder
 
 from __future__ import annotations
 
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.run_paths import RunPaths
@@ -38,6 +37,7 @@ def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.engine.loggers import build_loggers, record_evaluation
     from mmar_hydra.engine.progress import plan_progress
     from mmar_hydra.engine.trainer import distributed_layout, trainer_kwargs
+    from mmar_hydra.tasks.ensemble import ensemble_network, wants_ensemble
     from mmar_hydra.tasks.model_loading import load_eval_network
     from mmar_hydra.tasks.train import trainer_overrides
 
@@ -66,15 +66,25 @@ def run(ctx: TaskContext) -> float | None:
     parts = build_eval(
         config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
     )
-    network = load_eval_network(
-        parts.model, parts.handlers, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, say=say
-    )
+    if wants_ensemble(ctx):  # models=[...], cv_dir=..., tta=flip or task=ensemble
+        network = ensemble_network(ctx, parts, say)
+    else:
+        network = load_eval_network(
+            parts.model,
+            parts.handlers,
+            mmar_root=ctx.mmar_root,
+            allow_code=ctx.allow_code,
+            say=say,
+            file=(config.get("mmar_source") or {}).get("config_file"),
+        )
     info = tracking_info(ctx, config, paths, datalist=datalist_of(config, ctx.mmar_root))
-    built = build_loggers(logger_spec(ctx.cfg), info, paths=paths, rank=rank, for_eval=True)
-    if dev_run:
-        built = []
+    built = (
+        []
+        if dev_run
+        else build_loggers(logger_spec(ctx.cfg), info, paths=paths, rank=rank, for_eval=True)
+    )
     result = evaluate(network, parts, kwargs)
-    is_validate = ctx.cfg.task == "validate" and bool(result["metrics"])
+    is_validate = ctx.cfg.task in ("validate", "ensemble") and bool(result["metrics"])
     if rank == 0:
         written = []
         if is_validate and not dev_run:
