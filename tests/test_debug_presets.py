@@ -27,78 +27,89 @@ def _last_run(mmar: Path, task: str = "train") -> Path:
     return sorted(p for p in (mmar / "runs").iterdir() if p.name.startswith(task + "_"))[-1]
 
 
-def test_fast_dev_run_is_one_batch_and_leaves_models_untouched(trained_demo, tmp_path):
+def test_fast_dev_run_is_one_batch_leaves_models_untouched_and_profiles(trained_demo, tmp_path):
+    # one run for both presets' behaviour: fast_dev_run's single batch with the profiler of
+    # debug=profiler switched on (the preset itself only sets trainer.profiler: simple)
     mmar = tmp_path / "mmar"
     shutil.copytree(trained_demo, mmar, ignore=shutil.ignore_patterns("runs", "eval"))
     before = _tree_hash(mmar / "models")
-    proc = run_main(f"mmar={mmar}", "task=train", *TINY_TRAIN, "debug=fast_dev_run")
+    proc = run_main(
+        f"mmar={mmar}", "task=train", *TINY_TRAIN, "debug=fast_dev_run", "+trainer.profiler=simple"
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "debug=fast_dev_run: 1 training step(s)" in proc.stdout
     assert _tree_hash(mmar / "models") == before
     assert not (mmar / "eval").exists()
-    record = json.loads((_last_run(mmar) / "run_info.json").read_text())
-    assert record["train"]["overrides"][-1] == "debug=fast_dev_run"
+    run_dir = _last_run(mmar)
+    record = json.loads((run_dir / "run_info.json").read_text())
+    assert "debug=fast_dev_run" in record["train"]["overrides"]
+    report = (run_dir / "fit-profiler.txt").read_text()
+    assert "FIT Profiler Report" in report and "training_step" in report
 
 
-def test_profiler_writes_its_report_to_the_run_folder(tiny_demo):
-    # one batch keeps it short; the profiler preset itself only switches the profiler on
-    proc = run_main(
-        f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "debug=profiler", "+trainer.fast_dev_run=1"
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    report = _last_run(tiny_demo) / "fit-profiler.txt"
-    assert "FIT Profiler Report" in report.read_text()
-    assert "training_step" in report.read_text()
+def _composed(*runs: list[str], own_conf: bool = False) -> list:
+    """The composed config of each override list, as the CLI hands them to Hydra (no MMAR)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from mmar_hydra import hydra_config
+
+    hydra_config.register_mmar({"epochs": 2, "learning_rate": 1e-4, "train": {}})
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(hydra_config.conf_dir()), version_base="1.3"):
+            return [
+                compose("config", overrides=normalize_debug(run, own_conf=own_conf))
+                for run in runs
+            ]
+    finally:
+        GlobalHydra.instance().clear()
 
 
-def _job_config(*args: str) -> str:
-    proc = run_main(*args, "--cfg", "job")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
+PRESETS = {
+    "overfit": ("overfit_batches", 2),
+    "limit": ("limit_train_batches", 0.25),
+    "anomaly": ("detect_anomaly", True),
+    "fast_dev_run": ("fast_dev_run", 1),
+    "profiler": ("profiler", "simple"),
+}
 
 
-@pytest.mark.parametrize(
-    ("preset", "expected"),
-    [
-        ("overfit", "overfit_batches: 2"),
-        ("limit", "limit_train_batches: 0.25"),
-        ("anomaly", "detect_anomaly: true"),
-        ("fast_dev_run", "fast_dev_run: 1"),
-    ],
-)
-def test_debug_presets_set_lightning_switches_and_tracebacks(tiny_demo_source, preset, expected):
-    shown = _job_config(f"mmar={tiny_demo_source}", "task=train", f"debug={preset}")
-    assert expected in shown and "\ndebug: true" in shown
+def test_debug_presets_set_lightning_switches_and_tracebacks():
+    shown = _composed(*([f"debug={p}"] for p in PRESETS))
+    for cfg, (key, value) in zip(shown, PRESETS.values(), strict=True):
+        assert cfg.trainer[key] == value and cfg.debug is True
 
 
 def test_debug_true_still_means_tracebacks_only(tiny_demo_source):
-    for value, shown in (("true", "debug: true"), ("yes", "debug: true"), ("off", "debug: false")):
-        text = _job_config(f"mmar={tiny_demo_source}", "task=train", f"debug={value}")
-        assert shown in text and "fast_dev_run" not in text
+    words = {"true": True, "yes": True, "off": False}
+    for cfg, shown in zip(_composed(*([f"debug={w}"] for w in words)), words.values()):
+        assert cfg.debug is shown and "fast_dev_run" not in (cfg.get("trainer") or {})
     proc = run_main(f"mmar={tiny_demo_source}", "task=train", "debug=maybe")
     assert proc.returncode == 2 and "fast_dev_run" in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert normalize_debug(["debug=1", "epochs=2"]) == ["debug='true'", "epochs=2"]
     with pytest.raises(ConfigError, match="debug preset"):
         normalize_debug(["debug=nope"])
     assert normalize_debug(["debug=mine"], own_conf=True) == ["debug=mine"]
 
 
-def test_shipped_and_user_experiment_files(tiny_demo_source, tmp_path):
-    shown = _job_config(
-        f"mmar={tiny_demo_source}", "task=train", "experiment=spleen_segresnet_fast"
-    )
-    assert "name: SegResNet" in shown and "\nepochs: 10" in shown and "\n  csv:" in shown
+def test_shipped_and_user_experiment_files(tmp_path):
     own = tmp_path / "my_conf" / "experiment"
     own.mkdir(parents=True)
     (own / "short.yaml").write_text("# @package _global_\nepochs: 3\nlearning_rate: 0.01\n")
-    shown = _job_config(
-        f"mmar={tiny_demo_source}",
-        "task=train",
-        f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]",
-        "experiment=short",
-        "learning_rate=0.02",  # the command line still wins
+    shipped, mine = _composed(
+        ["experiment=spleen_segresnet_fast"],
+        [
+            f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]",
+            "experiment=short",
+            "learning_rate=0.02",  # the command line still wins
+        ],
+        own_conf=True,
     )
-    assert "\nepochs: 3" in shown and "\nlearning_rate: 0.02" in shown
+    assert shipped.train.model.name == "SegResNet" and shipped.epochs == 10
+    assert "csv" in shipped.logger
+    assert mine.epochs == 3 and mine.learning_rate == 0.02
 
 
 class _Terminal:

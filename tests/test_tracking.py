@@ -36,6 +36,7 @@ def _assert_training_run(client, run, mmar):
     assert run.info.status == "FINISHED"
 
 
+@pytest.mark.slow
 def test_mlflow_run_in_a_sqlite_store(tiny_demo, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     proc = run_main(
@@ -94,21 +95,33 @@ def test_mlflow_sweep_is_one_parent_with_child_runs_and_compares_as_folders(
     assert "no MLflow experiment 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
 
 
-def test_run_info_after_train_and_the_drift_warning_on_validate(trained_demo, tmp_path):
-    mmar = tmp_path / "mmar"
-    shutil.copytree(trained_demo, mmar, ignore=shutil.ignore_patterns("runs", "eval"))
-    record = json.loads((mmar / "models" / "run_info.json").read_text())["train"]
+def test_run_info_and_checkpoint_versions_after_train(trained_demo):
+    # the session's trained demo: no training of its own
+    record = json.loads((trained_demo / "models" / "run_info.json").read_text())["train"]
     assert record["versions"]["monai"] and record["versions"]["torch"]
     assert record["versions"]["hydra-core"] and record["versions"]["nibabel"]
     assert {"cuda", "cudnn", "devices", "cpu"} <= set(record["environment"])
-    assert record["mmar"]["config_hash"] and record["seed"] == 0
+    assert record["mmar"]["config_hash"] == mmar_hash(trained_demo) and record["seed"] == 0
     assert "task=train" in record["command"]
+    run_dir = sorted((trained_demo / "runs").glob("train_*"))[0]
+    assert json.loads((run_dir / "run_info.json").read_text())["train"] == record
 
     import torch
 
+    data = torch.load(trained_demo / "models" / "model.pt", weights_only=True)
+    assert data["versions"] == record["versions"] | data["versions"]  # what made it
+    assert data["versions"]["monai"] == record["versions"]["monai"]
+
+
+@pytest.mark.slow
+def test_validating_a_checkpoint_of_another_monai_warns_once(trained_demo, tmp_path):
+    import monai
+    import torch
+
+    mmar = tmp_path / "mmar"
+    shutil.copytree(trained_demo, mmar, ignore=shutil.ignore_patterns("runs", "eval"))
     ckpt = mmar / "models" / "model.pt"
     data = torch.load(ckpt, weights_only=True)
-    assert data["versions"]["monai"]  # every checkpoint says what made it
     data["versions"]["monai"] = "1.2.0"
     torch.save(data, ckpt)
     proc = run_main(
@@ -120,10 +133,7 @@ def test_run_info_after_train_and_the_drift_warning_on_validate(trained_demo, tm
     assert proc.returncode == 0, proc.stderr[-3000:]
     warnings = [line for line in proc.stdout.splitlines() if "was trained with" in line]
     assert len(warnings) == 1
-    assert "MONAI 1.2.0" in warnings[0] and f"MONAI {torch.__version__}" not in warnings[0]
-    import monai
-
-    assert f"MONAI {monai.__version__}" in warnings[0]
+    assert "MONAI 1.2.0" in warnings[0] and f"MONAI {monai.__version__}" in warnings[0]
     evaluated = json.loads((mmar / "eval" / "run_info.json").read_text())
     assert evaluated["validate"]["metrics"]["val_mean_dice"] >= 0
 
@@ -177,15 +187,28 @@ def test_wandb_offline_and_aim_local_record_the_run(tiny_demo):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["overfit", "limit", "anomaly"])
-def test_debug_presets_train_end_to_end(tiny_demo, preset):
-    proc = run_main(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, f"debug={preset}")
+@pytest.mark.parametrize(
+    ("preset", "extra"),
+    # the tiny demo has 2 training batches: 1 of them shows the preset's switch at work
+    [
+        ("overfit", ["trainer.overfit_batches=1"]),
+        ("limit", ["trainer.limit_train_batches=0.5"]),
+        ("anomaly", []),
+    ],
+)
+def test_debug_presets_train_end_to_end(tiny_demo, preset, extra):
+    proc = run_main(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, f"debug={preset}", *extra)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     stats = json.loads((tiny_demo / "models" / "train_stats.json").read_text())
-    full = json.loads(
-        (tiny_demo / "models" / "run_info.json").read_text()
-    )  # the record names the preset
-    assert f"debug={preset}" in full["train"]["overrides"]
+    record = json.loads((tiny_demo / "models" / "run_info.json").read_text())
+    assert f"debug={preset}" in record["train"]["overrides"]  # the record names the preset
     assert stats["epochs_completed"] == 2
-    if preset in ("overfit", "limit"):  # fewer batches than the 2 x 4 of a full run
-        assert stats["iterations"] < 8
+    assert stats["iterations"] == (4 if preset == "anomaly" else 2)  # a full run: 2 x 2
+
+
+@pytest.mark.slow
+def test_a_limit_under_one_batch_is_a_user_error(tiny_demo):
+    # the tiny demo has 2 training batches: debug=limit's 0.25 of them is none
+    proc = run_main(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "debug=limit")
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "config error" in proc.stderr and "trainer.limit_train_batches=2" in proc.stderr

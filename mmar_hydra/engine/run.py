@@ -61,7 +61,10 @@ def fit(
         rank: this process's global rank.
     """
     from pytorch_lightning.callbacks import LearningRateMonitor
-    from pytorch_lightning.utilities.exceptions import SIGTERMException
+    from pytorch_lightning.utilities.exceptions import (
+        MisconfigurationException,
+        SIGTERMException,
+    )
 
     from mmar_hydra import gc_policy
     from mmar_hydra.distributed import ddp_job
@@ -81,7 +84,12 @@ def fit(
     from mmar_hydra.engine.loggers import TrackingCallback, build_loggers
     from mmar_hydra.engine.module import MMARLightningModule
     from mmar_hydra.engine.progress import plan_progress
-    from mmar_hydra.engine.trainer import build_trainer, quiet_lightning, trainer_kwargs
+    from mmar_hydra.engine.trainer import (
+        build_trainer,
+        misconfigured,
+        quiet_lightning,
+        trainer_kwargs,
+    )
     from mmar_hydra.faults.ddp import apply_ddp_timeout, dead_rank_error
     from mmar_hydra.faults.hygiene import FlushLoggersCallback
     from mmar_hydra.faults.preempt import PreemptionCallback, preempted_error
@@ -198,7 +206,11 @@ def fit(
         with ddp_job():
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
+        if preemption is None:  # debug=fast_dev_run: nothing to resume from
+            raise
         raise preempted_error(preemption, trainer) from None
+    except MisconfigurationException as exc:  # e.g. debug=limit: under 1 batch per epoch
+        raise misconfigured(exc) from None
     except Exception as exc:  # a dead DDP rank surfaces as a backend error of a collective
         error = dead_rank_error(trainer, exc, ddp_timeout)
         if error is None:

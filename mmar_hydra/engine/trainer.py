@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.errors import ConfigError
+
 __all__ = [
     "seed_from_globals",
     "configured_seed",
@@ -21,6 +23,7 @@ __all__ = [
     "distributed_layout",
     "describe_trainer",
     "new_trainer",
+    "misconfigured",
 ]
 
 
@@ -226,3 +229,22 @@ def new_trainer(args: Mapping[str, Any]) -> Any:
     if args.get("deterministic"):
         torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     return trainer
+
+
+def misconfigured(exc: Exception) -> ConfigError:
+    """Lightning's MisconfigurationException about the Trainer's switches, as a user error.
+
+    E.g. ``debug=limit`` (``limit_train_batches: 0.25``) on a loader of 2 batches: a fraction
+    that gives less than one batch.
+
+    Args:
+        exc: the exception Lightning raised when the fit started.
+    """
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ConfigError(
+        f"Lightning refused the trainer settings: {text}",
+        path="trainer",
+        expected="trainer.* switches (and debug= presets) that fit this MMAR's data",
+        fix="change the trainer.* override Lightning names, e.g. trainer.limit_train_batches=2 "
+        "(a whole number of batches) for debug=limit on a small datalist",
+    )
