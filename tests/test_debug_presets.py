@@ -59,8 +59,7 @@ def _composed(*runs: list[str], own_conf: bool = False) -> list:
     try:
         with initialize_config_dir(str(hydra_config.conf_dir()), version_base="1.3"):
             return [
-                compose("config", overrides=normalize_debug(run, own_conf=own_conf))
-                for run in runs
+                compose("config", overrides=normalize_debug(run, own_conf=own_conf)) for run in runs
             ]
     finally:
         GlobalHydra.instance().clear()
@@ -83,7 +82,8 @@ def test_debug_presets_set_lightning_switches_and_tracebacks():
 
 def test_debug_true_still_means_tracebacks_only(tiny_demo_source):
     words = {"true": True, "yes": True, "off": False}
-    for cfg, shown in zip(_composed(*([f"debug={w}"] for w in words)), words.values()):
+    shown_cfgs = _composed(*([f"debug={w}"] for w in words))
+    for cfg, shown in zip(shown_cfgs, words.values(), strict=True):
         assert cfg.debug is shown and "fast_dev_run" not in (cfg.get("trainer") or {})
     proc = run_main(f"mmar={tiny_demo_source}", "task=train", "debug=maybe")
     assert proc.returncode == 2 and "fast_dev_run" in proc.stderr

@@ -54,9 +54,7 @@ def test_mlflow_run_in_a_sqlite_store(tiny_demo, tmp_path):
 
 
 @pytest.mark.slow
-def test_mlflow_sweep_is_one_parent_with_child_runs_and_compares_as_folders(
-    tiny_demo, tmp_path
-):
+def test_mlflow_sweep_is_one_parent_with_child_runs_and_compares_as_folders(tiny_demo, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     proc = run_main(
         "-m",

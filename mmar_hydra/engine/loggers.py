@@ -60,9 +60,11 @@ def _dir(args: Mapping[str, Any], key: str, default: Path, paths: RunPaths) -> P
 def _tensorboard(args, info, paths, tensorboard_dir, rank):  # noqa: ANN001, ANN202
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    target = paths.write(args["save_dir"], where="logger.tensorboard.save_dir") if args.get(
-        "save_dir"
-    ) else tensorboard_dir
+    target = (
+        paths.write(args["save_dir"], where="logger.tensorboard.save_dir")
+        if args.get("save_dir")
+        else tensorboard_dir
+    )
     if target is None:  # no TensorBoardStatsHandler: Clara wrote no events either
         return None
     return TensorBoardLogger(save_dir=str(target), name="", version="", default_hp_metric=False)
@@ -71,7 +73,9 @@ def _tensorboard(args, info, paths, tensorboard_dir, rank):  # noqa: ANN001, ANN
 def _csv(args, info, paths, tensorboard_dir, rank):  # noqa: ANN001, ANN202
     from pytorch_lightning.loggers import CSVLogger
 
-    return CSVLogger(save_dir=str(_dir(args, "save_dir", info.run_dir, paths)), name="csv", version="")
+    return CSVLogger(
+        save_dir=str(_dir(args, "save_dir", info.run_dir, paths)), name="csv", version=""
+    )
 
 
 def _mlflow(args, info, paths, tensorboard_dir, rank):  # noqa: ANN001, ANN202
@@ -225,7 +229,9 @@ def _upload(item: BuiltLogger, files: list[Path], folder: str, info: TrackingInf
     elif item.kind == "wandb":
         import wandb
 
-        artifact = wandb.Artifact(_safe_key(f"{info.mmar_name}-{folder}").replace(" ", "_"), type=folder)
+        artifact = wandb.Artifact(
+            _safe_key(f"{info.mmar_name}-{folder}").replace(" ", "_"), type=folder
+        )
         for path in files:
             artifact.add_file(str(path))
         item.logger.experiment.log_artifact(artifact)

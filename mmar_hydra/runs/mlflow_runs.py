@@ -92,6 +92,8 @@ def load_mlflow_runs(spec: str, tracking_uri: str) -> list[RunRecord]:
     if sweep:
         wanted = {i for i, r in parents.items() if r.info.run_name == sweep}
         runs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in wanted]
-    runs = [r for r in runs if r.info.run_id not in parents and r.data.tags.get("task") in _TRAINING]
+    runs = [
+        r for r in runs if r.info.run_id not in parents and r.data.tags.get("task") in _TRAINING
+    ]
     with tempfile.TemporaryDirectory(prefix="mmar_hydra_mlflow_") as folder:
         return [_record(store, run, folder) for run in runs]
