@@ -265,11 +265,11 @@ class TrackingCallback(pl.Callback):
         self.config_files = config_files
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.is_global_zero and not trainer.fast_dev_run:
+        if trainer.is_global_zero and not _dev_run(trainer):
             _log_params(self.built, self.info, model_sizes(pl_module.network))
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero or trainer.fast_dev_run:
+        if not trainer.is_global_zero or _dev_run(trainer):
             return
         for item in self.built:
             _upload(item, self.config_files, "config", self.info)
@@ -293,3 +293,8 @@ def record_evaluation(
             item.logger.log_metrics({k: float(v) for k, v in metrics.items()}, step=0)
         _upload(item, files, "eval", info)
         item.logger.finalize("success")
+
+
+def _dev_run(trainer: pl.Trainer) -> bool:
+    """Whether Lightning runs ``fast_dev_run`` (nothing is recorded then)."""
+    return bool(getattr(trainer, "fast_dev_run", False))

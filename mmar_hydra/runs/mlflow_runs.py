@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.runs.collect import RunRecord
 
@@ -46,7 +48,6 @@ def _series(client: Any, run_id: str, tags: tuple[str, ...]) -> dict[str, list[t
 
 
 def _record(client: Any, run: Any, folder: str) -> RunRecord:
-    from omegaconf import OmegaConf
 
     run_id = run.info.run_id
     tags = run.data.tags
@@ -58,7 +59,7 @@ def _record(client: Any, run: Any, folder: str) -> RunRecord:
     return RunRecord(
         name=tags.get("job") or run.info.run_name or run_id,
         root=Path(tags.get("mmar_hydra.write_root") or run.data.params.get("mmar.path", ".")),
-        config=OmegaConf.to_container(OmegaConf.load(config_file)) if config_file else {},
+        config=_config(config_file),
         stats=stats,
         params=int(params) if params and params.isdigit() else None,
         status=_STATUS.get(run.info.status, "running or stopped"),
@@ -97,3 +98,11 @@ def load_mlflow_runs(spec: str, tracking_uri: str) -> list[RunRecord]:
     ]
     with tempfile.TemporaryDirectory(prefix="mmar_hydra_mlflow_") as folder:
         return [_record(store, run, folder) for run in runs]
+
+
+def _config(path: Path | None) -> dict[str, Any]:
+    """The run's stored resolved config (``mmar_hydra_config.yaml``), or {}."""
+    if path is None:
+        return {}
+    data = OmegaConf.to_container(OmegaConf.load(path))
+    return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}

@@ -82,7 +82,7 @@ def load_eval_network(
         say(f"model: TorchScript {source.path}")
         record = {"metadata.json": ""}
         network = load_torchscript(Path(str(source.path)), extra_files=record)
-        say_drift(_json(record["metadata.json"]).get("versions"), source.path, say)
+        say_drift(_json(record["metadata.json"]).get("versions"), str(source.path), say)
         return network
     network = source.network
     loads = [h for h in handlers if h.name == "CheckpointLoader"]

@@ -46,7 +46,7 @@ def record_run(
     config = config or {}
     root = ctx.read.layout.root if ctx.read is not None else None
     config_file = None
-    if ctx.read is not None:
+    if ctx.read is not None and root is not None:
         path = ctx.read.config_file
         config_file = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
     record = run_record(

@@ -77,7 +77,9 @@ def logger_spec(cfg: Any) -> dict[str, dict[str, Any]]:
     if not node:
         return {}
     spec = OmegaConf.to_container(node, resolve=True) if hasattr(node, "_content") else node
-    return {str(k): dict(v or {}) for k, v in dict(spec).items()}
+    if not isinstance(spec, Mapping):
+        return {}
+    return {str(k): dict(v or {}) for k, v in spec.items()}
 
 
 def _text(value: Any) -> str:
