@@ -210,3 +210,31 @@ def test_a_limit_under_one_batch_is_a_user_error(tiny_demo):
     proc = run_main(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "debug=limit")
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "config error" in proc.stderr and "trainer.limit_train_batches=2" in proc.stderr
+
+
+@pytest.mark.slow
+def test_run_info_after_every_task_that_writes_results(trained_demo, tmp_path):
+    mmar = tmp_path / "mmar"
+    shutil.copytree(trained_demo, mmar, ignore=shutil.ignore_patterns("runs", "eval"))
+    tasks = [
+        ("task=finetune", "debug=fast_dev_run", *TINY_TRAIN),
+        ("task=validate", "config_file=config/config_validation_ckpt.json", *TINY_EVAL),
+        ("task=infer", "config_file=config/config_validation_ckpt.json", *TINY_EVAL),
+        ("task=export", "input_shape=[1,1,24,24,16]"),
+        ("task=bundle", f"out={tmp_path / 'bundle'}", *TINY_TRAIN),
+    ]
+    for args in tasks:
+        proc = run_main(f"mmar={mmar}", *args)
+        assert proc.returncode == 0, args[0] + proc.stdout[-2000:] + proc.stderr[-3000:]
+    proc = run_main("task=compare", f"runs={mmar}", f"out={tmp_path / 'cmp'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def sections(folder):
+        return set(json.loads((folder / "run_info.json").read_text()))
+
+    assert sections(mmar / "models") == {"train", "export"}  # finetune's smoke test: untouched
+    assert sections(mmar / "eval") == {"validate", "infer"}
+    assert sections(tmp_path / "bundle") == {"bundle"}
+    assert sections(tmp_path / "cmp") == {"compare"}
+    finetune = sorted((mmar / "runs").glob("finetune_*"))[-1]
+    assert sections(finetune) == {"finetune"}

@@ -17,6 +17,7 @@ from mmar_hydra.bundle.report import ConversionReport
 from mmar_hydra.bundle.writer import BundleWriter
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError, ErrorGroup
+from mmar_hydra.tasks.records import record_run
 
 __all__ = ["run", "bundle_packages"]
 
@@ -180,6 +181,7 @@ def run(ctx: TaskContext) -> Path:
         raise
     for line in report.console_lines():
         print(line)
+    record_run(ctx, Path(bundle))  # how the bundle was made, beside its configs/
     print(f"wrote bundle {bundle} ({len(writer.files)} files; see its conversion_report.md)")
     return bundle
 

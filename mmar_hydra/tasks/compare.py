@@ -9,6 +9,7 @@ from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.runs.collect import RunRecord
 from mmar_hydra.runs.mlflow_runs import is_mlflow_spec
+from mmar_hydra.tasks.records import record_run
 
 __all__ = ["run"]
 
@@ -44,6 +45,7 @@ def run(ctx: TaskContext) -> Path:
     columns, rows = compare_runs(records)
     csv_path, md_path, text = write_table(columns, rows, out)
     png = plot_curves(records, out)
+    record_run(ctx, out, extra={"runs": runs})
     print(text)
     print(f"wrote {csv_path}\n      {md_path}\n      {png}")
     return out
