@@ -35,24 +35,24 @@ def _mlflow_target(config: Any) -> tuple[str, str | None, str, str] | None:
 
 
 class SweepTracking(Callback):
-    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        from mmar_hydra.tracking.mlflow_store import client, experiment_id, parent_run
+    """Makes the sweep's parent run at the start; marks it finished at the end."""
 
-        target = _mlflow_target(config)
-        if target is None:
-            return
-        uri, artifacts, name, sweep = target
-        store = client(uri)
-        parent_run(store, experiment_id(store, name, artifacts), sweep)
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        _parent(config, create=True)
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        from mmar_hydra.tracking.mlflow_store import client, experiment_id, parent_run
+        found = _parent(config, create=False)
+        if found is not None and found[1]:
+            found[0].set_terminated(found[1], "FINISHED")
 
-        target = _mlflow_target(config)
-        if target is None:
-            return
-        uri, artifacts, name, sweep = target
-        store = client(uri)
-        run_id = parent_run(store, experiment_id(store, name, artifacts), sweep, create=False)
-        if run_id:
-            store.set_terminated(run_id, "FINISHED")
+
+def _parent(config: Any, *, create: bool) -> tuple[Any, str | None] | None:
+    """(the store's client, the sweep's parent run id) when the sweep logs to MLflow."""
+    from mmar_hydra.tracking.mlflow_store import client, experiment_id, parent_run
+
+    target = _mlflow_target(config)
+    if target is None:
+        return None
+    uri, artifacts, name, sweep = target
+    store = client(uri)
+    return store, parent_run(store, experiment_id(store, name, artifacts), sweep, create=create)
