@@ -35,8 +35,8 @@ _FALSE = ("false", "no", "off", "0", "n")
 def _key(help_text: str, default: Any = None, *, choices: tuple[str, ...] = (), **kw: Any) -> Any:
     """A settings field; ``choices``: words a boolean switch also takes (``resume=auto``)."""
     meta = {"help": help_text, "choices": choices}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta, **kw)
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
 
 
@@ -99,6 +99,12 @@ class Settings:
     input_shape: Any = _key("task=export: e.g. [1,1,96,96,96] (default from the config)")
     ignore_verify: bool = _key("task=export: skip the exported-vs-eager checks", False)
     format: Any = _key("task=export: torchscript (default), onnx, pt2, or a list: [onnx,pt2]")
+    # Clara AutoML (task=automl, mmar_hydra/automl/)
+    automl: Any = _key(
+        "task=automl: trials, seed, run_id, stop_threshold, keep, controller (null: what "
+        "config/config_automl.json says), e.g. automl.trials=2",
+        dict.fromkeys(("trials", "run_id", "stop_threshold", "keep", "controller")) | {"seed": 0},
+    )
 
 
 SETTINGS_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))
