@@ -102,7 +102,7 @@ def run_search(
         sampler.tell(result.best)
         trials.append(result)
         shown = "failed" if result.best is None else f"{result.best:.4f}"
-        say(f"automl: trial {i + 1}/{options.trials} {result.settings} -> {shown}")
+        say(f"automl: trial {i} ({i + 1}/{options.trials}) {result.settings} -> {shown}")
         threshold = options.stop_threshold
         if threshold is not None and result.best is not None and result.best >= threshold:
             notes.append(

@@ -105,7 +105,7 @@ TASKS: dict[str, TaskSpec] = {
             "automl",
             True,
             "Clara AutoML: search a trn_autoML_*.json's space (automl.trials=, automl.seed=)",
-            "train",
+            "automl",
             False,
         ),
         TaskSpec(

@@ -105,6 +105,17 @@ def _stats(trial_dir: Path, ckpt: str) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def _engine_log(trial_dir: Path, ckpt: str) -> dict[str, Any]:
+    """The classes the engine trained with, as it logged them (``hparams.yaml``)."""
+    from omegaconf import OmegaConf
+
+    path = trial_dir / ckpt / "hparams.yaml"
+    if not path.is_file():
+        return {}
+    logged = OmegaConf.to_container(OmegaConf.load(path))
+    return logged if isinstance(logged, dict) else {}
+
+
 def _trial_runner(ctx: TaskContext, raw: dict[str, Any], space: Any, folder: Path, stats: dict):
     from mmar_hydra.automl.apply import apply_sample
     from mmar_hydra.automl.describe import describe_sample
@@ -145,11 +156,23 @@ def _trial_runner(ctx: TaskContext, raw: dict[str, Any], space: Any, folder: Pat
         result.epoch = trial_stats.get("best_key_metric_epoch")
         record_path = trial_dir / TRIAL_RECORD
         record = json.loads(record_path.read_text())
-        record.update(result.record())
+        record.update(result.record(), engine=_engine_log(trial_dir, ckpt))
         record_path.write_text(json.dumps(record, indent=2, default=str) + "\n")
         return result
 
     return run_trial
+
+
+def _record_ranks(ranked: list[Any]) -> None:
+    """Each kept trial's ``trial.json`` gets its rank."""
+    from mmar_hydra.automl.trial_mmar import TRIAL_RECORD
+
+    for t in ranked:
+        path = Path(t.folder) / TRIAL_RECORD
+        if path.is_file():
+            record = json.loads(path.read_text())
+            record.update(rank=t.rank, status=t.status)
+            path.write_text(json.dumps(record, indent=2, default=str) + "\n")
 
 
 def _best_copy(folder: Path, ranked: list[Any]) -> Path | None:
@@ -217,6 +240,7 @@ def run(ctx: TaskContext) -> float | None:
     pruned = prune_trials(ranked, options.keep)
     if pruned:
         notes.append(f"pruned {len(pruned)} trial folder(s) beyond num_mmars_to_keep={options.keep}")
+    _record_ranks(ranked)
     best = _best_copy(folder, ranked)
     metric = str(stats.get("key_metric_name") or "key metric")
     paths, text = write_report(folder, ranked, metric, notes)
