@@ -41,6 +41,7 @@ def component_summary(parts: TrainParts) -> dict[str, Any]:
     pre = getattr(parts.pre_transforms, "transforms", None) or []
     return {
         "network": type(parts.network).__name__,
+        "parameters": sum(p.numel() for p in parts.network.parameters()),
         "loss": type(parts.loss).__name__,
         "optimizer": type(opt).__name__,
         "lr": float(lrs[0]) if lrs and isinstance(lrs[0], float | int) else None,
