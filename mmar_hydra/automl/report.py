@@ -110,11 +110,11 @@ def _plot(trials: Sequence[TrialResult], metric: str, path: Path) -> str | None:
         return "no plot: matplotlib is not installed (pip install matplotlib)"
     done = sorted((t for t in trials if t.best is not None), key=lambda t: t.trial)
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    xs, ys = [t.trial for t in done], [t.best for t in done]
+    xs, ys = [t.trial for t in done], [float(t.best or 0.0) for t in done]
     ax.plot(xs, ys, "o", label=metric)
     running, best = [], -math.inf
     for y in ys:
-        best = max(best, float(y or -math.inf))
+        best = max(best, y)
         running.append(best)
     ax.step(xs, running, where="post", label="best so far")
     ax.set_xlabel("trial")

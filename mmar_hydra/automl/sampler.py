@@ -36,7 +36,9 @@ def distributions(space: SearchSpace) -> dict[str, Any]:
 
 
 def _key(params: dict[str, Any]) -> tuple:
-    return tuple(sorted((k, round(v, 12) if isinstance(v, float) else v) for k, v in params.items()))
+    return tuple(
+        sorted((k, round(v, 12) if isinstance(v, float) else v) for k, v in params.items())
+    )
 
 
 class TrialSampler:

@@ -48,7 +48,9 @@ def _number(value: Any, key: str, kind: type, minimum: float) -> Any:
     return kind(value)
 
 
-def search_options(plan: AutoMLPlan, given: Mapping[str, Any], default_run_id: str) -> SearchOptions:
+def search_options(
+    plan: AutoMLPlan, given: Mapping[str, Any], default_run_id: str
+) -> SearchOptions:
     """The plan of config_automl.json with the command line's ``automl.*`` on top.
 
     Args:
@@ -64,11 +66,15 @@ def search_options(plan: AutoMLPlan, given: Mapping[str, Any], default_run_id: s
     stop = given.get("stop_threshold")
     run_id = str(given.get("run_id") or default_run_id)
     if not run_id or "/" in run_id or run_id in (".", ".."):
-        raise ConfigError(f"automl.run_id={run_id!r}", path="automl.run_id", expected="a folder name")
+        raise ConfigError(
+            f"automl.run_id={run_id!r}", path="automl.run_id", expected="a folder name"
+        )
     return SearchOptions(
         trials=_number(plan.max_rounds if trials is None else trials, "trials", int, 1),
         seed=_number(given.get("seed") or 0, "seed", int, 0),
-        stop_threshold=plan.stop_threshold if stop is None else _number(stop, "stop_threshold", float, -1e30),
+        stop_threshold=plan.stop_threshold
+        if stop is None
+        else _number(stop, "stop_threshold", float, -1e30),
         keep=_number(plan.num_mmars_to_keep if keep is None else keep, "keep", int, 1),
         run_id=run_id,
     )

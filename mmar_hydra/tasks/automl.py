@@ -43,7 +43,10 @@ def _plan(ctx: TaskContext) -> tuple[Any, str]:
                 path="automl.controller",
                 expected="a config_automl.json relative to the MMAR",
             )
-        return AutoMLPlan(), f"no {CONTROLLER_FILE}: Clara's defaults ({AutoMLPlan().max_rounds} trials)"
+        return (
+            AutoMLPlan(),
+            f"no {CONTROLLER_FILE}: Clara's defaults ({AutoMLPlan().max_rounds} trials)",
+        )
     return read_plan(load_json(path, what="AutoML controller config"), file=path), ""
 
 
@@ -54,7 +57,8 @@ def _split_overrides() -> tuple[list[str], list[str]]:
     from mmar_hydra.hydra_config import _framework_keys
 
     framework = _framework_keys()
-    mmar, job = [], []
+    mmar: list[str] = []
+    job: list[str] = []
     for text in HydraConfig.get().overrides.task:
         key = str(text).split("=", 1)[0].lstrip("+~").split(".")[0].split("/")[0]
         if key in _SEARCH_KEYS:
@@ -113,7 +117,7 @@ def _engine_log(trial_dir: Path, ckpt: str) -> dict[str, Any]:
     if not path.is_file():
         return {}
     logged = OmegaConf.to_container(OmegaConf.load(path))
-    return logged if isinstance(logged, dict) else {}
+    return {str(k): v for k, v in logged.items()} if isinstance(logged, dict) else {}
 
 
 def _trial_runner(ctx: TaskContext, raw: dict[str, Any], space: Any, folder: Path, stats: dict):
@@ -229,8 +233,10 @@ def run(ctx: TaskContext) -> float | None:
         "config_file": str(ctx.read.config_file),
         "sampler": SAMPLER,
         "options": options.__dict__,
-        "space": {p.name: {"type": p.type, "domain": p.domain, "where": p.where,
-                           "sweep": p.hydra_value()} for p in space.params},  # fmt: skip
+        "space": {
+            p.name: {"type": p.type, "domain": p.domain, "where": p.where, "sweep": p.hydra_value()}
+            for p in space.params
+        },  # fmt: skip
     }
     atomic_write_text(folder / "search.json", json.dumps(record, indent=2) + "\n")
     stats: dict[str, Any] = {}
@@ -239,7 +245,9 @@ def run(ctx: TaskContext) -> float | None:
     ranked = rank_trials(trials)
     pruned = prune_trials(ranked, options.keep)
     if pruned:
-        notes.append(f"pruned {len(pruned)} trial folder(s) beyond num_mmars_to_keep={options.keep}")
+        notes.append(
+            f"pruned {len(pruned)} trial folder(s) beyond num_mmars_to_keep={options.keep}"
+        )
     _record_ranks(ranked)
     best = _best_copy(folder, ranked)
     metric = str(stats.get("key_metric_name") or "key metric")
