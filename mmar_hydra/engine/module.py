@@ -36,16 +36,18 @@ def _described(obj: Any) -> str:
 
 def component_summary(parts: TrainParts) -> dict[str, Any]:
     """The classes the engine trains with (logged as hyperparameters: ``hparams.yaml``)."""
-    opt = parts.optimizer
+    opt = getattr(parts, "optimizer", None)
     lrs = [g.get("lr") for g in getattr(opt, "param_groups", [])]
-    pre = getattr(parts.pre_transforms, "transforms", None) or []
+    pre = getattr(getattr(parts, "pre_transforms", None), "transforms", None) or []
+    net, scheduler = getattr(parts, "network", None), getattr(parts, "lr_scheduler", None)
+    params = net.parameters() if isinstance(net, torch.nn.Module) else []
     return {
-        "network": type(parts.network).__name__,
-        "parameters": sum(p.numel() for p in parts.network.parameters()),
-        "loss": type(parts.loss).__name__,
+        "network": type(net).__name__,
+        "parameters": sum(p.numel() for p in params),
+        "loss": type(getattr(parts, "loss", None)).__name__,
         "optimizer": type(opt).__name__,
         "lr": float(lrs[0]) if lrs and isinstance(lrs[0], float | int) else None,
-        "lr_scheduler": type(parts.lr_scheduler).__name__ if parts.lr_scheduler else None,
+        "lr_scheduler": type(scheduler).__name__ if scheduler is not None else None,
         "pre_transforms": [_described(t) for t in pre],
     }
 
