@@ -176,3 +176,20 @@ def test_clara_automl_sh_runs_through_apps_automl(clara_examples, data, tmp_path
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "workers=0:0:0:0:0:0:0:0 has no effect" in proc.stdout
     assert len(list((mmar / "automl" / name).glob("trial_*/models/model.pt"))) == 2
+
+
+def test_plain_train_on_a_search_config_trains_the_first_alternatives(
+    clara_examples, data, tmp_path
+):
+    mmar = _mmar(clara_examples, "cte_automl_40", tmp_path)
+    name = "trn_autoML_Loss_Optimizer.json"
+    proc = run_main(
+        f"mmar={mmar}", "task=train", f"config_file=config/{name}", *_tiny(mmar, name, data)
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Clara AutoML search space: 2 search block(s)" in proc.stderr
+    assert "first alternative of each list" in proc.stderr
+    from omegaconf import OmegaConf
+
+    engine = OmegaConf.load(mmar / "models" / "hparams.yaml")
+    assert (engine.loss, engine.optimizer) == ("DiceLoss", "Adam")

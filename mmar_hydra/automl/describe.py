@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mmar_hydra.automl.apply import resolve_paths
+from mmar_hydra.automl.apply import bound_values, resolve_paths
 from mmar_hydra.automl.space import SearchSpace
 
 __all__ = ["describe_sample"]
@@ -35,22 +35,18 @@ def describe_sample(
         sample: parameter name -> float / enum row index.
     """
     out: dict[str, Any] = {}
-    for p in space.params:
-        if p.name not in sample:
-            continue
-        values = [sample[p.name]] if p.type == "float" else list(p.choices[int(sample[p.name])])
-        for b, v in zip(p.bindings, values, strict=True):
-            if b.kind == "global":
-                out[b.target] = v
-            elif b.kind == "arg":
-                out[f"{_name(config, b.target)}.{b.arg}" + (f"#{b.tag}" if b.tag else "")] = v
-            elif b.kind == "disabled":
-                out[f"{_name(config, b.target)}.disabled"] = bool(v)
-            else:  # a switch: the alternative it enables, or the components it turns off
-                for at in space.switch_users.get(b.target, []):
-                    lst = _list_of(space, at)
-                    if lst is None:
-                        out[f"{_name(config, at)}.disabled"] = bool(v)
-                    elif not v:
-                        out[lst] = _name(config, at)
+    for b, v in bound_values(space, sample):
+        if b.kind == "global":
+            out[b.target] = v
+        elif b.kind == "arg":
+            out[f"{_name(config, b.target)}.{b.arg}" + (f"#{b.tag}" if b.tag else "")] = v
+        elif b.kind == "disabled":
+            out[f"{_name(config, b.target)}.disabled"] = bool(v)
+        else:  # a switch: the alternative it enables, or the components it turns off
+            for at in space.switch_users.get(b.target, []):
+                lst = _list_of(space, at)
+                if lst is None:
+                    out[f"{_name(config, at)}.disabled"] = bool(v)
+                elif not v:
+                    out[lst] = _name(config, at)
     return out
