@@ -46,6 +46,7 @@ def _tiny(mmar: Path, name: str, data: Path) -> list[str]:
         f"DATA_ROOT={data}",
         f"DATASET_JSON={data / 'dataset.json'}",
         f"train.pre_transforms.{crop}.args.spatial_size={ROI}",
+        f"train.pre_transforms.{crop}.args.num_samples=1",
         f"validate.inferer.args.roi_size={ROI}",
         "train.dataloader.args.num_workers=0",
         "validate.dataloader.args.num_workers=0",
