@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.automl.validation_config import VALIDATION_FILE, validation_config
+from mmar_hydra.mmar.layout import ENV_DEFAULTS
 from mmar_hydra.runs.run_folder import COPIED_FOLDERS
 from mmar_hydra.tasks.clone import apply_override, parse_value
 
@@ -33,6 +34,7 @@ __all__ = ["write_trial_mmar", "TRIAL_RECORD"]
 
 TRIAL_RECORD = "trial.json"
 _DATA_PATHS = ("DATA_ROOT", "DATASET_JSON")
+_OUTPUT_PATHS = ("MMAR_CKPT_DIR", "MMAR_EVAL_OUTPUT_PATH", "MMAR_CKPT", "MMAR_TORCHSCRIPT")
 
 
 def _is_search_file(data: Any) -> bool:
@@ -89,6 +91,10 @@ def write_trial_mmar(
             if isinstance(value, str) and "{" not in value:
                 path = Path(value).expanduser()
                 data[key] = str(path if path.is_absolute() else (source / path).resolve())
+    for key in _OUTPUT_PATHS:  # a trial writes into its own folder, never a shared one
+        for data in (files[env_path], files[trial_path]):
+            if isinstance(data.get(key), str) and Path(data[key]).expanduser().is_absolute():
+                data[key] = ENV_DEFAULTS[key]
     files[tmp / "config" / VALIDATION_FILE] = validation_config(files[trial_path])
     for path, data in files.items():
         path.write_text(json.dumps(data, indent=2) + "\n")

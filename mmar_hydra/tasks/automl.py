@@ -85,6 +85,11 @@ def _folder(ctx: TaskContext, run_id: str) -> Path:
     return folder
 
 
+def _quoted(value: str) -> str:
+    """A path as one Hydra override value (spaces, commas and ``$`` stay literal)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _train(ctx: TaskContext, trial_dir: Path, config_rel: Path, job: list[str]) -> float | None:
     """The ordinary ``task=train`` on the trial MMAR, composed by Hydra in this process."""
     from hydra import compose
@@ -96,7 +101,11 @@ def _train(ctx: TaskContext, trial_dir: Path, config_rel: Path, job: list[str]) 
     read = read_mmar(trial_dir, task="train", config_file=str(config_rel))
     hydra_config.register_mmar(read.config)
     try:
-        own = [f"mmar={trial_dir}", "task=train", f"config_file={config_rel}"]
+        own = [
+            f"mmar={_quoted(str(trial_dir))}",
+            "task=train",
+            f"config_file={_quoted(str(config_rel))}",
+        ]
         cfg = compose("config", overrides=hydra_config.rewrite_overrides([*own, *job], read.config))
         return train.run(TaskContext(cfg=cfg, read=read, run_dir=trial_dir))
     finally:
