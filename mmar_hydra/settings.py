@@ -35,8 +35,8 @@ _FALSE = ("false", "no", "off", "0", "n")
 def _key(help_text: str, default: Any = None, *, choices: tuple[str, ...] = (), **kw: Any) -> Any:
     """A settings field; ``choices``: words a boolean switch also takes (``resume=auto``)."""
     meta = {"help": help_text, "choices": choices}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta, **kw)
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
 
 
@@ -110,6 +110,12 @@ class Settings:
     progress: str = _key(
         "training progress: auto (rich bar on a terminal, epoch lines otherwise), rich, tqdm, none",
         "auto",
+    )
+    # Clara AutoML (task=automl, mmar_hydra/automl/)
+    automl: Any = _key(
+        "task=automl: trials, seed, run_id, stop_threshold, keep, controller (null: what "
+        "config/config_automl.json says), e.g. automl.trials=2",
+        dict.fromkeys(("trials", "run_id", "stop_threshold", "keep", "controller")) | {"seed": 0},
     )
 
 
