@@ -13,6 +13,7 @@ from typing import Any
 from mmar_hydra.components.fast import FastPlan
 from mmar_hydra.components.parts import TrainParts
 from mmar_hydra.errors import CheckpointError
+from mmar_hydra.faults.bad_cases import BadCasePolicy
 from mmar_hydra.run_paths import RunPaths
 
 __all__ = ["fit", "dry_run"]
@@ -31,13 +32,15 @@ def fit(
     say: Any = print,
     fast: FastPlan | None = None,
     ddp_timeout: int = 600,
+    bad_cases: BadCasePolicy | None = None,
 ) -> dict[str, Any]:
     """Train; returns {"best_key_metric", "best_key_metric_epoch", "key_metric_name",
     "ckpt_dir", ...}. Every folder it writes to comes from ``paths``.
 
     ``resume`` (true or "auto") continues from resume_state.pt when it exists; SIGTERM /
     SIGUSR1 stop the run with the resume state written (``faults.preempt``); a dead DDP rank
-    stops the others within ``ddp_timeout`` seconds (``faults.ddp``)."""
+    stops the others within ``ddp_timeout`` seconds (``faults.ddp``); a case that cannot be
+    loaded stops the run, or is skipped and counted (``bad_cases``, ``faults.bad_cases``)."""
     from pytorch_lightning.callbacks import LearningRateMonitor
     from pytorch_lightning.loggers import TensorBoardLogger
     from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -59,6 +62,7 @@ def fit(
     from mmar_hydra.engine.handlers import plan_handlers
     from mmar_hydra.engine.module import MMARLightningModule
     from mmar_hydra.engine.trainer import build_trainer, quiet_lightning, trainer_kwargs
+    from mmar_hydra.faults.bad_case_loader import BadCaseTracker
     from mmar_hydra.faults.ddp import apply_ddp_timeout, dead_rank_error
     from mmar_hydra.faults.hygiene import FlushLoggersCallback
     from mmar_hydra.faults.preempt import PreemptionCallback, preempted_error
@@ -96,10 +100,12 @@ def fit(
         save_final=plan.save_final,
         save_dict=plan.save_dict,
     )
+    tracker = BadCaseTracker(bad_cases or BadCasePolicy(), say=say)
     callbacks: list[Any] = [
         # before the checkpoint callback: its validation time excludes writing model.pt
-        TrainStatsCallback(ckpt_dir / "train_stats.json", checkpoint),
+        TrainStatsCallback(ckpt_dir / "train_stats.json", checkpoint, tracker.stats),
         checkpoint,
+        tracker,
     ]
     if plan.stats_tag is not None:
         callbacks.append(EpochSummaryCallback(plan.stats_tag, show_lr=plan.print_lr))
@@ -148,9 +154,7 @@ def fit(
         default_root_dir=paths.run_dir,
         extra=extra,
     )
-    datamodule = MMARDataModule(
-        parts.dataloader, parts.validate.dataloader if parts.validate else None
-    )
+    datamodule = MMARDataModule(*tracker.loaders(parts))  # start-up caches are scanned
     dry_run(parts)
     gc_policy.settle()
     try:
@@ -266,7 +270,9 @@ def _first_image(parts: TrainParts):  # noqa: ANN202 - a (1, C, ...) tensor
     dataset = parts.dataloader.dataset
     cached = isinstance(dataset, CacheDataset) and not isinstance(dataset, SmartCacheDataset)
     if cached and getattr(dataset, "cache_num", 0) > 0:
-        sample = dataset[0]
+        from mmar_hydra.faults.bad_case_loader import first_good_index
+
+        sample = dataset[first_good_index(dataset)]  # a skipped bad case is cached as a marker
         sample = sample[0] if isinstance(sample, list) else sample
         return sample["image"].unsqueeze(0)
     from mmar_hydra.components.resolver import is_pipeline_dataset

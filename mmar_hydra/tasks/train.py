@@ -44,7 +44,10 @@ def _save_resolved_config(ctx: TaskContext, ckpt_dir: Path) -> Path:
 def run(ctx: TaskContext) -> float | None:
     """Train; returns the best validation key metric (for Hydra sweepers), or None."""
     from mmar_hydra.components.builder import build_train
+    from mmar_hydra.faults.bad_cases import BadCasePolicy
 
+    # checked before the caches fill: skip_bad_cases / max_bad_fraction
+    bad_cases = BadCasePolicy(ctx.settings.skip_bad_cases, ctx.settings.max_bad_fraction)
     fast: list[Any] = []  # the FastPlan, when fast=true rewrote the config
 
     def speed_up(resolved: dict[str, Any]) -> dict[str, Any]:
@@ -65,14 +68,20 @@ def run(ctx: TaskContext) -> float | None:
         parts = build_train(
             config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
         )
-        result = _fit(ctx, config, parts, paths, rank, fast)
+        result = _fit(ctx, config, parts, paths, rank, fast, bad_cases)
     if rank == 0:
         _print_summary(Path(result["ckpt_dir"]), result)
     return result.get("best_key_metric")
 
 
 def _fit(
-    ctx: TaskContext, config: Any, parts: Any, paths: Any, rank: int, fast: list[Any]
+    ctx: TaskContext,
+    config: Any,
+    parts: Any,
+    paths: Any,
+    rank: int,
+    fast: list[Any],
+    bad_cases: Any = None,
 ) -> dict[str, Any]:
     """Save the resolved config and train, inside the checkpoint folder's lock."""
     from mmar_hydra.engine.run import fit
@@ -89,6 +98,7 @@ def _fit(
         say=print if rank == 0 else _silent,
         fast=fast[0] if fast else None,
         ddp_timeout=ctx.settings.ddp_timeout,
+        bad_cases=bad_cases,
     )
 
 
