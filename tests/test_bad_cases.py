@@ -185,3 +185,10 @@ def test_a_fixed_file_replaces_its_cached_marker(cases, tmp_path):
     assert is_marker(dataset[2])
     shutil.copy(cases[0]["image"], cases[2]["image"])  # the user fixes the file
     assert not is_marker(dataset[2]) and dataset[2]["image"].shape == (1, 8, 8, 4)
+
+
+def test_a_compose_with_its_own_call_is_left_alone():
+    from monai.transforms import OneOf
+
+    assert CaseGuard.can_wrap([LoadImaged("image")]) and CaseGuard.can_wrap(Compose([]))
+    assert not CaseGuard.can_wrap(OneOf([LoadImaged("image")]))

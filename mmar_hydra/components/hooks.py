@@ -125,6 +125,8 @@ def _bad_cases(
     from mmar_hydra.faults.bad_cases import CaseIndex
     from mmar_hydra.faults.case_guard import CaseGuard
 
+    if not CaseGuard.can_wrap(args["transform"]):
+        return
     if "data_list_file_path" in spec:  # named by the whole split (before DDP sharding)
         list_path, items, key = _split(ctx, spec, where)
         source = str(list_path)

@@ -65,6 +65,12 @@ class CaseGuard(Compose):
     cases: CaseIndex
     retry_cached: bool
 
+    @staticmethod
+    def can_wrap(transform: Any) -> bool:
+        """A plain Compose or a list of transforms (a OneOf / RandomOrder... keeps its own
+        ``__call__``, so it is left as it is)."""
+        return type(transform) is Compose or isinstance(transform, list | tuple)
+
     @classmethod
     def around(cls, compose: Any, cases: CaseIndex, *, retry_cached: bool = False) -> CaseGuard:
         if not isinstance(compose, Compose):
