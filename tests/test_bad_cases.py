@@ -15,7 +15,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_TRAIN, run_main
+from conftest import TINY_EVAL, TINY_TRAIN, run_main
 from monai.data import DataLoader, PersistentDataset, SmartCacheDataset
 from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, RandFlipd
 
@@ -192,3 +192,27 @@ def test_a_compose_with_its_own_call_is_left_alone():
 
     assert CaseGuard.can_wrap([LoadImaged("image")]) and CaseGuard.can_wrap(Compose([]))
     assert not CaseGuard.can_wrap(OneOf([LoadImaged("image")]))
+
+
+@pytest.mark.slow
+def test_validate_stops_at_a_bad_case_naming_it(trained_demo, tmp_path):
+    data = trained_demo / "data"
+    datalist = json.loads((data / "dataset.json").read_text())
+    cases = [{k: str(data / v) for k, v in c.items()} for c in datalist["validation"]]
+    bad = tmp_path / "truncated.nii.gz"
+    raw = Path(cases[0]["image"]).read_bytes()
+    bad.write_bytes(raw[: len(raw) // 2])
+    cases.append({"image": str(bad), "label": cases[0]["label"]})
+    (tmp_path / "bad.json").write_text(json.dumps({"validation": cases}))
+    proc = run_main(
+        f"mmar={trained_demo}",
+        "task=validate",
+        *TINY_EVAL,
+        "dont_load_ts_model=true",
+        "dont_load_ckpt_model=false",
+        f"DATASET_JSON={tmp_path / 'bad.json'}",
+        f"MMAR_EVAL_OUTPUT_PATH={tmp_path / 'eval'}",
+        f"allow_write=[{tmp_path}]",
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert str(bad) in proc.stderr and "bad.json: validation[2].image" in proc.stderr

@@ -228,6 +228,7 @@ def build_eval(
         allow_code=allow_code,
         rank=rank,
         world_size=world_size,
+        guard_cases=True,  # engine.evaluation stops at a bad case, naming it
     )
     if section == "validate":
         if flat is None or train is None:
