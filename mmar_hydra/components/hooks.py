@@ -12,7 +12,7 @@ whether it checks (``instantiate=False``) or builds, so the two cannot disagree.
 | ``paths`` | any component or handler | write args (``save_dir``, ``output_dir``...) through :meth:`RunPaths.write`, read args through :meth:`RunPaths.read` |
 | ``class_name_args`` | any component, without allow_code | ``reader=`` / ``writer=`` strings limited to MONAI's own classes |
 | ``cache_estimate`` | CacheDataset (and subclasses), when built | stops before the cache outgrows the memory |
-| ``bad_cases`` | MONAI's pipeline datasets, built by ``build_train`` | the transform chain as a ``faults.case_guard.CaseGuard``: a case that fails becomes a marker naming its datalist entry |
+| ``bad_cases`` | MONAI's pipeline datasets, built by ``build_train`` / ``build_eval`` | the transform chain as a ``faults.case_guard.CaseGuard``: a case that fails becomes a marker naming its datalist entry |
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ class HookContext:
     world_size: int = 1
     instantiate: bool = True
     data: bool = True  # False: a check without data (task=bundle); the datalist is not read
-    guard_cases: bool = False  # True: build_train's datasets report bad cases (faults.bad_cases)
+    guard_cases: bool = (
+        False  # True: built datasets (not the check's) report bad cases (faults.bad_cases)
+    )
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ class BadCaseTracker(pl.Callback):
     def guard(self, loader: Any, section: str) -> Any:
         dataset: Any = getattr(loader, "dataset", None)
         if not isinstance(getattr(dataset, "transform", None), CaseGuard):
-            return loader  # not a dataset of build_train's (or not a MONAI pipeline)
+            return loader  # not built by build_train / build_eval (or not a MONAI pipeline)
         data: Any = getattr(dataset, "data", None)
         self.totals[section] = len(data if data is not None else dataset)
         self.report([m[MARKER] for m in getattr(dataset, "_cache", None) or [] if is_marker(m)])

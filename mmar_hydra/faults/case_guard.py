@@ -10,7 +10,7 @@ spatial shape with the image's, since a mismatch would otherwise surface later a
 cropping or collate error naming no file.
 
 Installed by the ``bad_cases`` hook (``components/hooks.py``) on the datasets of
-``build_train``; what to do with markers is decided in the main process
+``build_train`` and ``build_eval``; what to do with markers is decided in the main process
 (:mod:`.bad_case_loader`).
 """
 
