@@ -79,6 +79,16 @@ class Settings:
     ddp_timeout: int = _key(
         "seconds a DDP rank waits for the others at a collective before it stops", 600
     )
+    skip_bad_cases: bool = _key(
+        "task=train: log, skip and count (train_stats.json) cases that cannot be loaded, "
+        "instead of stopping at the first",
+        False,
+    )
+    max_bad_fraction: float = _key(
+        "task=train with skip_bad_cases: stop when more than this share of a dataset's "
+        "cases are bad",
+        0.1,
+    )
     runs: Any = _key("task=compare: a sweep folder, [dir1,dir2] or a glob")
     out: str | None = _key("output folder of task=demo_data / import / clone / compare")
     seed: int = _key("seed of task=demo_data", 0)
@@ -192,6 +202,11 @@ def _convert(name: str, value: Any, annotation: Any, choices: tuple[str, ...] = 
     elif int in allowed and isinstance(value, int | str) and not isinstance(value, bool):
         try:
             return int(value)
+        except ValueError:
+            pass
+    elif float in allowed and isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            return float(value)
         except ValueError:
             pass
     elif str in allowed and isinstance(value, str | int | float) and not isinstance(value, bool):

@@ -13,6 +13,7 @@ from typing import Any
 from mmar_hydra.components.fast import FastPlan
 from mmar_hydra.components.parts import TrainParts
 from mmar_hydra.errors import CheckpointError
+from mmar_hydra.faults.bad_cases import BadCasePolicy
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.tracking.info import TrackingInfo
 
@@ -37,12 +38,14 @@ def fit(
     config_files: list[Path] | None = None,
     progress: str = "auto",
     rank: int = 0,
+    bad_cases: BadCasePolicy | None = None,
 ) -> dict[str, Any]:
     """Train; returns {"best_key_metric", "best_key_metric_epoch", "key_metric_name",
     "ckpt_dir", ...}. Every folder it writes to comes from ``paths``.
 
     SIGTERM / SIGUSR1 stop the run with the resume state written (``faults.preempt``); a dead
-    DDP rank stops the others within ``ddp_timeout`` seconds (``faults.ddp``).
+    DDP rank stops the others within ``ddp_timeout`` seconds (``faults.ddp``); a case that
+    cannot be loaded stops the run, or is skipped and counted (``faults.bad_cases``).
 
     Args:
         parts: what the builder made of the training config.
@@ -54,6 +57,8 @@ def fit(
         say: prints a line (silent on ranks other than 0).
         fast: the ``fast=true`` plan (channels_last, precision, track_meta off).
         ddp_timeout: seconds before a dead DDP rank stops the others.
+        bad_cases: what a case that cannot be loaded does: stop the run, or be skipped and
+            counted (``faults.bad_cases``).
         logger_spec: the ``logger`` group, ``{kind: args}`` (default: TensorBoard as Clara).
         tracking: what the loggers record (params, tags); None: TensorBoard only.
         config_files: the resolved config and run_info.json, stored by the loggers.
@@ -90,6 +95,7 @@ def fit(
         quiet_lightning,
         trainer_kwargs,
     )
+    from mmar_hydra.faults.bad_case_loader import BadCaseTracker
     from mmar_hydra.faults.ddp import apply_ddp_timeout, dead_rank_error
     from mmar_hydra.faults.hygiene import FlushLoggersCallback
     from mmar_hydra.faults.preempt import PreemptionCallback, preempted_error
@@ -136,10 +142,15 @@ def fit(
         save_dict=plan.save_dict,
     )
     shown = plan_progress(progress)
+    tracker = BadCaseTracker(bad_cases or BadCasePolicy(), say=say)
     callbacks: list[Any] = list(shown.callbacks)
     if not dev_run:
         # before the checkpoint callback: its validation time excludes writing model.pt
-        callbacks += [TrainStatsCallback(ckpt_dir / "train_stats.json", checkpoint), checkpoint]
+        callbacks += [
+            TrainStatsCallback(ckpt_dir / "train_stats.json", checkpoint, tracker.stats),
+            checkpoint,
+        ]
+    callbacks.append(tracker)
     if plan.stats_tag is not None or shown.epoch_lines:
         tag = plan.stats_tag if plan.stats_tag is not None else "loss"
         callbacks.append(EpochSummaryCallback(tag, show_lr=plan.print_lr))
@@ -197,9 +208,7 @@ def fit(
         default_root_dir=paths.run_dir,
         extra=extra,
     )
-    datamodule = MMARDataModule(
-        parts.dataloader, parts.validate.dataloader if parts.validate else None
-    )
+    datamodule = MMARDataModule(*tracker.loaders(parts))  # start-up caches are scanned
     dry_run(parts)
     gc_policy.settle()
     try:
@@ -319,7 +328,9 @@ def _first_image(parts: TrainParts):  # noqa: ANN202 - a (1, C, ...) tensor
     dataset = parts.dataloader.dataset
     cached = isinstance(dataset, CacheDataset) and not isinstance(dataset, SmartCacheDataset)
     if cached and getattr(dataset, "cache_num", 0) > 0:
-        sample = dataset[0]
+        from mmar_hydra.faults.bad_case_loader import first_good_index
+
+        sample = dataset[first_good_index(dataset)]  # a skipped bad case is cached as a marker
         sample = sample[0] if isinstance(sample, list) else sample
         return sample["image"].unsqueeze(0)
     from mmar_hydra.components.resolver import is_pipeline_dataset

@@ -47,7 +47,10 @@ def _save_resolved_config(ctx: TaskContext, ckpt_dir: Path) -> Path:
 def run(ctx: TaskContext) -> float | None:
     """Train; returns the best validation key metric (for Hydra sweepers), or None."""
     from mmar_hydra.components.builder import build_train
+    from mmar_hydra.faults.bad_cases import BadCasePolicy
 
+    # checked before the caches fill: skip_bad_cases / max_bad_fraction
+    bad_cases = BadCasePolicy(ctx.settings.skip_bad_cases, ctx.settings.max_bad_fraction)
     fast: list[Any] = []  # the FastPlan, when fast=true rewrote the config
 
     def speed_up(resolved: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +77,7 @@ def run(ctx: TaskContext) -> float | None:
         )
         config_files = _records(ctx, config, paths, rank, dev_run)
         with tracking_env_kept():
-            result = _fit(ctx, config, parts, paths, rank, fast, config_files)
+            result = _fit(ctx, config, parts, paths, rank, fast, config_files, bad_cases)
     if rank == 0 and not dev_run:
         _print_summary(Path(result["ckpt_dir"]), result)
     elif rank == 0:
@@ -93,6 +96,7 @@ def _fit(
     rank: int,
     fast: list[Any],
     config_files: list[Path],
+    bad_cases: Any = None,
 ) -> dict[str, Any]:
     """The engine's ``fit`` with the task's loggers, records and progress display."""
     from mmar_hydra.engine.run import fit
@@ -112,6 +116,7 @@ def _fit(
         config_files=config_files,
         progress=ctx.settings.progress,
         rank=rank,
+        bad_cases=bad_cases,
     )
 
 
