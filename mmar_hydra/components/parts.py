@@ -62,6 +62,7 @@ class EvalParts:
     handlers: list[HandlerPart] = field(default_factory=list)
     model: ModelSource | None = None  # flat configs only; train's validate uses the train model
     amp: bool = False
+    iteration: Any | None = None  # Clara's iteration_update (deepgrow's Interaction), or None
 
 
 @dataclass
@@ -82,3 +83,4 @@ class TrainParts:
     amp: bool = False
     validate: EvalParts | None = None
     train_conf: dict[str, Any] = field(default_factory=dict)  # plain data, stored in checkpoints
+    iteration: Any | None = None  # Clara's iteration_update (deepgrow's Interaction), or None

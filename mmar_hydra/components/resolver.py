@@ -31,6 +31,7 @@ from typing import Any
 
 from mmar_hydra.components.code_strings import is_code_string, parse_code_string
 from mmar_hydra.components.hooks import HookContext, prepare, provided_by_hooks
+from mmar_hydra.components.iteration import ITERATION_KEY, build_iteration
 from mmar_hydra.components.metrics import build_metric
 from mmar_hydra.components.parts import HandlerPart, MetricPart, ModelSource
 from mmar_hydra.components.registry import resolve_class
@@ -214,6 +215,8 @@ class Resolver:
             if not isinstance(spec, Mapping):
                 raise self.not_a_component(where)
             return self.value(spec.get("args") or {}, json_path(where, "args"))
+        if key == ITERATION_KEY and isinstance(spec, Mapping):  # deepgrow's Interaction
+            return build_iteration(self, spec, where, is_enabled)
         if key == "model" and self.name == "":  # flat configs: ts / ckpt / network alternatives
             return self.model_source()
         if isinstance(spec, list) and (key in SINGLE_KEYS or key == "model"):
@@ -279,7 +282,9 @@ class Resolver:
             return Unbuilt(None, {"transforms": built}, where)
         from monai.transforms import Compose
 
-        return Compose(built)
+        from mmar_hydra.components.legacy_arrays import legacy_arrays
+
+        return Compose([legacy_arrays(t) for t in built])  # custom/ transforms: numpy, as then
 
     def guarded(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)``; in check mode a problem is recorded and FAILED returned instead."""

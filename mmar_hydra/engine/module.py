@@ -14,6 +14,7 @@ import torch
 
 from mmar_hydra.components.metrics import metric_value
 from mmar_hydra.components.parts import EvalParts, MetricPart, TrainParts
+from mmar_hydra.engine.interaction import run_interaction
 
 __all__ = ["MMARLightningModule", "prepare_label", "metric_mode", "run_post_transforms"]
 
@@ -76,6 +77,8 @@ class MMARLightningModule(pl.LightningModule):
         self.train_inferer = parts.inferer
         self.train_post = parts.post_transforms
         self.train_metrics = parts.metrics
+        self.train_iteration = parts.iteration  # deepgrow's Interaction, or None
+        self.amp = parts.amp
         self.eval_parts: EvalParts | None = parts.validate
         val_metrics = parts.validate.metrics if parts.validate else []
         self.key_metric: MetricPart | None = next((m for m in val_metrics if m.is_key), None)
@@ -94,6 +97,10 @@ class MMARLightningModule(pl.LightningModule):
 
     # -- training --------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        if self.train_iteration is not None:  # Clara's iteration_update (engine.interaction)
+            batch = run_interaction(
+                self.train_iteration, self, batch, inferer=self.train_inferer, amp=self.amp
+            )
         image = batch["image"]
         pred = self._infer(self.train_inferer, image)
         label = prepare_label(batch["label"], pred, self.loss_fn)
@@ -129,6 +136,8 @@ class MMARLightningModule(pl.LightningModule):
         parts = self.eval_parts
         if parts is None:
             return
+        if parts.iteration is not None:
+            batch = run_interaction(parts.iteration, self, batch, inferer=parts.inferer, amp=parts.amp)
         pred = self._infer(parts.inferer, batch["image"])
         items = run_post_transforms(parts.post_transforms, batch, pred)
         _update_metrics(parts.metrics, items)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmar_hydra.errors import ConfigError, json_path
+from mmar_hydra.reader.compat_deepgrow import loaders_with_meta_dict
 
 __all__ = ["CompatNote", "apply_compat", "COMPAT_RULES"]
 
@@ -58,6 +59,39 @@ COMPAT_RULES: list[tuple[str, str, str]] = [
         "`EnsureType(d)`",
         "ToTensord's inverse returns numpy",
     ),
+    # developer B: deepgrow, and the imports of custom/ code (components/custom_compat.py)
+    ("`batched` on monai.apps.deepgrow's click transforms", "dropped", "Interaction runs per case"),
+    (
+        "`LoadImage(d)` before a transform reading `<key>_meta_dict` (deepgrow's crops)",
+        "`image_only: false`",
+        "Clara's loader also gave the meta dict",
+    ),
+    (
+        "custom/: `from monai.transforms.compose import MapTransform / Randomizable / Transform`",
+        "`from monai.transforms import ...`",
+        "moved (MONAI 0.5)",
+    ),
+    (
+        "custom/: `from monai.metrics import compute_meandice`",
+        "`compute_dice as compute_meandice`",
+        "renamed (MONAI 1.0)",
+    ),
+    (
+        "custom/: `AddChannel(d)`, `AsChannelFirst(d)` from monai.transforms",
+        "EnsureChannelFirst(d) with the old signature",
+        "removed (MONAI 1.3)",
+    ),
+    (
+        "custom/: `InterpolateModeSequence` from monai.transforms.spatial.dictionary",
+        "the same type alias",
+        "removed",
+    ),
+    ("custom/: `WSIReader` from monai.data.image_reader", "`monai.data.WSIReader`", "moved"),
+    (
+        "custom/: `exact_version` from monai.utils (ignite pinned to 0.4.2)",
+        "`min_version as exact_version`",
+        "the pin cannot be met",
+    ),
 ]
 
 # removed transform -> (replacement, arg renames, args added when absent)
@@ -78,10 +112,19 @@ _RENAMED_TRANSFORMS: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
 }
 _RENAMED_ARGS = {"dimensions": "spatial_dims"}
 _DROPPED_ARGS = ("meta_keys", "meta_key_postfix", "orig_meta_keys", "as_tensor_output")
+# developer B (custom/ imports, deepgrow): MONAI's click transforms lost `batched` when its
+# Interaction began running them case by case
+_DROPPED_ARGS += ("batched",)
 _META_DICT = re.compile(r"_meta_dict\b|\bmeta_dict\b")
 _CHANNEL_FIRST = {"EnsureChannelFirstd", "EnsureChannelFirst"}
 _NEEDS_CHANNEL = {"Spacingd", "Orientationd", "Spacing", "Orientation"}
-_MONAI_MODULES = ("monai.networks.nets", "monai.transforms", "monai.losses", "monai.inferers")
+_MONAI_MODULES = (
+    "monai.networks.nets",
+    "monai.transforms",
+    "monai.losses",
+    "monai.inferers",
+    "monai.apps.deepgrow.transforms",  # developer B: deepgrow's transforms, by path
+)
 # SegmentationSaver args SaveImaged still takes, and SegmentationSaver's own defaults
 _SAVER_ARGS = (
     "output_dir output_postfix output_ext resample mode padding_mode scale dtype output_dtype "
@@ -277,6 +320,7 @@ class _Translator:
                 self.walk(value, json_path(path, i))
             # after the items: AddChanneld has become EnsureChannelFirstd by now
             self.reorder_channel_first(obj, path)
+            loaders_with_meta_dict(obj, path, self.note)  # developer B: deepgrow's meta dicts
 
     def reorder_channel_first(self, items: list[Any], path: str) -> None:
         """Move spatial transforms that precede EnsureChannelFirstd to just after it."""
