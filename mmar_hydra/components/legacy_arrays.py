@@ -1,12 +1,14 @@
-"""Custom/ transforms get numpy arrays, as the MONAI they were written for gave them.
+"""Numpy-era transforms get numpy arrays, as the MONAI they were written for gave them.
 
 Up to MONAI 0.8 (every Clara 4.x release), ``LoadImaged`` returned numpy arrays and
 dictionary transforms passed them along; custom transforms were written for that
-(``label.astype(np.float32)``, ``np.concatenate([image, signal])``). Today the data are
-MetaTensors. :func:`legacy_arrays` wraps a transform built from the MMAR's ``custom/`` code
-so that it receives numpy arrays; what it returns as numpy for a key that was a MetaTensor
-becomes a MetaTensor again with that key's metadata, so the MONAI transforms after it still
-see the affine and file name. Transforms from libraries are never wrapped.
+(``label.astype(np.float32)``, ``np.concatenate([image, signal])``), and so were MONAI's
+own deepgrow click transforms, which still call ``label.astype``. Today the data are
+MetaTensors -- and plain tensors once a PersistentDataset serves a case from its cache.
+:func:`legacy_arrays` wraps a transform from the MMAR's ``custom/`` code or from
+``monai.apps.deepgrow.transforms`` so that it receives numpy arrays; what it returns as
+numpy for a key that was a MetaTensor becomes a MetaTensor again with that key's metadata,
+so the MONAI transforms after it still see the affine and file name.
 """
 
 from __future__ import annotations
@@ -87,9 +89,14 @@ def _restore(value: Any, meta: Mapping[str, Any] | None) -> Any:
     return MetaTensor(torch.as_tensor(value), meta=dict(meta))
 
 
+# library transforms written for numpy inputs (they call ndarray methods on the data)
+NUMPY_ERA_MODULES = ("monai.apps.deepgrow.transforms",)
+
+
 def legacy_arrays(transform: Any) -> Any:
-    """``transform`` wrapped in :class:`LegacyArrays` if it comes from custom/, else itself."""
-    if not is_custom(transform):
+    """``transform`` in :class:`LegacyArrays` if it is a numpy-era one (see above), else itself."""
+    numpy_era = type(transform).__module__ in NUMPY_ERA_MODULES
+    if not (numpy_era or is_custom(transform)):
         return transform
     if isinstance(transform, Randomizable):
         return LegacyRandomArrays(transform)
