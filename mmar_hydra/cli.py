@@ -2,28 +2,34 @@
 
 Order of events for one command line:
 
-1. pre-read ``task=``, ``mmar=``, ``config_file=``, ``env_file=`` from argv and check the
-   override syntax (so bad input fails before anything heavy is imported);
+1. parse argv with Hydra's own argument parser (every Hydra flag: ``--cfg``, ``--info``, ``-m``,
+   ``--config-dir``, ...), take ``task=``, ``mmar=``, ``config_file=``, ``env_file=`` from its
+   overrides and check their syntax (so bad input fails before anything heavy is imported);
 2. read the MMAR (``reader.read_mmar``) and register it with Hydra (``hydra_config``);
 3. rewrite overrides of keys the MMAR does not have to ``++key=value`` (Clara's --set);
-4. let ``@hydra.main`` compose, sweep and launch; each job runs its task module.
+4. let ``@hydra.main`` compose, sweep and launch; each job runs :class:`mmar_hydra.job.TaskJob`,
+   which carries the MMAR read in step 2 into the task context.
 
 A user error (:class:`MMARError`) prints a short message and exits non-zero; the traceback
-is shown only with ``debug=true``.
+is shown only with ``debug=true``. Under ``-m`` a failing job is recorded and the sweep goes
+on (:mod:`mmar_hydra.job`); the process exits non-zero at the end.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
 import sys
-import traceback
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from mmar_hydra.errors import ConfigError, MMARError
+from mmar_hydra.job import report
+from mmar_hydra.settings import Settings, is_true
 
-__all__ = ["main", "entry", "HELP"]
+__all__ = ["main", "entry", "prepare", "hydra_args", "Prepared", "HELP", "report"]
 
 HELP = """\
 mmar_hydra: run a Clara Train MMAR with Hydra, PyTorch Lightning and MONAI.
@@ -44,47 +50,43 @@ overrides (like Clara's --set):
   train.model.args.channels=[8,16,32,64]      any component argument, by JSON path
   -m learning_rate=1e-3,1e-4 network=unet,segresnet   Hydra multirun sweep
 
+Clara's evaluation flags (task=validate, any validation config):
+  do_validation=false         no metrics, no labels needed (the datalist's test split)
+  output_infer_result=true    write the predictions to MMAR_EVAL_OUTPUT_PATH
+
 examples:
   python -m mmar_hydra task=demo_data out=demo
   python -m mmar_hydra mmar=demo task=check
   python -m mmar_hydra mmar=demo task=train epochs=10
   python -m mmar_hydra mmar=/mmars/spleen task=train config_file=config/config_train_Unet.json \\
       DATA_ROOT=/data/spleen DATASET_JSON=/data/spleen/dataset.json
-
-Hydra's own help: --hydra-help
+  python -m mmar_hydra mmar=demo task=train --cfg job --resolve
 """
 
-# flags that take the following argv item as their value
-_FLAGS_WITH_VALUE = {
-    "--config-path",
-    "-cp",
-    "--config-name",
-    "-cn",
-    "--config-dir",
-    "-cd",
-    "--experimental-rerun",
-    "--info",
-    "-i",
-    "--cfg",
-    "-c",
-    "--package",
-    "-p",
-}
+
+def hydra_args(argv: Sequence[str]) -> argparse.Namespace:
+    """argv parsed by Hydra's own parser (flags anywhere, as users type them).
+
+    The parser is ``hydra._internal.utils.get_args_parser()``, the one ``@hydra.main`` uses,
+    so every Hydra flag is understood exactly as Hydra understands it. A bad flag is
+    argparse's usage message and exit code 2.
+    """
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+    parser.prog = "python -m mmar_hydra"
+    return parser.parse_intermixed_args(list(argv))
 
 
-def _split_argv(argv: Sequence[str]) -> tuple[list[int], list[str]]:
-    """Indices and texts of the key=value overrides in argv (flags and their values excluded)."""
-    idx, texts, skip = [], [], False
-    for i, arg in enumerate(argv):
-        if skip:
-            skip = False
+def _flags(argv: Sequence[str], overrides: Sequence[str]) -> list[str]:
+    """argv without its overrides (in order): Hydra's flags and their values."""
+    rest, k = [], 0
+    for arg in argv:
+        if k < len(overrides) and arg == overrides[k]:
+            k += 1
             continue
-        if arg.startswith("-"):
-            skip = arg in _FLAGS_WITH_VALUE and arg not in ("--info", "-i", "--cfg", "-c")
-            continue
-        idx.append(i)
-        texts.append(arg)
-    return idx, texts
+        rest.append(arg)
+    return rest
 
 
 def _value(overrides: Sequence[str], key: str) -> str | None:
@@ -99,41 +101,36 @@ def _value(overrides: Sequence[str], key: str) -> str | None:
 
 def _is_true(value: str | None) -> bool:
     """``debug=`` as the schema reads it; an unreadable value means no (it is reported later)."""
-    from mmar_hydra.settings import parse_bool
-
-    try:
-        return value is not None and parse_bool(value, key="debug")
-    except MMARError:
-        return False
+    return is_true(value)
 
 
 def _print_help() -> None:
-    import dataclasses
+    from hydra._internal.utils import get_args_parser
 
-    from mmar_hydra.settings import Settings
     from mmar_hydra.tasks import TASKS
 
     width = max(len(n) for n in TASKS) + 2
     tasks = "\n".join(f"  {n:<{width}} {s.summary}" for n, s in TASKS.items())
     keys = dataclasses.fields(Settings)
-    settings = "\n".join(f"  {f.name + '=':<16} {f.metadata['help']}" for f in keys)
-    print(HELP.format(tasks=tasks, settings=settings))
+    settings = "\n".join(f"  {f.name + '=':<22} {f.metadata['help']}" for f in keys)
+    print(
+        HELP.format(tasks=tasks, settings=settings)
+        + "\nHydra's flags (Hydra's own parser: all of them work here):"
+    )
+    for action in get_args_parser()._actions:
+        if not action.option_strings:
+            continue
+        names = ", ".join(action.option_strings)
+        if action.choices:
+            names += " {" + ",".join(action.choices) + "}"
+        elif action.nargs != 0:
+            names += " " + action.dest.upper()
+        text = (
+            action.help if isinstance(action.help, str) else "install or uninstall shell completion"
+        )
+        print(f"  {names:<34} {text.split(chr(10))[0].strip()}")
 
 
-def report(error: BaseException, debug: bool) -> int:
-    """Print a user error (traceback only in debug) and return the exit code."""
-    if debug:
-        traceback.print_exception(error)
-    if isinstance(error, MMARError):
-        print(error.format(), file=sys.stderr)
-        if not debug:
-            print("  (add debug=true for a traceback)", file=sys.stderr)
-        return error.exit_code
-    print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
-    return 1
-
-
-_READ_RESULT: Any = None
 # for tasks that write nothing of their own: no Hydra run folder, no log file
 _NO_RUN_DIR = (
     "hydra.run.dir=.",
@@ -143,21 +140,46 @@ _NO_RUN_DIR = (
 )
 
 
-def prepare(argv: list[str]) -> list[str]:
-    """Steps 1-3 of the module docstring; returns the argv Hydra should see."""
+@dataclass
+class Prepared:
+    """What :func:`prepare` hands to Hydra: its argv, and the MMAR read for the task context."""
+
+    argv: list[str]  # overrides first, then the flags (so ``--info`` takes no override as value)
+    read: Any = None
+
+
+def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
+    """Steps 1-3 of the module docstring.
+
+    Args:
+        args: argv parsed by :func:`hydra_args`.
+        argv: the command line itself (flags are passed on as they are).
+    """
     from mmar_hydra import hydra_config
+    from mmar_hydra.run_logging import log_config_of
     from mmar_hydra.tasks import get_task
 
-    global _READ_RESULT
-    idx, overrides = _split_argv(argv)
+    overrides = list(args.overrides)
+    flags = _flags(argv, overrides)
+    if args.hydra_help:  # Hydra composes its own config alone: the app's keys do not exist
+        hydra_only = [o for o in overrides if o.lstrip("+").startswith(("hydra.", "hydra/"))]
+        hydra_config.register_empty()
+        return Prepared([*hydra_only, *flags])
+    if args.experimental_rerun or args.shell_completion:
+        # rerun: Hydra ignores overrides, the job reads its pickled config; shell completion
+        # takes install=SHELL / uninstall=SHELL / query=SHELL, which are no config overrides
+        if args.shell_completion:
+            hydra_config.register_empty()
+        return Prepared([*overrides, *flags])
     hydra_config.parse_overrides(overrides)
     spec = get_task(_value(overrides, "task") or "check")
     mmar = _value(overrides, "mmar")
-    if not spec.run_dir:
-        argv = [*argv, *_NO_RUN_DIR]
-    if not spec.needs_mmar:
+    extra = [] if spec.run_dir else list(_NO_RUN_DIR)
+    informational = args.info is not None
+    if not spec.needs_mmar or (informational and not mmar):
         hydra_config.register_empty()
-        return _with_overrides(argv, idx, hydra_config.rewrite_overrides(overrides, {}))
+        rewritten = hydra_config.rewrite_overrides(overrides, {})
+        return Prepared([*rewritten, *extra, *flags])
     if not mmar:
         raise ConfigError(
             f"task={spec.name} needs an MMAR",
@@ -174,7 +196,6 @@ def prepare(argv: list[str]) -> list[str]:
         config_file=_value(overrides, "config_file"),
         env_file=_value(overrides, "env_file"),
     )
-    _READ_RESULT = result
     hydra_config.register_mmar(result.config)
     if _rank_zero():
         for note in result.notes:
@@ -184,20 +205,10 @@ def prepare(argv: list[str]) -> list[str]:
         # Clara's finetune.sh: config_train.json with the CheckpointLoader switched on;
         # placed first so the user's own dont_load_ckpt_model=... still wins.
         rewritten.insert(0, "++dont_load_ckpt_model=false")
-        idx = [-1, *idx]
-    return _with_overrides(argv, idx, rewritten)
-
-
-def _with_overrides(argv: list[str], idx: list[int], overrides: list[str]) -> list[str]:
-    """argv with the override at each index replaced (index -1: prepended)."""
-    new_argv = list(argv)
-    front = []
-    for i, text in zip(idx, overrides, strict=True):
-        if i < 0:
-            front.append(text)
-        else:
-            new_argv[i] = text
-    return front + new_argv
+    own_logging = any(o.lstrip("+").startswith("hydra/job_logging=") for o in overrides)
+    if spec.run_dir and not own_logging and log_config_of(result.layout.root) is not None:
+        extra.append("hydra/job_logging=none")  # the job configures logging from log.config
+    return Prepared([*rewritten, *extra, *flags], result)
 
 
 def _rank_zero() -> bool:
@@ -215,52 +226,11 @@ def _register_resolvers() -> None:
         OmegaConf.register_new_resolver("mmar_hydra_runs", runs_dir)
 
 
-def _reread(cfg: Any) -> Any:
-    """The MMAR again, in a process launched without our argv (submitit pickles the job)."""
-    from mmar_hydra.tasks import get_task
-
-    spec = get_task(cfg.task)
-    if not spec.needs_mmar or not cfg.get("mmar"):
-        return None
-    from mmar_hydra.reader.mmar_reader import read_mmar
-
-    return read_mmar(
-        cfg.mmar,
-        task=spec.reader_task or spec.name,
-        config_file=cfg.get("config_file"),
-        env_file=cfg.get("env_file"),
-    )
-
-
-def _job(cfg: Any) -> Any:
-    """The function Hydra runs once per job."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
-
-    from mmar_hydra.context import TaskContext
-    from mmar_hydra.tasks import get_task, load_task_module
-
-    debug = _is_true(cfg.get("debug"))
-    if not debug:  # MONAI's deprecation chatter is for developers, not MMAR users
-        import warnings
-
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-    try:
-        run_dir = Path(HydraConfig.get().runtime.output_dir)
-        ctx = TaskContext(cfg=cfg, read=_READ_RESULT or _reread(cfg), run_dir=run_dir)
-        if cfg.get("print_conf") and _rank_zero():
-            print(OmegaConf.to_yaml(OmegaConf.create(ctx.resolved)))
-        return load_task_module(get_task(cfg.task)).run(ctx)
-    except MMARError as exc:
-        sys.exit(report(exc, debug))
-
-
-def _swept_mmars(argv: Sequence[str], overrides: Sequence[str]) -> list[str]:
+def _swept_mmars(args: argparse.Namespace) -> list[str]:
     """``-m mmar=A,B``: the MMARs to sweep over (each MMAR is its own Hydra config)."""
-    if not any(a in ("-m", "--multirun") for a in argv):
+    if not args.multirun:
         return []
-    value = _value(overrides, "mmar") or ""
+    value = _value(args.overrides, "mmar") or ""
     return [v.strip() for v in value.split(",") if v.strip()] if "," in value else []
 
 
@@ -276,42 +246,68 @@ def _sweep_mmars(argv: Sequence[str], mmars: list[str]) -> int:
     return worst
 
 
+def _sweep_exit_code() -> int:
+    """0 when every job of the sweep this process just ran finished; else 2 (user errors) or 1."""
+    from mmar_hydra.runs.summary import last_sweep
+
+    failed = last_sweep().get("failed") or []
+    if not failed:
+        return 0
+    return 2 if all(code == 2 for _, _, code in failed) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> Any:
     """Entry point of ``python -m mmar_hydra`` and the ``mmar-hydra`` script."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("--help", "-h", "help") for a in argv):
+    argv = ["--help" if a == "help" else a for a in (sys.argv[1:] if argv is None else argv)]
+    args = hydra_args(argv)
+    if args.help:
         _print_help()
         return 0
-    _, overrides = _split_argv(argv)
-    debug = _is_true(_value(overrides, "debug"))
+    debug = _is_true(_value(args.overrides, "debug"))
     if debug:
         os.environ.setdefault("HYDRA_FULL_ERROR", "1")
-    mmars = _swept_mmars(argv, overrides)
+    mmars = _swept_mmars(args)
     if mmars:
         sys.exit(_sweep_mmars(argv, mmars))
     try:
-        argv = prepare(argv)
+        prepared = prepare(args, argv)
     except MMARError as exc:
         sys.exit(report(exc, debug))
 
     import hydra
 
     from mmar_hydra.hydra_config import conf_dir
+    from mmar_hydra.job import TaskJob
 
     _register_resolvers()
-    sys.argv = [sys.argv[0], *argv]
-    entry = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_job)
-    return entry()
+    sys.argv = [sys.argv[0], *prepared.argv]
+    job = TaskJob(prepared.read)
+    entry = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(job)
+    shows_only = args.cfg or args.info or args.hydra_help or args.shell_completion
+    try:
+        result = entry()
+    finally:
+        if shows_only:  # Hydra left a half-set HydraConfig (no runtime.output_dir) behind
+            from hydra.core.hydra_config import HydraConfig
+
+            HydraConfig.instance().cfg = None
+    if args.multirun:
+        code = _sweep_exit_code()
+        if code:
+            sys.exit(code)
+    return result
 
 
 def entry(argv: Sequence[str] | None = None) -> None:
     """The process entry point: ``python -m mmar_hydra``, ``mmar-hydra``, ``mmar_hydra.apps.*``.
 
-    :func:`main` plus the garbage-collector policy of :mod:`mmar_hydra.gc_policy`, which only a
-    process that ends with the task may use.
+    :func:`main` plus what only a process that ends with the task may do: the
+    garbage-collector policy of :mod:`mmar_hydra.gc_policy`, and deferring the optional packages
+    ``import monai`` pulls in but a run does not use (:mod:`mmar_hydra.lean_imports`).
     """
-    from mmar_hydra import gc_policy
+    from mmar_hydra import gc_policy, lean_imports
 
+    lean_imports.defer()
     gc_policy.pause_for_startup()
     try:
         main(argv)

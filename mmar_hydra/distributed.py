@@ -48,7 +48,7 @@ def ddp_job() -> Iterator[None]:
     is_child = "LOCAL_RANK" in os.environ and os.environ.get("LOCAL_RANK") != "0"
     if not is_child:
         sys.argv = [sys.argv[0], *single_job_argv(list(hydra_cfg.overrides.task), output_dir)]
-        with read_write(hydra_cfg), open_dict(hydra_cfg):
+        with read_write(hydra_cfg), open_dict(hydra_cfg):  # type: ignore[arg-type]
             hydra_cfg.run.dir = output_dir
     try:
         yield

@@ -20,6 +20,8 @@ __all__ = [
     "DataError",
     "CheckpointError",
     "ErrorGroup",
+    "RunLockedError",
+    "PreemptedError",
     "json_path",
 ]
 
@@ -143,3 +145,19 @@ class ErrorGroup(MMARError):
             f"[{i}] " + e.format().replace("\n", "\n    ") for i, e in enumerate(self.errors, 1)
         )
         return f"{self.kind}: {self.what}\n{body}"
+
+
+class RunLockedError(MMARError):
+    """Another training run holds MMAR_CKPT_DIR's lock file (``mmar_hydra.faults.lock``)."""
+
+    kind = "locked"
+
+
+class PreemptedError(MMARError):
+    """The run was stopped by SIGTERM / SIGUSR1 after writing its resume state.
+
+    It exits with :data:`mmar_hydra.faults.preempt.REQUEUE_EXIT_CODE` so a launcher can tell
+    "requeue me" from a failure.
+    """
+
+    kind = "preempted"

@@ -32,6 +32,9 @@ __all__ = [
     "job_overrides",
 ]
 
+# config groups whose options are open argument lists (trainer.devices=4, trainer.precision=...)
+TRAINER_GROUPS = ("trainer",)
+
 # group name -> key inside the `train` section it provides
 COMPONENT_GROUPS: dict[str, str] = {
     "network": "model",
@@ -73,6 +76,12 @@ def _store(group: str | None, name: str, node: Any, package: str | None = None) 
     ConfigStore.instance().store(group=group, name=name, node=node, package=package)
 
 
+def _forget(group: str, name: str) -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().repo.get(group, {}).pop(f"{name}.yaml", None)
+
+
 def register_settings() -> None:
     """Register ``_settings_``: the defaults of :class:`mmar_hydra.settings.Settings`."""
     from mmar_hydra.settings import settings_defaults
@@ -80,21 +89,36 @@ def register_settings() -> None:
     _store(None, "_settings_", settings_defaults())
 
 
+def _forget_previous_mmar() -> None:
+    """Drop the ``mmar`` group options an earlier in-process run stored (a flat config, or no
+    MMAR, has none: they would leak into its composition)."""
+    from hydra.core.config_store import ConfigStore
+
+    repo = ConfigStore.instance().repo
+    for group in COMPONENT_GROUPS:
+        node = repo.get(group)
+        if isinstance(node, dict):
+            node.pop("mmar.yaml", None)
+
+
 def register_empty() -> None:
     """Register an empty ``_mmar_`` for tasks that run without an MMAR (demo_data, compare)."""
     register_settings()
+    _forget_previous_mmar()
     _store(None, "_mmar_", {})
 
 
 def register_mmar(config: Mapping[str, Any]) -> dict[str, Any]:
     """Register the normalized MMAR config; returns the primary node that was stored."""
     register_settings()
+    _forget_previous_mmar()
     primary = copy.deepcopy(dict(config))
     train = primary.get("train")
-    if isinstance(train, dict):
-        for group, key in COMPONENT_GROUPS.items():
-            if key in train:
-                _store(group, "mmar", train.pop(key), package=f"train.{key}")
+    for group, key in COMPONENT_GROUPS.items():
+        if isinstance(train, dict) and key in train:
+            _store(group, "mmar", train.pop(key), package=f"train.{key}")
+        else:  # an earlier MMAR of this process (in-process callers) must not leak into this one
+            _forget(group, "mmar")
     _store(None, "_mmar_", primary)
     return primary
 
@@ -143,7 +167,10 @@ def rewrite_overrides(overrides: Sequence[str], known: Mapping[str, Any]) -> lis
             out.append(text)
             continue
         top = key.split(".", 1)[0].split("/", 1)[0]
-        if top in framework or _has_path(known, key):
+        if top in TRAINER_GROUPS and "." in key:
+            # any Trainer argument, whatever the chosen preset already sets (add or override)
+            out.append("++" + text)
+        elif top in framework or _has_path(known, key):
             out.append(text)
         else:
             out.append("++" + text)
@@ -158,6 +185,6 @@ def job_overrides() -> list[str]:
 
         # raw: an override such as lr=${learning_rate} must not be resolved (or lost) here
         task = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)
-        return [str(o).lstrip("+") for o in task]
+        return [str(o).lstrip("+") for o in task or []]
     except (ImportError, ValueError):
         return []

@@ -19,16 +19,25 @@ from typing import Any
 
 from mmar_hydra.errors import ConfigError
 
-__all__ = ["Settings", "SETTINGS_KEYS", "parse_settings", "parse_bool", "settings_defaults"]
+__all__ = [
+    "Settings",
+    "SETTINGS_KEYS",
+    "parse_settings",
+    "parse_bool",
+    "is_true",
+    "settings_defaults",
+]
 
 _TRUE = ("true", "yes", "on", "1", "y")
 _FALSE = ("false", "no", "off", "0", "n")
 
 
-def _key(help_text: str, default: Any = None, **kw: Any) -> Any:
+def _key(help_text: str, default: Any = None, *, choices: tuple[str, ...] = (), **kw: Any) -> Any:
+    """A settings field; ``choices``: words a boolean switch also takes (``resume=auto``)."""
+    meta = {"help": help_text, "choices": choices}
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help_text}, **kw)
-    return field(default=default, metadata={"help": help_text}, **kw)
+        return field(default_factory=lambda: list(default), metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
 
 
 @dataclass
@@ -40,6 +49,7 @@ class Settings:
     config_file: str | None = _key("config file relative to the MMAR (Clara's -c)")
     env_file: str | None = _key("environment file (Clara's -e), default config/environment.json")
     debug: bool = _key("show tracebacks on errors", False)
+    verbose: bool = _key("also show other libraries' INFO log lines (hidden by default)", False)
     print_conf: bool = _key("print the resolved configuration (Clara's print_conf=True)", False)
     allow_code: bool = _key(
         "trust this MMAR: run code strings, custom/ code, any component, write anywhere", False
@@ -47,12 +57,43 @@ class Settings:
     allow_write: list[str] = _key(
         "folders outside the MMAR a trusted MMAR may write to, e.g. [/data/debug]", []
     )
-    resume: bool = _key("task=train: continue from MMAR_CKPT_DIR/resume_state.pt", False)
+    infer_data_list_key: str | None = _key(
+        "task=validate do_validation=false: the datalist split to infer (null: the config's)",
+        "test",
+    )
+    fast: bool = _key(
+        "task=train/finetune: rewrite the data pipeline for speed (caches, threads, bf16/AMP)",
+        False,
+    )
+    resume: bool | str = _key(
+        "task=train: true: continue from MMAR_CKPT_DIR/resume_state.pt; auto: continue when "
+        "it exists, else start fresh (for requeued jobs)",
+        False,
+        choices=("auto",),
+    )
+    # faults survived (mmar_hydra/faults/)
+    ddp_timeout: int = _key(
+        "seconds a DDP rank waits for the others at a collective before it stops", 600
+    )
     runs: Any = _key("task=compare: a sweep folder, [dir1,dir2] or a glob")
     out: str | None = _key("output folder of task=demo_data / import / clone / compare")
     seed: int = _key("seed of task=demo_data", 0)
     force: bool = _key("task=demo_data / clone: overwrite existing files", False)
     clone_models: bool = _key("task=clone: copy models/ too", False)
+    # cross-validation and ensembles (task=cv / ensemble / postprocess; validate / infer members)
+    folds: int | None = _key(
+        "task=cv: the number of folds (null: the datalist's fold keys, else 5)"
+    )
+    cv_pool: str = _key("task=cv: split `train` (training only) or `all` (+ validation)", "train")
+    group_key: str | None = _key("task=cv: datalist key kept within one fold (a patient id)")
+    cv_dir: str | None = _key("the CV folder, relative to the MMAR (null: cv)")
+    cv_fold: int | None = _key("set by task=cv on each fold's training job (the fold number)")
+    models: Any = _key("ensemble members: [models/a.pt, other/model.ts, ...] instead of cv_dir")
+    ensemble: str = _key(
+        "mean (average the outputs) | vote (majority of the members' labels)", "mean"
+    )
+    tta: str | None = _key("flip: flip test-time augmentation over the spatial axes")
+    tta_axes: Any = _key("spatial axes tta=flip mirrors, e.g. [0,1] (null: all of them)")
     model_path: str | None = _key("task=export: the checkpoint to export (default MMAR_CKPT)")
     output_path: str | None = _key("task=export: where model.ts goes (default MMAR_TORCHSCRIPT)")
     input_shape: Any = _key("task=export: e.g. [1,1,96,96,96] (default from the config)")
@@ -84,6 +125,14 @@ def parse_bool(value: Any, *, key: str = "") -> bool:
     )
 
 
+def is_true(value: Any) -> bool:
+    """A boolean switch read before the schema is checked: unreadable values are false."""
+    try:
+        return value is not None and parse_bool(value)
+    except ConfigError:
+        return False
+
+
 def _base_types(annotation: Any) -> tuple[type, ...]:
     """The classes an annotation admits (``str | None`` -> (str, NoneType)); () means any."""
     if annotation is Any:
@@ -94,10 +143,27 @@ def _base_types(annotation: Any) -> tuple[type, ...]:
     return (origin,) if origin is not None else (annotation,)
 
 
-def _convert(name: str, value: Any, annotation: Any) -> Any:
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> Any:
+    """A boolean switch that also takes one of ``choices`` (``resume=auto``)."""
+    if isinstance(value, str) and value.strip().lower() in choices:
+        return value.strip().lower()
+    try:
+        return parse_bool(value, key=name)
+    except ConfigError:
+        raise ConfigError(
+            f"{name}={value!r} is not a boolean or one of: {', '.join(choices)}",
+            path=name,
+            expected="true, false or " + " / ".join(choices),
+            fix=f"write {name}=true, {name}=false or {name}={choices[0]}",
+        ) from None
+
+
+def _convert(name: str, value: Any, annotation: Any, choices: tuple[str, ...] = ()) -> Any:
     allowed = _base_types(annotation)
     if not allowed or value is None and type(None) in allowed:
         return value
+    if choices:
+        return _choice(name, value, choices)
     if bool in allowed:
         return parse_bool(value, key=name)
     if list in allowed:
@@ -128,6 +194,7 @@ def parse_settings(cfg: Mapping[str, Any]) -> Settings:
         ConfigError: a key has a value of the wrong type (e.g. ``allow_code=maybe``).
     """
     hints = typing.get_type_hints(Settings)
+    choices = {f.name: f.metadata.get("choices", ()) for f in dataclasses.fields(Settings)}
     values = {}
     for name in SETTINGS_KEYS:
         if name in cfg:
@@ -136,5 +203,5 @@ def parse_settings(cfg: Mapping[str, Any]) -> Settings:
                 from omegaconf import OmegaConf
 
                 value = OmegaConf.to_container(value, resolve=True)
-            values[name] = _convert(name, value, hints[name])
+            values[name] = _convert(name, value, hints[name], choices[name])
     return Settings(**values)

@@ -12,8 +12,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CLARA_EXAMPLES = SHARED / "clara_examples"
 
-# Tests run on 2 shared cores: keep torch from oversubscribing them.
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Tests run on 2 shared cores: keep torch from oversubscribing them. Under pytest-xdist
+# (make test runs 2 workers) each worker gets one thread.
+os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
 
 
 @pytest.fixture
@@ -125,7 +126,7 @@ def tiny_demo_source(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_demo(tiny_demo_source: Path) -> Path:
     """The tiny demo MMAR after `task=train` (shared by the validate/infer/export tests)."""
-    proc = run_cli(f"mmar={tiny_demo_source}", "task=train", *TINY_TRAIN)
+    proc = run_main(f"mmar={tiny_demo_source}", "task=train", *TINY_TRAIN)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return tiny_demo_source
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 import torch
-from conftest import TINY_TRAIN, run_cli
+from conftest import TINY_TRAIN, run_main
 
 ARTIFACTS = ("model.pt", "final_model.pt", "resume_state.pt")
 
@@ -40,10 +40,13 @@ def test_sigkill_at_random_points_then_resume(tiny_demo):
     ]
     rng = random.Random(0)
     kills, best_seen = 0, None
+    log = tiny_demo / "kill_test.log"
     for _ in range(7):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(5.5, 9.0))
+        with log.open("w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+            time.sleep(rng.uniform(5.5, 9.0))
         if proc.poll() is not None:
+            assert proc.returncode == 0, log.read_text()[-3000:]  # it must not have failed
             break  # finished before this kill
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -54,7 +57,7 @@ def test_sigkill_at_random_points_then_resume(tiny_demo):
             best = state["callbacks"]["ClaraCheckpointCallback"]["best_value"]
             best_seen = best if best_seen is None or (best or 0) > best_seen else best_seen
     assert kills >= 5
-    proc = run_cli(*cmd[3:])  # resume to the end
+    proc = run_main(*cmd[3:])  # resume to the end
     assert proc.returncode == 0, proc.stderr[-3000:]
     _loadable(models)
     stats = json.loads((models / "train_stats.json").read_text())
@@ -64,9 +67,9 @@ def test_sigkill_at_random_points_then_resume(tiny_demo):
 
 def test_resume_continues_to_the_same_epoch_count(tiny_demo):
     models = tiny_demo / "models"
-    assert run_cli(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "epochs=1").returncode == 0
+    assert run_main(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "epochs=1").returncode == 0
     first = json.loads((models / "train_stats.json").read_text())
-    proc = run_cli(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "epochs=3", "resume=true")
+    proc = run_main(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "epochs=3", "resume=true")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resume: continuing from" in proc.stdout
     stats = json.loads((models / "train_stats.json").read_text())
@@ -77,9 +80,9 @@ def test_resume_continues_to_the_same_epoch_count(tiny_demo):
 
 def test_nan_loss_stops_with_epoch_and_iteration(tiny_demo):
     before = None
-    assert run_cli(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "epochs=1").returncode == 0
+    assert run_main(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "epochs=1").returncode == 0
     before = (tiny_demo / "models" / "model.pt").read_bytes()
-    proc = run_cli(
+    proc = run_main(
         f"mmar={tiny_demo}",
         "task=train",
         *TINY_TRAIN,
@@ -108,8 +111,14 @@ def test_kill_during_a_save_leaves_a_loadable_file(tmp_path):
     )
     rng = random.Random(1)
     for _ in range(5):
+        before = target.stat().st_mtime_ns if target.exists() else None
         proc = subprocess.Popen([sys.executable, "-c", code, str(target)])
-        time.sleep(rng.uniform(2.5, 4.0))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # once this process has saved, it is in its loop
+            if target.exists() and target.stat().st_mtime_ns != before:
+                break
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.4))  # then kill it somewhere inside a save
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         state = torch.load(target, weights_only=True)["model"]["w"]

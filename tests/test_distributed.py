@@ -22,6 +22,7 @@ def _raw(root) -> dict[str, float]:
     return {r[0]: float(r[1]) for r in rows}
 
 
+@pytest.mark.slow  # DDP is also covered in the fast suite by the train test
 def test_ddp_validate_equals_single_process(trained_demo, tmp_path):
     mmar = tmp_path / "m"
     shutil.copytree(trained_demo, mmar, ignore=shutil.ignore_patterns("eval", "runs"))
@@ -75,6 +76,7 @@ def test_multirun_sweep_with_ddp_trains_one_config_per_job_on_every_rank(tiny_de
         assert ranks == {"0": lr, "1": lr}, (job, lines, proc.stdout[-500:])
 
 
+@pytest.mark.slow  # submitit's local launcher starts one process per job
 def test_submitit_local_launcher_runs_end_to_end(tiny_demo):
     proc = _ok(
         run_cli(

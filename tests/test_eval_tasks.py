@@ -11,7 +11,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_EVAL, TINY_TRAIN, run_cli, save_foreign_checkpoint
+from conftest import TINY_EVAL, TINY_TRAIN, run_main, save_foreign_checkpoint
 
 
 def _ok(proc: subprocess.CompletedProcess) -> str:
@@ -28,7 +28,7 @@ def _user_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
 
 @pytest.fixture(scope="module")
 def exported(trained_demo):
-    _ok(run_cli(f"mmar={trained_demo}", "task=export", "input_shape=[1,1,24,24,16]"))
+    _ok(run_main(f"mmar={trained_demo}", "task=export", "input_shape=[1,1,24,24,16]"))
     return trained_demo
 
 
@@ -54,7 +54,7 @@ def test_export_runs_with_plain_torch(exported):
 
 
 def test_validate_ts_and_ckpt_agree_and_match_training(exported):
-    _ok(run_cli(f"mmar={exported}", "task=validate", *TINY_EVAL))
+    _ok(run_main(f"mmar={exported}", "task=validate", *TINY_EVAL))
     ts = _metrics(exported)
     raw = list(csv.reader((exported / "eval" / "val_mean_dice_raw.csv").open()))
     assert raw[0] == ["filename", "class0", "mean"] and len(raw) == 1 + 2  # 2 validation cases
@@ -64,7 +64,7 @@ def test_validate_ts_and_ckpt_agree_and_match_training(exported):
     assert float(summary[0]["max"]) == pytest.approx(max(values), abs=1e-4)
 
     _ok(
-        run_cli(
+        run_main(
             f"mmar={exported}",
             "task=validate",
             *TINY_EVAL,
@@ -79,7 +79,7 @@ def test_validate_ts_and_ckpt_agree_and_match_training(exported):
 
 
 def test_infer_writes_predictions_in_input_geometry(exported):
-    out = _ok(run_cli(f"mmar={exported}", "task=infer", *TINY_EVAL))
+    out = _ok(run_main(f"mmar={exported}", "task=infer", *TINY_EVAL))
     assert "1 case(s) inferred" in out
     test_list = json.loads((exported / "data" / "dataset.json").read_text())["test"]
     image = nib.load(exported / "data" / test_list[0])
@@ -94,10 +94,10 @@ def test_finetune_starts_from_the_checkpoint_and_skips_new_class_layers(trained_
 
     mmar = tmp_path / "ft"
     shutil.copytree(trained_demo, mmar, ignore=shutil.ignore_patterns("eval", "runs"))
-    out = _ok(run_cli(f"mmar={mmar}", "task=finetune", *TINY_TRAIN, "epochs=1"))
+    out = _ok(run_main(f"mmar={mmar}", "task=finetune", *TINY_TRAIN, "epochs=1"))
     assert "CheckpointLoader" in out and "loaded" in out and "skipped" not in out
     out = _ok(
-        run_cli(
+        run_main(
             f"mmar={mmar}",
             "task=finetune",
             *TINY_TRAIN,
@@ -113,7 +113,9 @@ def test_finetune_starts_from_the_checkpoint_and_skips_new_class_layers(trained_
 
 def test_missing_model_file(exported):
     _user_error(
-        run_cli(f"mmar={exported}", "task=validate", *TINY_EVAL, "MMAR_TORCHSCRIPT=models/none.ts"),
+        run_main(
+            f"mmar={exported}", "task=validate", *TINY_EVAL, "MMAR_TORCHSCRIPT=models/none.ts"
+        ),
         "TorchScript model not found",
         "none.ts",
     )
@@ -121,7 +123,7 @@ def test_missing_model_file(exported):
 
 def test_file_that_is_not_torchscript(exported):
     _user_error(
-        run_cli(
+        run_main(
             f"mmar={exported}", "task=validate", *TINY_EVAL, "MMAR_TORCHSCRIPT=models/model.pt"
         ),
         "not a TorchScript model",
@@ -130,7 +132,7 @@ def test_file_that_is_not_torchscript(exported):
 
 def test_checkpoint_that_does_not_fit_the_network(exported):
     save_foreign_checkpoint(exported / "models" / "other.pt")  # no train_conf
-    proc = run_cli(
+    proc = run_main(
         f"mmar={exported}",
         "task=export",
         "model_path=models/other.pt",
@@ -151,7 +153,7 @@ def test_test_list_with_missing_images(exported, tmp_path):
     bad = exported / "data" / "missing.json"
     bad.write_text(json.dumps(datalist))
     _user_error(
-        run_cli(f"mmar={exported}", "task=infer", *TINY_EVAL, f"DATASET_JSON={bad}"),
+        run_main(f"mmar={exported}", "task=infer", *TINY_EVAL, f"DATASET_JSON={bad}"),
         "2 data file(s) of the datalist are missing",
         "gone_1.nii.gz",
     )

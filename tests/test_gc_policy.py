@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TINY_TRAIN
+from conftest import TINY_TRAIN, run_main
 
 from mmar_hydra import gc_policy
 
@@ -84,8 +84,18 @@ def test_entry_point_trains_with_the_startup_heap_frozen(tiny_demo, tmp_path):
     assert (tiny_demo / "models" / "model.pt").is_file()
 
 
-def test_in_process_main_keeps_python_gc_defaults(tiny_demo, tmp_path):
-    seen = _probe("main", tiny_demo, tmp_path)
-    assert seen["enabled_before_loop"] is True
-    assert seen["frozen_at_loop"] == 0
-    assert seen["frozen_at_exit"] == 0
+def test_in_process_main_keeps_python_gc_defaults(tiny_demo, tmp_path, monkeypatch, restore_gc):
+    gc.unfreeze()
+    seen = {}
+    settle = gc_policy.settle
+
+    def spy() -> None:
+        seen.setdefault("enabled_before_loop", gc.isenabled())
+        settle()
+        seen.setdefault("frozen_at_loop", gc.get_freeze_count())
+
+    monkeypatch.setattr(gc_policy, "settle", spy)
+    args = [f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, "epochs=1", f"hydra.run.dir={tmp_path}"]
+    assert run_main(*args).returncode == 0
+    assert seen == {"enabled_before_loop": True, "frozen_at_loop": 0}
+    assert gc.get_freeze_count() == 0

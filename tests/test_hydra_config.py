@@ -46,6 +46,16 @@ def test_mmar_is_composed_with_its_own_components_as_group_defaults():
     assert cfg.train.trainer.args.max_epochs == 2
 
 
+def test_a_flat_config_after_a_training_config_has_no_train_section():
+    """In-process runs (tests, notebooks): the previous MMAR's components must not leak."""
+    _compose([])
+    hydra_config.register_mmar({"out_classes": 2, "model": {"ts_path": "models/model.ts"}})
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(hydra_config.conf_dir()), version_base="1.3"):
+        cfg = compose("config")
+    assert "train" not in cfg and cfg.model.ts_path == "models/model.ts"
+
+
 def test_global_override_reaches_every_use():
     cfg = OmegaConf.to_container(_compose(["epochs=7", "learning_rate=0.5"]), resolve=True)
     assert cfg["train"]["trainer"]["args"]["max_epochs"] == 7
@@ -111,3 +121,8 @@ def test_conf_dir_is_found_in_a_built_wheel(tmp_path):
     )
     assert found.returncode == 0, found.stderr
     assert Path(found.stdout.strip()) == target / "mmar_hydra" / "conf"
+
+
+def test_any_trainer_argument_can_be_set_whatever_the_preset():
+    cfg = _compose(["trainer.precision=bf16-mixed", "trainer=ddp_cpu", "trainer.devices=3"])
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.trainer.devices == 3

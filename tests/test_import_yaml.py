@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from conftest import TINY_TRAIN, run_cli
+from conftest import TINY_TRAIN, run_main
 
 
 def test_imported_yaml_is_editable_and_runs(tiny_demo, tmp_path):
     out = tmp_path / "yaml"
-    proc = run_cli(f"mmar={tiny_demo}", "task=import", f"out={out}")
+    proc = run_main(f"mmar={tiny_demo}", "task=import", f"out={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert {p.relative_to(out).as_posix() for p in out.rglob("*.yaml")} == {
         "_mmar_.yaml",
@@ -24,7 +24,7 @@ def test_imported_yaml_is_editable_and_runs(tiny_demo, tmp_path):
     loss = (out / "loss" / "mmar.yaml").read_text()
     (out / "loss" / "mmar.yaml").write_text(loss.replace("DiceCELoss", "DiceLoss"))
     overrides = [o for o in TINY_TRAIN if not o.startswith("epochs=")]
-    proc = run_cli(
+    proc = run_main(
         f"mmar={tiny_demo}", "task=train", f"hydra.searchpath=[file://{out}]", *overrides
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import run_main
 
 pytestmark = pytest.mark.real_clara
 UNET = "config_file=config/config_train_Unet.json"
@@ -37,7 +37,7 @@ def _data(big_data: Path) -> list[str]:
 @pytest.mark.parametrize("dialect,notes", [("gs41", 2), ("gs40", 4)])
 def test_real_configs_pass_check(clara_examples, big_data, tmp_path, dialect, notes):
     mmar = _mmar(clara_examples, dialect, tmp_path)
-    proc = run_cli(f"mmar={mmar}", "task=check", UNET, *_data(big_data))
+    proc = run_main(f"mmar={mmar}", "task=check", UNET, *_data(big_data))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "check passed" in proc.stdout
     assert proc.stderr.count("compat: ") == notes  # one warning per translation
@@ -48,7 +48,7 @@ def test_real_configs_pass_check(clara_examples, big_data, tmp_path, dialect, no
 @pytest.mark.parametrize("dialect", ["gs41", "gs40"])
 def test_real_configs_train_two_epochs(clara_examples, big_data, tmp_path, dialect):
     mmar = _mmar(clara_examples, dialect, tmp_path)
-    proc = run_cli(f"mmar={mmar}", "task=train", UNET, *_data(big_data))
+    proc = run_main(f"mmar={mmar}", "task=train", UNET, *_data(big_data))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     best = torch.load(mmar / "models" / "model.pt", weights_only=True)
     final = torch.load(mmar / "models" / "final_model.pt", weights_only=True)
@@ -56,11 +56,11 @@ def test_real_configs_train_two_epochs(clara_examples, big_data, tmp_path, diale
     assert (mmar / "models" / "train_stats.json").is_file()
     assert list((mmar / "models").glob("events.out.tfevents.*"))
     if dialect == "gs41":  # its validation and inference configs run against the trained model
-        proc = run_cli(f"mmar={mmar}", "task=export", UNET, "input_shape=[1,1,96,96,96]")
+        proc = run_main(f"mmar={mmar}", "task=export", UNET, "input_shape=[1,1,96,96,96]")
         assert proc.returncode == 0, proc.stderr[-3000:]
-        proc = run_cli(f"mmar={mmar}", "task=validate", *_data(big_data))
+        proc = run_main(f"mmar={mmar}", "task=validate", *_data(big_data))
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert (mmar / "eval" / "metrics.csv").is_file()
-        proc = run_cli(f"mmar={mmar}", "task=infer", *_data(big_data))
+        proc = run_main(f"mmar={mmar}", "task=infer", *_data(big_data))
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert list((mmar / "eval").rglob("*.nii.gz"))

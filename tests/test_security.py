@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_EVAL, TINY_TRAIN, run_cli, run_main
+from conftest import TINY_EVAL, TINY_TRAIN, run_main
 
 from mmar_hydra.errors import CheckpointError
 from mmar_hydra.writers.checkpoints import load_checkpoint
@@ -33,7 +33,7 @@ def test_code_string_that_writes_a_file_is_refused(tiny_demo, tmp_path):
     evil = f"#__import__('pathlib').Path({str(target)!r}).write_text('x') or @model.parameters()"
     _edit(tiny_demo, lambda c: c["train"]["optimizer"]["args"].__setitem__("params", evil))
     for task in ("check", "train"):
-        proc = run_cli(f"mmar={tiny_demo}", f"task={task}", *TINY_TRAIN)
+        proc = run_main(f"mmar={tiny_demo}", f"task={task}", *TINY_TRAIN)
         _refused(
             proc,
             "would run as Python code",
@@ -54,26 +54,26 @@ def test_custom_component_needs_allow_code(tiny_demo, tmp_path):
     )
     _edit(tiny_demo, lambda c: c["train"]["model"].update(path="evil_net.Net"))
     _refused(
-        run_cli(f"mmar={tiny_demo}", "task=check", *TINY_TRAIN),
+        run_main(f"mmar={tiny_demo}", "task=check", *TINY_TRAIN),
         "evil_net.Net",
         "would import and run code",
         "allow_code=true",
     )
     assert not target.exists()
     # the user trusts it: now it imports (and its import-time code runs)
-    proc = run_cli(f"mmar={tiny_demo}", "task=check", *TINY_TRAIN, "allow_code=true")
+    proc = run_main(f"mmar={tiny_demo}", "task=check", *TINY_TRAIN, "allow_code=true")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert target.read_text() == "ran"
 
 
 def test_paths_escaping_the_mmar_are_refused(trained_demo, tmp_path):
     outside = trained_demo.parent / "escaped"
-    proc = run_cli(
+    proc = run_main(
         f"mmar={trained_demo}", "task=infer", *TINY_EVAL, "MMAR_EVAL_OUTPUT_PATH=../escaped"
     )
     _refused(proc, "outside the MMAR", "output_dir")
     assert not outside.exists()
-    proc = run_cli(f"mmar={trained_demo}", "task=export", "output_path=../escaped/model.ts")
+    proc = run_main(f"mmar={trained_demo}", "task=export", "output_path=../escaped/model.ts")
     _refused(proc, "outside the MMAR")
     assert not outside.exists()
 

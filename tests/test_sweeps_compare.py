@@ -6,7 +6,7 @@ import csv
 import json
 import shutil
 
-from conftest import run_cli
+from conftest import run_main
 
 from mmar_hydra.runs.collect import differing_keys, flatten
 
@@ -35,7 +35,7 @@ def test_flatten_and_diff_nested_keys_and_lists():
 
 
 def test_sweep_runs_into_separate_mmars_and_compare(tiny_demo, tmp_path):
-    proc = run_cli(
+    proc = run_main(
         "-m",
         f"mmar={tiny_demo}",
         "task=train",
@@ -63,7 +63,7 @@ def test_sweep_runs_into_separate_mmars_and_compare(tiny_demo, tmp_path):
     }
 
     # a job's run folder is an MMAR: it validates on its own
-    proc = run_cli(
+    proc = run_main(
         f"mmar={jobs[0] / 'mmar'}",
         "task=validate",
         "dont_load_ts_model=true",
@@ -76,7 +76,7 @@ def test_sweep_runs_into_separate_mmars_and_compare(tiny_demo, tmp_path):
     crashed = tmp_path / "crashed"
     shutil.copytree(tiny_demo, crashed, ignore=shutil.ignore_patterns("runs"))
     out = tmp_path / "cmp"
-    proc = run_cli("task=compare", f"runs=[{sweep},{crashed}]", f"out={out}")
+    proc = run_main("task=compare", f"runs=[{sweep},{crashed}]", f"out={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = list(csv.DictReader((out / "compare.csv").open()))
     assert len(table) == 5
@@ -98,7 +98,7 @@ def test_sweep_runs_into_separate_mmars_and_compare(tiny_demo, tmp_path):
 
 
 def test_optuna_search_reports_its_best_trial(tiny_demo):
-    proc = run_cli(
+    proc = run_main(
         "-m",
         f"mmar={tiny_demo}",
         "task=train",
@@ -118,7 +118,7 @@ def test_optuna_search_reports_its_best_trial(tiny_demo):
 def test_sweep_over_whole_mmars(tiny_demo, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(tiny_demo, other)
-    proc = run_cli(
+    proc = run_main(
         "-m",
         f"mmar={tiny_demo},{other}",
         "task=train",

@@ -164,8 +164,25 @@ def test_existing_scripts_are_backed_up(tiny_demo):
 def test_commands_match_the_configs_the_mmar_has(tiny_demo):
     shutil.rmtree(tiny_demo / "commands")
     (tiny_demo / "config" / "config_inference.json").unlink()
+    (tiny_demo / "config" / "config_validation_ckpt.json").unlink()
     written, _ = write_commands(tiny_demo)
-    assert "infer.sh" not in {p.name for p in written}
+    commands = tiny_demo / "commands"
+    # no config_inference.json: Clara's documented infer.sh, through the validation config
+    infer = (commands / "infer.sh").read_text()
+    assert '-c "$MMAR_ROOT/config/config_validation.json"' in infer
+    assert (
+        '--set "DATASET_JSON=$MMAR_ROOT/config/dataset_0.json" output_infer_result=True '
+        'do_validation=False "$@"' in infer
+    )
+    # no config_validation_ckpt.json: validate_ckpt.sh switches the validation config's model
+    ckpt = (commands / "validate_ckpt.sh").read_text()
+    assert "config_validation.json" in ckpt and "dont_load_ckpt_model=False" in ckpt
+    shutil.rmtree(commands)
+    for name in ("config_validation.json", "config_finetune.json"):
+        (tiny_demo / "config" / name).unlink()
+    written, _ = write_commands(tiny_demo)
+    assert not {"infer.sh", "validate.sh"} & {p.name for p in written}
+    assert "config_train.json" in (commands / "finetune.sh").read_text()
 
 
 def test_clone_writes_overrides_and_records_its_parent(tiny_demo, tmp_path):

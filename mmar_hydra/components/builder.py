@@ -23,7 +23,14 @@ from mmar_hydra.errors import ConfigError, MMARError
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.settings import parse_bool
 
-__all__ = ["check_config", "build_train", "build_eval", "build_network", "VALIDATOR_MARKER"]
+__all__ = [
+    "check_config",
+    "build_train",
+    "build_eval",
+    "build_network",
+    "estimate_dataset_cache",
+    "VALIDATOR_MARKER",
+]
 
 
 def _file(cfg: Mapping[str, Any]) -> str | None:
@@ -65,7 +72,7 @@ def _resolvers(
 
     if isinstance(cfg.get("train"), Mapping):
         conf = {k: copy.deepcopy(v) for k, v in cfg.items() if k != "mmar_source"}
-        common = {"walk": walk, "allow_code": allow_code, "train_conf": conf}
+        common: dict[str, Any] = {"walk": walk, "allow_code": allow_code, "train_conf": conf}
         train = Resolver(cfg["train"], "train", hooks=hooks("train"), **common)
         validate = None
         if isinstance(cfg.get("validate"), Mapping) and cfg["validate"]:
@@ -207,10 +214,12 @@ def build_eval(
     mmar_root: Path | str | None = None,
     allow_code: bool = False,
     rank: int = 0,
+    section: str | None = None,
     train_model: Any = None,
     world_size: int = 1,
 ) -> EvalParts:
-    """Build a flat validation/inference config (with ``train_model`` as its network)."""
+    """Build a flat validation/inference config (with ``train_model`` as its network), or
+    with ``section="validate"`` a training config's validate section."""
     train, flat = _resolvers(
         cfg,
         _paths(paths, mmar_root),
@@ -219,6 +228,11 @@ def build_eval(
         rank=rank,
         world_size=world_size,
     )
+    if section == "validate":
+        if flat is None or train is None:
+            raise ConfigError("the training config has no 'validate' section", file=_file(cfg))
+        flat.resolve_all()  # train's components are built only where validate refers to them
+        return _eval_parts(flat, cfg)
     if train is not None or flat is None:
         raise ConfigError(
             "not a flat validation/inference config",
@@ -231,3 +245,22 @@ def build_eval(
     parts = _eval_parts(flat, cfg)
     parts.model = flat.built.get("model")
     return parts
+
+
+def estimate_dataset_cache(
+    cfg: Mapping[str, Any], section: str, *, paths: RunPaths, allow_code: bool = False
+) -> int | None:
+    """Bytes a memory cache of ``section``'s whole dataset would take (one case through its
+    deterministic transforms, times the cases); ``None`` without a datalist or transforms."""
+    from mmar_hydra.components.cache_estimate import estimate_cache_bytes
+
+    train, validate = _resolvers(cfg, paths, instantiate=True, allow_code=allow_code)
+    resolver = train if section == "train" else validate
+    spec = resolver.spec.get("dataset") if resolver is not None else None
+    if resolver is None or not isinstance(spec, Mapping):
+        return None
+    prepared = resolver.component(spec, resolver.where("dataset"), instantiate=False)
+    data, transform = prepared.args.get("data"), prepared.args.get("transform")
+    if not data or transform is None:
+        return None
+    return estimate_cache_bytes(data, transform, cache_num=len(data), cache_rate=1.0)

@@ -15,7 +15,7 @@ from mmar_hydra.reader.jsonfile import load_json
 
 __all__ = ["load_datalist", "missing_files", "PATH_KEYS"]
 
-PATH_KEYS = ("image", "label")
+PATH_KEYS = ("image", "label", "mask")  # mask: whole-slide foreground masks
 
 
 def _join(base: Path, value: Any) -> Any:

@@ -29,6 +29,10 @@ def check_first_case(section: Resolver | None) -> list[MMARError]:
         return []
     try:
         cls = section.resolve(spec, section.where("dataset"))
+        if hasattr(cls, "first_case"):  # a caching dataset that reads its own first case
+            unbuilt = section.component(spec, section.where("dataset"), instantiate=False)
+            cls.first_case(dict(unbuilt.args))
+            return []
         pipeline = is_pipeline_dataset(cls)
         dataset = section.component(spec, section.where("dataset"), instantiate=not pipeline)
         if not pipeline:
@@ -71,7 +75,8 @@ def _transform_failed(section: Resolver, exc: Exception) -> DataError:
 def _shape_mismatch(section: Resolver, loaded: Any, item: Mapping[str, Any]) -> list[MMARError]:
     if not isinstance(loaded, dict):
         return []
-    img, lbl = loaded.get("image"), loaded.get("label")
+    img: Any = loaded.get("image")
+    lbl: Any = loaded.get("label")
     if not (hasattr(img, "shape") and hasattr(lbl, "shape") and len(lbl.shape) == len(img.shape)):
         return []
     if tuple(img.shape) == tuple(lbl.shape):

@@ -95,7 +95,7 @@ def _accuracy_class() -> type:
             buffers = super().get_buffer()
             return buffers[0] if isinstance(buffers, list) else buffers
 
-        def aggregate(self) -> torch.Tensor:  # type: ignore[override]
+        def aggregate(self) -> torch.Tensor:
             buffers = super().get_buffer()
             if not isinstance(buffers, list) or buffers[0].numel() == 0:
                 return torch.tensor(float("nan"))

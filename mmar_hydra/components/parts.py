@@ -39,6 +39,7 @@ class HandlerPart:
     args: dict[str, Any]
     json_path: str
     rank: int | None = None
+    obj: Any = None  # the built handler, for those the evaluation loop runs as ignite handlers
 
 
 @dataclass

@@ -48,8 +48,8 @@ SEARCH_MODULES: tuple[str, ...] = (
 def _module(name: str) -> Any:
     try:
         return importlib.import_module(name)
-    except ImportError:  # torchvision is optional
-        return None
+    except Exception:  # noqa: BLE001 - torchvision is optional, and its CUDA wheel raises
+        return None  # RuntimeError beside a CPU-only torch
 
 
 @functools.cache

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmar_hydra.components.code_strings import is_code_string, parse_code_string
+from mmar_hydra.components.eval_handlers import build_ignite_handler, runs_as_ignite
 from mmar_hydra.components.hooks import HookContext, prepare, provided_by_hooks
 from mmar_hydra.components.iteration import ITERATION_KEY, build_iteration
 from mmar_hydra.components.metrics import build_metric
@@ -328,7 +329,9 @@ class Resolver:
         args = prepare(self.hooks, cls, spec, args, where)
         if instantiate is None:  # check mode constructs all but caching datasets and users
             instantiate = self.walk.instantiate or not (
-                is_pipeline_dataset(cls) or any(_pending(v) for v in _leaves(args))
+                is_pipeline_dataset(cls)
+                or hasattr(cls, "first_case")  # checks its first case itself (SmartCache WSI)
+                or any(_pending(v) for v in _leaves(args))
             )
         if not instantiate:
             return Unbuilt(cls, args, where)
@@ -337,12 +340,17 @@ class Resolver:
         except MMARError:
             raise
         except Exception as exc:  # noqa: BLE001 - any constructor failure is the config's
+            missing = type(exc).__name__ == "OptionalImportError"  # MONAI: a package is missing
             raise ComponentError(
-                f"building {label} failed: {type(exc).__name__}: {exc}",
+                f"building {label} failed: {type(exc).__name__}: "
+                + (str(exc).splitlines()[0] if missing else str(exc)),
                 file=self.file,
                 path=where,
                 expected="arguments this class accepts",
-                fix="check the component's args",
+                fix="install that package (the build matching your torch), or disable the "
+                f"component: {where.replace('[', '.').replace(']', '')}.disabled=true"
+                if missing
+                else "check the component's args",
             ) from exc
 
     def handler(self, spec: dict[str, Any], where: str) -> Any:
@@ -350,11 +358,19 @@ class Resolver:
 
         def resolve() -> HandlerPart:
             name = str(spec.get("name") or spec.get("path") or "")
-            if spec.get("path") or "." in name:
-                self.resolve(spec, where)
+            ignite = self.name == "" and runs_as_ignite(name)  # run by the evaluation loop
+            cls = self.resolve(spec, where) if spec.get("path") or "." in name or ignite else None
             args = dict(self.value(spec.get("args") or {}, json_path(where, "args")))
             args = prepare(self.hooks, None, spec, args, where)
-            return HandlerPart(name, args, where, spec.get("rank"))
+            obj = build_ignite_handler(
+                cls if ignite else None,
+                args,
+                label=name,
+                where=where,
+                file=self.file,
+                instantiate=self.walk.instantiate,
+            )
+            return HandlerPart(name, args, where, spec.get("rank"), obj)
 
         return self.guarded(resolve)
 

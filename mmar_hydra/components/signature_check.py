@@ -30,16 +30,17 @@ def signature_of(target: Any) -> inspect.Signature | None:
     specific of the two is used.
     """
     candidates = [target, target.__init__] if inspect.isclass(target) else [target]
-    found = []
+    found: list[inspect.Signature] = []
     for candidate in candidates:
         try:
-            sig = inspect.signature(candidate)
+            sig = inspect.signature(candidate)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             continue
         params = [p for n, p in sig.parameters.items() if n not in ("self", "cls")]
         found.append(sig.replace(parameters=params))
     specific = [s for s in found if not _variadic_only(s)]
-    return (specific or found or [None])[0]
+    chosen = specific or found
+    return chosen[0] if chosen else None
 
 
 def _variadic_only(sig: inspect.Signature) -> bool:

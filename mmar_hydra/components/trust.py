@@ -53,10 +53,11 @@ ALLOWED_PACKAGES: dict[str, str] = {
     "torchvision.transforms": "torchvision transforms",
     "ignite.metrics": "ignite metrics (Clara 4.0's Accuracy)",
     "ignite.handlers": "ignite handlers",
+    "mmar_hydra.pathology": "Clara 4.0's whole-slide datasets and networks (compat)",
 }
 # top-level packages whose modules may be imported to look a name up (library code only:
 # importing them runs nothing a config chose). Any other module needs allow_code to import.
-TRUSTED_ROOTS = ("monai", "torch", "torchvision", "ignite")
+TRUSTED_ROOTS = ("monai", "torch", "torchvision", "ignite", "mmar_hydra")
 
 # args by which MONAI imports a class named by a string (monai.utils.locate): MONAI's own only
 CLASS_NAME_ARGS: dict[str, tuple[str, ...]] = {

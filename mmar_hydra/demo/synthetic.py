@@ -80,7 +80,8 @@ def generate_dataset(
         for _ in range(count):
             name = f"spleen_{index:03d}.nii.gz"
             image, label = make_case(rng, shape)
-            origin = tuple(float(x) for x in rng.uniform(-200, -100, size=3))
+            ox, oy, oz = (float(x) for x in rng.uniform(-200, -100, size=3))
+            origin = (ox, oy, oz)
             affine = _affine(spacing, origin)
             folder = "imagesTs" if split == "test" else "imagesTr"
             _save(image, affine, out / folder / name)

@@ -25,6 +25,7 @@ __all__ = [
     "TrainStatsCallback",
     "EpochSummaryCallback",
     "SmartCacheCallback",
+    "TrackMetaCallback",
     "ResumeCheckpointCallback",
     "IntervalCheckpointCallback",
     "ValidationMetricsSaver",
@@ -185,7 +186,7 @@ class TrainStatsCallback(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epoch_start = time.perf_counter()
-        self._batch_end: float | None = self.epoch_start
+        self._batch_end = self.epoch_start
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_: Any
@@ -303,8 +304,39 @@ class ValidationMetricsSaver(pl.Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         names = list(getattr(pl_module, "last_val_filenames", []))
-        details = {k: (names, v) for k, v in pl_module.last_val_details.items() if v is not None}
-        write_metrics_saver(self.save_dir, self.saver_args, pl_module.last_val_metrics, details)
+        found: Any = pl_module.last_val_details
+        details = {k: (names, v) for k, v in found.items() if v is not None}
+        metrics: Any = pl_module.last_val_metrics
+        write_metrics_saver(self.save_dir, self.saver_args, metrics, details)
+
+
+class TrackMetaCallback(pl.Callback):
+    """``fast=true``: no MONAI metadata tracking in the training loop, full tracking to validate.
+
+    The cache holds MetaTensors; the random transforms, the network and the loss then work on
+    plain tensors. Validation (Invertd, SaveImaged, the eval file names) gets metadata back.
+    """
+
+    @staticmethod
+    def _track(on: bool) -> None:
+        from monai.data import set_track_meta
+
+        set_track_meta(on)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._track(False)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._track(True)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._track(str(getattr(trainer.state.fn, "value", trainer.state.fn)) != "fit")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._track(True)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
+        self._track(True)
 
 
 class SmartCacheCallback(pl.Callback):
@@ -337,8 +369,8 @@ def _rng_state() -> dict[str, Any]:
     py_state = random.getstate()
     return {
         "torch": torch.get_rng_state(),
-        "numpy_keys": torch.from_numpy(np_state[1].astype("int64")),
-        "numpy_pos": int(np_state[2]),
+        "numpy_keys": torch.from_numpy(np_state[1].astype("int64")),  # type: ignore[index]
+        "numpy_pos": int(np_state[2]),  # type: ignore[index]
         "python": torch.tensor(py_state[1], dtype=torch.int64),
         "python_version": int(py_state[0]),
     }
@@ -370,6 +402,10 @@ class ResumeCheckpointCallback(pl.Callback):
         self.path = Path(path)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.save(trainer)
+
+    def save(self, trainer: pl.Trainer) -> None:
+        """Write the resume state now (every epoch, and mid-epoch when preempted)."""
         checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
         checkpoint["mmar_hydra_rng"] = _rng_state()
         if trainer.is_global_zero:

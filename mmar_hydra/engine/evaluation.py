@@ -33,6 +33,7 @@ class MMAREvalModule(pl.LightningModule):
         self.network = network
         self.parts = parts
         self.filenames: list[str] = []
+        self.bridge: Any = None  # engine.ignite_bridge.IgniteBridge, when handlers need one
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if self.parts.iteration is not None:  # Clara's iteration_update (engine.interaction)
@@ -46,6 +47,8 @@ class MMAREvalModule(pl.LightningModule):
         items = run_post_transforms(self.parts.post_transforms, batch, pred)
         _update_metrics(self.parts.metrics, items)
         self.filenames.extend(_filenames(items))
+        if self.bridge is not None:  # ignite handlers see the batch and the batched output
+            self.bridge.iteration(batch, {"pred": torch.stack([i["pred"] for i in items])})
 
 
 def _per_case(metric: Any) -> np.ndarray:
@@ -64,6 +67,11 @@ def evaluate(network: Any, parts: EvalParts, trainer_kwargs: Mapping[str, Any]) 
 
     quiet_lightning()
     module = MMAREvalModule(network, parts)
+    ignite = [h.obj for h in parts.handlers if h.obj is not None]
+    if ignite:
+        from mmar_hydra.engine.ignite_bridge import IgniteBridge
+
+        module.bridge = IgniteBridge(ignite, parts.dataloader)
     kwargs = {"logger": False, "enable_checkpointing": False, "enable_model_summary": False}
     kwargs.update(trainer_kwargs)
     kwargs.setdefault("use_distributed_sampler", False)  # the builder sharded the data per rank
@@ -71,6 +79,8 @@ def evaluate(network: Any, parts: EvalParts, trainer_kwargs: Mapping[str, Any]) 
     gc_policy.settle()
     with ddp_job():
         trainer.validate(module, dataloaders=parts.dataloader, verbose=False)
+        if module.bridge is not None:
+            module.bridge.completed()
         filenames = _gather(module.filenames)
         metrics, details = {}, {}
         for part in parts.metrics:  # MONAI's Cumulative gathers every rank's cases, in rank order

@@ -127,8 +127,9 @@ class MMARLightningModule(pl.LightningModule):
         for part in self.train_metrics:
             self.log(part.log_label, metric_value(part.metric.aggregate()), sync_dist=True)
             part.metric.reset()
-        opt = self.optimizers(use_pl_optimizer=False)
-        if opt is not None and opt.param_groups:
+        found = self.optimizers(use_pl_optimizer=False)
+        opt = found[0] if isinstance(found, list) and found else found  # one per MMAR
+        if isinstance(opt, torch.optim.Optimizer) and opt.param_groups:
             self.log("lr", float(opt.param_groups[0]["lr"]), sync_dist=False)
 
     # -- validation ------------------------------------------------------------------

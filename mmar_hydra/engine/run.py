@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.components.fast import FastPlan
 from mmar_hydra.components.parts import TrainParts
 from mmar_hydra.errors import CheckpointError
 from mmar_hydra.run_paths import RunPaths
@@ -26,13 +27,20 @@ def fit(
     paths: RunPaths,
     trainer_overrides: Mapping[str, Any] | None = None,
     finetune: bool = False,
-    resume: bool = False,
+    resume: bool | str = False,
     say: Any = print,
+    fast: FastPlan | None = None,
+    ddp_timeout: int = 600,
 ) -> dict[str, Any]:
     """Train; returns {"best_key_metric", "best_key_metric_epoch", "key_metric_name",
-    "ckpt_dir", ...}. Every folder it writes to comes from ``paths``."""
+    "ckpt_dir", ...}. Every folder it writes to comes from ``paths``.
+
+    ``resume`` (true or "auto") continues from resume_state.pt when it exists; SIGTERM /
+    SIGUSR1 stop the run with the resume state written (``faults.preempt``); a dead DDP rank
+    stops the others within ``ddp_timeout`` seconds (``faults.ddp``)."""
     from pytorch_lightning.callbacks import LearningRateMonitor
     from pytorch_lightning.loggers import TensorBoardLogger
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from mmar_hydra import gc_policy
     from mmar_hydra.distributed import ddp_job
@@ -43,6 +51,7 @@ def fit(
         IntervalCheckpointCallback,
         ResumeCheckpointCallback,
         SmartCacheCallback,
+        TrackMetaCallback,
         TrainStatsCallback,
         ValidationMetricsSaver,
     )
@@ -50,6 +59,9 @@ def fit(
     from mmar_hydra.engine.handlers import plan_handlers
     from mmar_hydra.engine.module import MMARLightningModule
     from mmar_hydra.engine.trainer import build_trainer, quiet_lightning, trainer_kwargs
+    from mmar_hydra.faults.ddp import apply_ddp_timeout, dead_rank_error
+    from mmar_hydra.faults.hygiene import FlushLoggersCallback
+    from mmar_hydra.faults.preempt import PreemptionCallback, preempted_error
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
 
     quiet_lightning()
@@ -57,18 +69,20 @@ def fit(
     for text in plan.report():
         say(f"handlers: {text}")
     for load in plan.load:
-        checkpoint = load_checkpoint(load.path)
+        loaded = load_checkpoint(load.path)
         report = load_weights(
             parts.network,
-            state_dict_of(checkpoint),
+            state_dict_of(loaded),
             strict=load.strict,
             skip_mismatched=load.skip_mismatched,
             file=str(load.path),
         )
         say(f"CheckpointLoader: {load.path}: {report.summary()}")
-        for text in load_engine_states(checkpoint, load.load_dict, parts):
+        for text in load_engine_states(loaded, load.load_dict, parts):
             say(f"CheckpointLoader: {text}")
 
+    if fast is not None and fast.channels_last:
+        parts.network.to(memory_format=_channels_last(parts.network))
     module = MMARLightningModule(parts, scheduler_interval=plan.scheduler_interval)
     ckpt_dir = plan.ckpt_dir or paths.ckpt_dir  # CheckpointSaver's save_dir, else MMAR_CKPT_DIR
     checkpoint = ClaraCheckpointCallback(
@@ -97,8 +111,12 @@ def fit(
             ValidationMetricsSaver(Path(saver.get("save_dir") or paths.eval_dir), saver)
         )
     callbacks += [SmartCacheCallback(d) for d in plan.smart_cache]
+    if fast is not None and fast.track_meta_off:
+        callbacks.append(TrackMetaCallback())
     resume_path = ckpt_dir / RESUME_FILENAME
-    callbacks.append(ResumeCheckpointCallback(resume_path))
+    resume_callback = ResumeCheckpointCallback(resume_path)
+    preemption = PreemptionCallback(resume_callback)
+    callbacks += [resume_callback, preemption]
     ckpt_path = None
     if resume:
         if resume_path.is_file():
@@ -109,8 +127,12 @@ def fit(
     logger = None
     if plan.tensorboard_dir is not None:
         logger = TensorBoardLogger(save_dir=str(plan.tensorboard_dir), name="", version="")
-        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
-    kwargs, notes = trainer_kwargs(globals_, trainer_overrides)
+        callbacks += [LearningRateMonitor(logging_interval="epoch"), FlushLoggersCallback()]
+    overrides = dict(trainer_overrides or {})
+    if fast is not None and fast.precision and "precision" not in overrides:
+        overrides["precision"] = fast.precision
+    kwargs, notes = trainer_kwargs(globals_, overrides)
+    apply_ddp_timeout(kwargs, ddp_timeout)
     for text in notes:
         say(f"trainer: {text}")
     extra = dict(plan.trainer_kwargs)
@@ -131,16 +153,24 @@ def fit(
     )
     dry_run(parts)
     gc_policy.settle()
-    with ddp_job():
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        # every rank records what it trained, so a sweep can be checked rank by rank
-        log.info(
-            "rank %d of %d trained with lr=%s, %d steps",
-            trainer.global_rank,
-            trainer.world_size,
-            parts.optimizer.defaults.get("lr"),
-            trainer.global_step,
-        )
+    try:
+        with ddp_job():
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException:
+        raise preempted_error(preemption, trainer) from None
+    except Exception as exc:  # a dead DDP rank surfaces as a backend error of a collective
+        error = dead_rank_error(trainer, exc, ddp_timeout)
+        if error is None:
+            raise
+        raise error from None
+    # every rank records what it trained, so a sweep can be checked rank by rank
+    log.info(
+        "rank %d of %d trained with lr=%s, %d steps",
+        trainer.global_rank,
+        trainer.world_size,
+        parts.optimizer.defaults.get("lr"),
+        trainer.global_step,
+    )
     return {
         "best_key_metric": checkpoint.best_value,
         "best_key_metric_epoch": checkpoint.best_epoch,
@@ -151,6 +181,14 @@ def fit(
         "best_filename": plan.best_filename if checkpoint.save_best else "",
         "final_filename": plan.final_filename if checkpoint.save_final else "",
     }
+
+
+def _channels_last(network: Any) -> Any:
+    """``channels_last_3d`` for a 3D network (5D inputs), ``channels_last`` for a 2D one."""
+    import torch
+
+    dims: Any = getattr(network, "dimensions", None) or getattr(network, "spatial_dims", 3)
+    return torch.channels_last_3d if int(dims) == 3 else torch.channels_last
 
 
 def load_engine_states(
@@ -222,6 +260,7 @@ def _first_image(parts: TrainParts):  # noqa: ANN202 - a (1, C, ...) tensor
     """
     import copy
 
+    import torch
     from monai.data import CacheDataset, SmartCacheDataset
 
     dataset = parts.dataloader.dataset
@@ -230,6 +269,12 @@ def _first_image(parts: TrainParts):  # noqa: ANN202 - a (1, C, ...) tensor
         sample = dataset[0]
         sample = sample[0] if isinstance(sample, list) else sample
         return sample["image"].unsqueeze(0)
+    from mmar_hydra.components.resolver import is_pipeline_dataset
+
+    if not is_pipeline_dataset(type(dataset)) and not isinstance(dataset, SmartCacheDataset):
+        sample = dataset[0]  # it reads its own items (whole-slide patches, custom/ datasets)
+        sample = sample[0] if isinstance(sample, list) else sample
+        return torch.as_tensor(sample["image"]).unsqueeze(0)
     data = getattr(dataset, "data", None)
     if data and parts.pre_transforms is not None:
         sample = parts.pre_transforms(copy.deepcopy(data[0]))

@@ -111,7 +111,7 @@ def trainer_kwargs(
     kwargs["precision"] = "32-true"
     if amp and kwargs["accelerator"] == "gpu":
         kwargs["precision"] = "16-mixed"
-    elif amp:
+    elif amp and "precision" not in (overrides or {}):
         notes.append(
             "amp=true: CPU run, so training in 32-bit (fp16 autocast is GPU-only; "
             "trainer.precision=bf16-mixed forces bfloat16)"
@@ -202,5 +202,5 @@ def new_trainer(args: Mapping[str, Any]) -> Any:
 
     trainer = pl.Trainer(**args)
     if args.get("deterministic"):
-        torch.utils.deterministic.fill_uninitialized_memory = False
+        torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     return trainer

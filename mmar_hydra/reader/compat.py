@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmar_hydra.errors import ConfigError, json_path
-from mmar_hydra.reader.compat_deepgrow import loaders_with_meta_dict
+from mmar_hydra.reader.compat_deepgrow import DEEPGROW_RULES, loaders_with_meta_dict
+from mmar_hydra.reader.compat_pathology import PATHOLOGY_RULES, translate_pathology
 
 __all__ = ["CompatNote", "apply_compat", "COMPAT_RULES"]
 
@@ -59,39 +60,10 @@ COMPAT_RULES: list[tuple[str, str, str]] = [
         "`EnsureType(d)`",
         "ToTensord's inverse returns numpy",
     ),
-    # developer B: deepgrow, and the imports of custom/ code (components/custom_compat.py)
-    ("`batched` on monai.apps.deepgrow's click transforms", "dropped", "Interaction runs per case"),
-    (
-        "`LoadImage(d)` before a transform reading `<key>_meta_dict` (deepgrow's crops)",
-        "`image_only: false`",
-        "Clara's loader also gave the meta dict",
-    ),
-    (
-        "custom/: `from monai.transforms.compose import MapTransform / Randomizable / Transform`",
-        "`from monai.transforms import ...`",
-        "moved (MONAI 0.5)",
-    ),
-    (
-        "custom/: `from monai.metrics import compute_meandice`",
-        "`compute_dice as compute_meandice`",
-        "renamed (MONAI 1.0)",
-    ),
-    (
-        "custom/: `AddChannel(d)`, `AsChannelFirst(d)` from monai.transforms",
-        "EnsureChannelFirst(d) with the old signature",
-        "removed (MONAI 1.3)",
-    ),
-    (
-        "custom/: `InterpolateModeSequence` from monai.transforms.spatial.dictionary",
-        "the same type alias",
-        "removed",
-    ),
-    ("custom/: `WSIReader` from monai.data.image_reader", "`monai.data.WSIReader`", "moved"),
-    (
-        "custom/: `exact_version` from monai.utils (ignite pinned to 0.4.2)",
-        "`min_version as exact_version`",
-        "the pin cannot be met",
-    ),
+    # -- issue #15, developer C: digital pathology (rules in reader/compat_pathology.py) --
+    *PATHOLOGY_RULES,
+    # -- issue #15, developer B: deepgrow, custom/ imports (rules in reader/compat_deepgrow.py)
+    *DEEPGROW_RULES,
 ]
 
 # removed transform -> (replacement, arg renames, args added when absent)
@@ -253,7 +225,8 @@ class _Translator:
                 )
 
     def as_discrete(self, args: dict[str, Any], path: str) -> None:
-        classes, key = None, None
+        classes: Any = None
+        key = ""
         for key in ("n_classes", "num_classes"):
             if key in args:
                 classes = args.pop(key)
@@ -327,7 +300,7 @@ class _Translator:
         names = [_short(x) if isinstance(x, dict) else "" for x in items]
         first = next((i for i, n in enumerate(names) if n in _CHANNEL_FIRST), None)
         early = [i for i in range(first or 0) if names[i] in _NEEDS_CHANNEL]
-        if not early:
+        if first is None or not early:
             return
         moved = [items[i] for i in early]
         rest = [x for i, x in enumerate(items) if i not in early]
@@ -398,6 +371,7 @@ def apply_compat(config: dict[str, Any], *, file: str) -> tuple[dict[str, Any], 
     """A translated copy of ``config`` and one note per translation; the input is not changed."""
     out = copy.deepcopy(config)
     translator = _Translator(file)
+    translate_pathology(out, translator.note)  # issue #15, developer C: whole-slide components
     translator.walk(out, "")
     for where, section in _sections(out):
         translator.saver_handlers(section, where)

@@ -14,7 +14,44 @@ from typing import Any
 
 from mmar_hydra.errors import json_path
 
-__all__ = ["READS_META_DICT", "loaders_with_meta_dict"]
+__all__ = ["DEEPGROW_RULES", "READS_META_DICT", "loaders_with_meta_dict"]
+
+# rows of the README compat table (joined into reader.compat.COMPAT_RULES); the custom/ import
+# aliases themselves are in components/custom_compat.py
+DEEPGROW_RULES: list[tuple[str, str, str]] = [
+    ("`batched` on monai.apps.deepgrow's click transforms", "dropped", "Interaction runs per case"),
+    (
+        "`LoadImage(d)` before a transform reading `<key>_meta_dict` (deepgrow's crops)",
+        "`image_only: false`",
+        "Clara's loader also gave the meta dict",
+    ),
+    (
+        "custom/: `from monai.transforms.compose import MapTransform / Randomizable / Transform`",
+        "`from monai.transforms import ...`",
+        "moved (MONAI 0.5)",
+    ),
+    (
+        "custom/: `from monai.metrics import compute_meandice`",
+        "`compute_dice as compute_meandice`",
+        "renamed (MONAI 1.0)",
+    ),
+    (
+        "custom/: `AddChannel(d)`, `AsChannelFirst(d)` from monai.transforms",
+        "EnsureChannelFirst(d) with the old signature",
+        "removed (MONAI 1.3)",
+    ),
+    (
+        "custom/: `InterpolateModeSequence` from monai.transforms.spatial.dictionary",
+        "the same type alias",
+        "removed",
+    ),
+    ("custom/: `WSIReader` from monai.data.image_reader", "`monai.data.WSIReader`", "moved"),
+    (
+        "custom/: `exact_version` from monai.utils (ignite pinned to 0.4.2)",
+        "`min_version as exact_version`",
+        "the pin cannot be met",
+    ),
+]
 
 # transforms that read or write data["<key>_meta_dict"] (monai.apps.deepgrow and its EA copy)
 READS_META_DICT = frozenset(

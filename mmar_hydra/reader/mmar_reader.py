@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.automl.plain import plain_config
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.mmar.layout import ENV_DEFAULTS, MMARLayout
 from mmar_hydra.reader.compat import CompatNote, apply_compat
@@ -112,9 +113,11 @@ def read_mmar(
     env = load_json(env_path, what="environment file") if env_path else {}
     rel = _relative(cfg_path, layout.root)
     kind = config_kind(raw, rel)
+    raw, search_notes = plain_config(raw, rel)
 
     normalized, dialect = normalize_dialect(raw, kind=kind, file=rel)
     normalized, notes = apply_compat(normalized, file=rel)
+    notes = search_notes + notes
     globals_, sections = split_globals(normalized)
     config = to_interpolations({**merge_variables(globals_, env, ENV_DEFAULTS), **sections})
     config["mmar_source"] = {

@@ -119,9 +119,11 @@ def plot_curves(runs: list[RunRecord], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     keys = differing_keys(normalized_configs(runs))
-    metric = next(
-        (r.stats.get("key_metric_name") for r in runs if r.stats.get("key_metric_name")),
-        "val_mean_dice",
+    metric = str(
+        next(
+            (r.stats.get("key_metric_name") for r in runs if r.stats.get("key_metric_name")),
+            "val_mean_dice",
+        )
     )
     fig, (ax_metric, ax_loss) = plt.subplots(1, 2, figsize=(12, 5.5))
     for run in runs:

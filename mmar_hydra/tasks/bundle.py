@@ -86,9 +86,10 @@ def _network_as_trained(ctx: TaskContext, config: dict, report: ConversionReport
     conf = config
     if isinstance(trained, dict) and (trained.get("train") or {}).get("model") not in (None, ours):
         conf = trained
+        source = ctx.read.config_file.name if ctx.read else "config"
         report.add(
             "changed",
-            f"{ctx.read.config_file.name}: train.model",
+            f"{source}: train.model",
             "the checkpoint was trained with other model args; network_def is the "
             "checkpoint's train_conf model: " + str(trained["train"]["model"].get("args")),
         )
@@ -156,7 +157,7 @@ def run(ctx: TaskContext) -> Path:
     for note in read.notes:
         report.add("changed", f"{note.file}: {note.path}", f"{note.old} -> {note.new} (compat)")
     checkpoint, trained_conf, network = _network_as_trained(ctx, config, report)
-    container = OmegaConf.to_container(ctx.cfg, resolve=False)
+    container: Any = OmegaConf.to_container(ctx.cfg, resolve=False)
     raw = {k: v for k, v in container.items() if k in config and k != "mmar_source"}
     rel = str(read.config_file.relative_to(ctx.mmar_root))
     custom = custom_modules(ctx.mmar_root / "custom")

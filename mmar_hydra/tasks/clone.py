@@ -58,14 +58,22 @@ def _set_path(data: Any, parts: list[str], value: Any, create: bool) -> bool:
 
 
 def apply_override(files: dict[Path, dict], env_path: Path, key: str, value: Any) -> Path:
-    """Write one override into the clone's JSON; returns the file it went into."""
+    """Write one override into the clone's JSON; returns the (first) file it went into.
+
+    Like ``--set``, which reaches whichever config a run reads, the value goes into every config
+    file that has the key (config_train.json and config_finetune.json both have ``epochs``).
+    """
     parts = key.split(".")
     if len(parts) == 1 and env_path in files and key in files[env_path]:
         files[env_path][key] = value
         return env_path
-    for path, data in files.items():
-        if path != env_path and _set_path(data, parts, value, create=False):
-            return path
+    written = [
+        path
+        for path, data in files.items()
+        if path != env_path and _set_path(data, parts, value, create=False)
+    ]
+    if written:
+        return written[0]
     target = next((p for p in files if p.name == "config_train.json"), None) or next(
         (p for p in files if p != env_path), env_path
     )

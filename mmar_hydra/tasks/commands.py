@@ -1,8 +1,9 @@
 """``task=commands mmar=PATH``: Clara-style ``commands/*.sh`` for an MMAR.
 
-One script per workflow whose config the MMAR actually has. Each sources ``set_env.sh`` and
-forwards its own arguments as ``--set`` values, so ``./commands/train.sh epochs=5
-DATA_ROOT=/data`` works as it did with Clara. Existing scripts are backed up first.
+One script per workflow whose config the MMAR actually has (the 11 of Clara's documented
+layout when it has them all). Each sources ``set_env.sh`` and forwards its own arguments as
+``--set`` values, so ``./commands/train.sh epochs=5 DATA_ROOT=/data`` works as it did with
+Clara. Existing scripts are backed up first.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
 
-__all__ = ["run", "write_commands", "scripts_for"]
+__all__ = ["run", "write_commands", "scripts_for", "INFER_WITH_VALIDATION"]
 
 SET_ENV = """#!/usr/bin/env bash
 # Written by mmar_hydra (task=commands). Sourced by the other scripts.
@@ -51,8 +52,18 @@ def _script(app: str, config: str, sets: str = "", *, ddp: bool = False, extra: 
     return body + line + f' \\\n    --set {values} "$@"\n'.replace("--set  ", "--set ")
 
 
+# Clara's documented infer.sh: inference through the validation config
+INFER_WITH_VALIDATION = "output_infer_result=True do_validation=False"
+
+
 def scripts_for(configs: set[str]) -> dict[str, str]:
-    """Script name -> text, for the config files an MMAR has."""
+    """Script name -> text, for the config files an MMAR has (``config/`` file names).
+
+    finetune uses config_finetune.json, validate_ckpt config_validation_ckpt.json when the MMAR
+    has them; infer.sh uses config_inference.json, or else Clara's documented form on the
+    validation config (``output_infer_result=True do_validation=False``, plus
+    ``DATASET_JSON=$MMAR_ROOT/config/dataset_0.json`` when the MMAR ships that datalist).
+    """
     train = "config_train.json"
     finetune = "config_finetune.json" if "config_finetune.json" in configs else train
     out: dict[str, str] = {"set_env.sh": SET_ENV % {"train": train}}
@@ -69,21 +80,30 @@ def scripts_for(configs: set[str]) -> dict[str, str]:
             extra=' --model_path "$MMAR_ROOT/models/model.pt" --output_path "$MMAR_ROOT/models/model.ts"'
             ' --input_shape "${INPUT_SHAPE:-[1, 1, 160, 160, 160]}"',
         )
-    if "config_validation.json" in configs:
-        ts, ckpt = (
-            "dont_load_ts_model=False dont_load_ckpt_model=True",
-            "dont_load_ts_model=True dont_load_ckpt_model=False",
+    validation = "config_validation.json"
+    if validation in configs:
+        ts = "dont_load_ts_model=False dont_load_ckpt_model=True"
+        ckpt_config, ckpt = (
+            ("config_validation_ckpt.json", "")
+            if "config_validation_ckpt.json" in configs
+            else (validation, "dont_load_ts_model=True dont_load_ckpt_model=False")
         )
-        out["validate.sh"] = _script("evaluate", "config_validation.json", ts)
-        out["validate_ckpt.sh"] = _script("evaluate", "config_validation.json", ckpt)
-        out["validate_multi_gpu.sh"] = _script(
-            "evaluate", "config_validation.json", f"{ts} multi_gpu=True", ddp=True
-        )
+        multi = "multi_gpu=True"
+        out["validate.sh"] = _script("evaluate", validation, ts)
+        out["validate_ckpt.sh"] = _script("evaluate", ckpt_config, ckpt)
+        out["validate_multi_gpu.sh"] = _script("evaluate", validation, f"{ts} {multi}", ddp=True)
         out["validate_multi_gpu_ckpt.sh"] = _script(
-            "evaluate", "config_validation.json", f"{ckpt} multi_gpu=True", ddp=True
+            "evaluate", ckpt_config, f"{ckpt} {multi}".strip(), ddp=True
         )
     if "config_inference.json" in configs:
         out["infer.sh"] = _script("evaluate", "config_inference.json", "")
+    elif validation in configs:
+        datalist = (
+            '"DATASET_JSON=$MMAR_ROOT/config/dataset_0.json" '
+            if "dataset_0.json" in configs
+            else ""
+        )
+        out["infer.sh"] = _script("evaluate", validation, datalist + INFER_WITH_VALIDATION)
     return out
 
 

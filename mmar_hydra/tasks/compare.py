@@ -25,6 +25,7 @@ def run(ctx: TaskContext) -> Path:
             fix="e.g. `python -m mmar_hydra task=compare runs=demo/runs/multirun_X out=cmp`",
         )
     runs = OmegaConf.to_container(runs) if not isinstance(runs, str) else runs
+    assert isinstance(runs, str | list)  # a string or a list on the command line
     roots = find_mmars(runs)
     if not roots:
         raise ConfigError(

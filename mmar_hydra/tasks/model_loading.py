@@ -55,8 +55,9 @@ def load_eval_network(
     mmar_root: Path,
     allow_code: bool,
     say: Any = print,
+    file: str | None = None,
 ) -> Any:
-    """The ready-to-run network for a flat validation / inference config."""
+    """The ready-to-run network for a flat validation / inference config (``file``: its path)."""
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.torchscript import load_torchscript
 
@@ -74,6 +75,17 @@ def load_eval_network(
     paths = [Path(str(source.path))] if source.kind == "ckpt" else []
     # CheckpointLoader's load_path was resolved against the MMAR by the component resolver
     paths += [Path(str(h.args["load_path"])) for h in loads if "load_path" in h.args]
+    if network is not None and not paths:
+        raise ConfigError(
+            "the model is a network spec and nothing loads its weights: it would evaluate "
+            "randomly initialised weights",
+            file=file,
+            path="model",
+            expected="a CheckpointLoader handler (load_path: {MMAR_CKPT}) or ckpt_path beside "
+            "the network spec, or a ts_path model",
+            fix="this config is broken as published: add a CheckpointLoader handler, or "
+            "validate the TorchScript model (dont_load_ts_model=false dont_load_ckpt_model=true)",
+        )
     for path in dict.fromkeys(paths):  # the same file named twice is loaded once
         checkpoint = load_checkpoint(path)
         if network is None:

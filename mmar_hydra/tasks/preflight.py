@@ -4,6 +4,7 @@ task's :class:`RunPaths` (for a ``-m`` sweep job, its MMAR clone is made once th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mmar_hydra.context import TaskContext
@@ -26,9 +27,19 @@ _KINDS = {
 }
 
 
-def checked_config(ctx: TaskContext, kind: str) -> tuple[dict[str, Any], RunPaths]:
+def checked_config(
+    ctx: TaskContext,
+    kind: str,
+    adjust: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], RunPaths]:
     """The resolved MMAR config after ``check_config`` found no problem (all are reported),
-    and where the task writes."""
+    and where the task writes.
+
+    Args:
+        ctx: the task context.
+        kind: ``train`` or ``flat``, the kind of config the task needs.
+        adjust: rewrites the resolved config before it is checked (Clara's evaluation flags).
+    """
     from mmar_hydra.components.builder import check_config
     from mmar_hydra.runs.run_folder import in_multirun
 
@@ -43,6 +54,8 @@ def checked_config(ctx: TaskContext, kind: str) -> tuple[dict[str, Any], RunPath
             fix=f"pick it with config_file={example}",
         )
     config = ctx.mmar_config
+    if adjust is not None:
+        config = adjust(config)
     job = in_multirun()  # each sweep job writes into its own MMAR-shaped run folder
     paths = RunPaths.for_task(ctx, config, job_clone=job)
     problems = check_config(config, paths=paths, allow_code=ctx.allow_code)

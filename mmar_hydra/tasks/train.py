@@ -7,6 +7,7 @@ through ``writers``; this module adds the resolved config beside them and a clos
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ def trainer_overrides(ctx: TaskContext) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     node = ctx.cfg.get("trainer") or {}
-    overrides = OmegaConf.to_container(node, resolve=True) if node else {}
-    overrides = dict(overrides or {})
+    container = OmegaConf.to_container(node, resolve=True) if node else {}
+    overrides: dict[str, Any] = (
+        {str(k): v for k, v in container.items()} if isinstance(container, dict) else {}
+    )
     overrides.pop("_target_", None)
     return overrides
 
@@ -42,22 +45,41 @@ def run(ctx: TaskContext) -> float | None:
     """Train; returns the best validation key metric (for Hydra sweepers), or None."""
     from mmar_hydra.components.builder import build_train
 
-    config, paths = checked_config(ctx, "train")
+    fast: list[Any] = []  # the FastPlan, when fast=true rewrote the config
 
-    from mmar_hydra.engine.run import fit
+    def speed_up(resolved: dict[str, Any]) -> dict[str, Any]:
+        return _fast(ctx, resolved, fast) if ctx.settings.fast else resolved
+
+    config, paths = checked_config(ctx, "train", adjust=speed_up)
+
     from mmar_hydra.engine.trainer import distributed_layout, seed_from_globals, trainer_kwargs
+    from mmar_hydra.faults.lock import run_lock
     from mmar_hydra.writers.atomic import ensure_writable_dir
 
     ckpt_dir = paths.ckpt_dir
     ensure_writable_dir(ckpt_dir)
     seed_from_globals(config)  # before building: random transforms take their seeds at init
     rank, world_size = distributed_layout(trainer_kwargs(config, trainer_overrides(ctx))[0])
-    parts = build_train(
-        config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
-    )
+    # rank 0 holds the folder's lock (DDP children re-run this task inside its run)
+    with run_lock(ckpt_dir) if rank == 0 else contextlib.nullcontext():
+        parts = build_train(
+            config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
+        )
+        result = _fit(ctx, config, parts, paths, rank, fast)
     if rank == 0:
-        _save_resolved_config(ctx, ckpt_dir)
-    result = fit(
+        _print_summary(Path(result["ckpt_dir"]), result)
+    return result.get("best_key_metric")
+
+
+def _fit(
+    ctx: TaskContext, config: Any, parts: Any, paths: Any, rank: int, fast: list[Any]
+) -> dict[str, Any]:
+    """Save the resolved config and train, inside the checkpoint folder's lock."""
+    from mmar_hydra.engine.run import fit
+
+    if rank == 0:
+        _save_resolved_config(ctx, paths.ckpt_dir)
+    return fit(
         parts,
         globals_=config,
         paths=paths,
@@ -65,10 +87,29 @@ def run(ctx: TaskContext) -> float | None:
         finetune=ctx.settings.task == "finetune",
         resume=ctx.settings.resume,
         say=print if rank == 0 else _silent,
+        fast=fast[0] if fast else None,
+        ddp_timeout=ctx.settings.ddp_timeout,
     )
-    if rank == 0:
-        _print_summary(Path(result["ckpt_dir"]), result)
-    return result.get("best_key_metric")
+
+
+def _fast(ctx: TaskContext, resolved: dict[str, Any], out: list[Any]) -> dict[str, Any]:
+    """``fast=true``: the rewritten config; the plan for the engine goes into ``out``."""
+    from mmar_hydra.components.fast import apply_fast
+    from mmar_hydra.engine.trainer import trainer_kwargs
+    from mmar_hydra.run_paths import RunPaths
+
+    kwargs = trainer_kwargs(resolved, trainer_overrides(ctx))[0]
+    config, plan = apply_fast(
+        resolved,
+        paths=RunPaths.for_task(ctx, resolved),
+        allow_code=ctx.allow_code,
+        gpu=kwargs.get("accelerator") == "gpu",
+    )
+    if ctx.rank == 0:
+        for note in plan.notes:
+            print(f"fast: {note}")
+    out.append(plan)
+    return config
 
 
 def _silent(*_: Any) -> None:

@@ -2,7 +2,8 @@
 
 validate: metrics over every case, and MetricsSaver's files (metrics.csv, <label>_raw.csv,
 <label>_summary.csv) in MMAR_EVAL_OUTPUT_PATH. infer: predictions only, written by the post
-transforms (Invertd back to each input's space, SaveImaged) into the same folder.
+transforms (Invertd back to each input's space, SaveImaged) into the same folder. Clara's
+``do_validation`` / ``output_infer_result`` turn either into the other (:mod:`.eval_flags`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.run_paths import RunPaths
+from mmar_hydra.tasks.eval_flags import EvalFlags, apply_eval_flags
 from mmar_hydra.tasks.preflight import checked_config
 
 __all__ = ["run"]
@@ -29,12 +31,24 @@ def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.components.builder import build_eval
     from mmar_hydra.engine.evaluation import evaluate
     from mmar_hydra.engine.trainer import distributed_layout, trainer_kwargs
+    from mmar_hydra.tasks.ensemble import ensemble_network, wants_ensemble
     from mmar_hydra.tasks.model_loading import load_eval_network
     from mmar_hydra.tasks.train import trainer_overrides
 
     read = ctx.read
     assert read is not None
-    config, paths = checked_config(ctx, "flat")
+
+    def clara_flags(resolved: dict[str, Any]) -> dict[str, Any]:
+        return apply_eval_flags(
+            resolved,
+            EvalFlags.of(resolved),
+            mmar_root=ctx.mmar_root,
+            infer_key=ctx.settings.infer_data_list_key,
+            file=str(read.config_file),
+            say=print if ctx.rank == 0 else (lambda *_: None),
+        )
+
+    config, paths = checked_config(ctx, "flat", adjust=clara_flags)
     kwargs, notes = trainer_kwargs(config, trainer_overrides(ctx))
     rank, world_size = distributed_layout(kwargs)
     say = print if rank == 0 else (lambda *_: None)
@@ -43,11 +57,19 @@ def run(ctx: TaskContext) -> float | None:
     parts = build_eval(
         config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
     )
-    network = load_eval_network(
-        parts.model, parts.handlers, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, say=say
-    )
+    if wants_ensemble(ctx):  # models=[...], cv_dir=..., tta=flip or task=ensemble
+        network = ensemble_network(ctx, parts, say)
+    else:
+        network = load_eval_network(
+            parts.model,
+            parts.handlers,
+            mmar_root=ctx.mmar_root,
+            allow_code=ctx.allow_code,
+            say=say,
+            file=(config.get("mmar_source") or {}).get("config_file"),
+        )
     result = evaluate(network, parts, kwargs)
-    is_validate = ctx.cfg.task == "validate" and bool(result["metrics"])
+    is_validate = ctx.cfg.task in ("validate", "ensemble") and bool(result["metrics"])
     if rank == 0:
         if is_validate:
             for path in _write_eval_files(paths, parts.handlers, result):

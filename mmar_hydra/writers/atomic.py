@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.errors import CheckpointError
+from mmar_hydra.writers.diskspace import check_free_space
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_torch_save", "ensure_writable_dir"]
 
@@ -83,6 +84,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
+    check_free_space(Path(path), buffer.tell())
     atomic_write_bytes(path, buffer.getvalue())
 
 

@@ -7,7 +7,7 @@ max, min, 90percentile, std, notnans). Every file is written atomically.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from mmar_hydra.writers.atomic import atomic_write_text
 
 __all__ = ["write_metric_files", "write_metrics_saver", "SUMMARY_OPS"]
 
-SUMMARY_OPS = {
+SUMMARY_OPS: dict[str, Callable[[np.ndarray], float]] = {
     "mean": np.nanmean,
     "median": np.nanmedian,
     "max": np.nanmax,

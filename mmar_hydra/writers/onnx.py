@@ -14,6 +14,7 @@ import logging
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from mmar_hydra.errors import CheckpointError
 from mmar_hydra.writers.atomic import atomic_write_bytes
@@ -25,7 +26,7 @@ __all__ = ["write_onnx", "onnx_session"]
 PACKAGES = ("onnx", "onnxruntime", "onnxscript")
 
 
-def onnx_session(data: bytes) -> object:
+def onnx_session(data: bytes) -> Any:
     """An onnxruntime CPU session over the model bytes."""
     import onnxruntime
 
@@ -73,6 +74,8 @@ def write_onnx(
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+    if program is None:  # only with dynamo=False, which is never passed
+        raise RuntimeError("torch.onnx.export returned no program")
     model = program.model_proto
     for key, value in (metadata or {}).items():
         entry = model.metadata_props.add()

@@ -2,5 +2,5 @@
 # Written by mmar_hydra (task=commands). Extra arguments are passed on as --set values.
 set -e
 source "$(dirname "${BASH_SOURCE[0]}")/set_env.sh"
-"$PYTHON" -m mmar_hydra.apps.train -m "$MMAR_ROOT" -c "$MMAR_ROOT/config/config_train.json" -e "$MMAR_ROOT/$ENVIRONMENT_FILE" \
+"$PYTHON" -m mmar_hydra.apps.train -m "$MMAR_ROOT" -c "$MMAR_ROOT/config/config_finetune.json" -e "$MMAR_ROOT/$ENVIRONMENT_FILE" \
     --set dont_load_ckpt_model=False "$@"

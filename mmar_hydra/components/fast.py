@@ -1,0 +1,196 @@
+"""``fast=true``: any MMAR's training data pipeline rewritten the way MONAI's fast-training
+guide does it, each change said once.
+
+Applied to the resolved training config before it is checked and built (the same walk then
+checks the rewritten pipeline):
+
+- a plain ``Dataset`` becomes a ``CacheDataset`` (``cache_rate: 1``) when the estimate of the
+  cache fits in half the available memory, else a ``PersistentDataset``; either caches the
+  deterministic transforms up to the first random one, and only the random ones run each
+  epoch (a deterministic transform after the first random one is named: it is not cached);
+- the DataLoader over a cached dataset becomes a ``ThreadDataLoader`` with no worker
+  processes (the cache is in this process);
+- the engine turns MONAI's metadata tracking off in the training loop
+  (``set_track_meta(False)``) unless a transform run there needs it, and back on to validate;
+- mixed precision: ``16-mixed`` on a GPU; on a CPU with bfloat16 instructions (AVX512-BF16 or
+  AMX), ``bf16-mixed``;
+- on a GPU also: ``ToDeviced`` before the first random transform (random transforms run on the
+  GPU) and ``channels_last`` memory for the network.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmar_hydra.components.cache_estimate import available_memory
+from mmar_hydra.run_paths import RunPaths
+
+__all__ = ["FastPlan", "apply_fast", "cpu_has_bf16", "NEEDS_METADATA"]
+
+# transforms that read or write image metadata (affine, original shape, file names)
+NEEDS_METADATA = frozenset(
+    {"Invertd", "Invert", "SaveImaged", "SaveImage", "Spacingd", "Spacing", "Orientationd"}
+    | {"Orientation", "ResampleToMatchd", "ResampleToMatch", "SpatialResampled"}
+)
+_RANDOM_PREFIX = "Rand"
+
+
+@dataclass
+class FastPlan:
+    """What ``fast=true`` changed in the config, and what the engine does on top."""
+
+    notes: list[str] = field(default_factory=list)
+    track_meta_off: bool = False  # set_track_meta(False) in the training loop
+    precision: str | None = None  # "16-mixed" (GPU) / "bf16-mixed" (CPU with bf16)
+    channels_last: bool = False  # GPU: the network in channels_last memory
+
+
+def cpu_has_bf16() -> bool:
+    """The CPU runs bfloat16 natively (AVX512-BF16 or AMX), so bf16 autocast pays off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _short(spec: Any) -> str:
+    return str((spec or {}).get("name") or (spec or {}).get("path") or "").rsplit(".", 1)[-1]
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**3:.1f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"
+
+
+def _first_random(transforms: list[Any]) -> int | None:
+    for i, t in enumerate(transforms):
+        if isinstance(t, Mapping) and _short(t).startswith(_RANDOM_PREFIX):
+            return i
+    return None
+
+
+def _cache_choice(section: str, estimate: Callable[[str], int | None]) -> tuple[str, str]:
+    need = estimate(section)
+    have = available_memory()
+    if need is None or have is None or need <= 0.5 * have:
+        shown = f"about {_size(need)}" if need is not None else "its size unknown"
+        return "CacheDataset", f"the cache needs {shown}"
+    return "PersistentDataset", (
+        f"a memory cache would need {_size(need)} of {_size(have)} available: "
+        "cached on disk instead"
+    )
+
+
+def _rewrite_section(
+    name: str,
+    section: dict[str, Any],
+    estimate: Callable[[str], int | None],
+    plan: FastPlan,
+    gpu: bool,
+) -> None:
+    dataset = section.get("dataset")
+    if not isinstance(dataset, dict):
+        return
+    kind = _short(dataset)
+    if kind == "Dataset":
+        new, why = _cache_choice(name, estimate)
+        dataset["name"] = new
+        dataset.pop("path", None)
+        args = dataset.setdefault("args", {})
+        if new == "CacheDataset":
+            args["cache_rate"] = 1.0
+        plan.notes.append(f"{name}.dataset: Dataset -> {new} ({why})")
+        kind = new
+    loader = section.get("dataloader")
+    if (
+        kind in ("CacheDataset", "PersistentDataset")
+        and isinstance(loader, dict)
+        and _short(loader) == "DataLoader"
+    ):
+        args = loader.setdefault("args", {})
+        workers = args.pop("num_workers", 0)
+        args.pop("persistent_workers", None)
+        args.pop("prefetch_factor", None)
+        loader["name"] = "ThreadDataLoader"
+        plan.notes.append(
+            f"{name}.dataloader: DataLoader(num_workers={workers}) -> "
+            "ThreadDataLoader(num_workers=0) (the cache lives in this process)"
+        )
+    transforms = section.get("pre_transforms")
+    if name != "train" or not isinstance(transforms, list):
+        return
+    first = _first_random(transforms)
+    if first is None:
+        return
+    late = [_short(t) for t in transforms[first:] if not _short(t).startswith(_RANDOM_PREFIX)]
+    late = [n for n in late if n not in ("EnsureTyped", "ToTensord", "ToDeviced")]
+    if late:
+        plan.notes.append(
+            f"train.pre_transforms: {', '.join(late)} come(s) after the first random transform "
+            f"({_short(transforms[first])}) and run(s) every epoch, uncached"
+        )
+    if gpu:
+        keys = _keys_of(transforms)
+        device = {"name": "ToDeviced", "args": {"keys": keys, "device": "cuda"}}
+        transforms.insert(first, device)
+        plan.notes.append(
+            f"train.pre_transforms[{first}]: ToDeviced({keys}) before the random transforms"
+        )
+
+
+def _keys_of(transforms: list[Any]) -> list[str]:
+    for t in transforms:
+        keys = (t.get("args") or {}).get("keys") if isinstance(t, Mapping) else None
+        if isinstance(keys, list) and len(keys) > 1:
+            return [str(k) for k in keys]
+    return ["image", "label"]
+
+
+def _needs_metadata(config: Mapping[str, Any]) -> list[str]:
+    train = config.get("train") or {}
+    pre = train.get("pre_transforms") or []
+    first = _first_random(pre)
+    run_each_step = (pre[first:] if first is not None else []) + (
+        train.get("post_transforms") or []
+    )
+    return [_short(t) for t in run_each_step if _short(t) in NEEDS_METADATA]
+
+
+def apply_fast(
+    config: Mapping[str, Any],
+    *,
+    paths: RunPaths,
+    allow_code: bool,
+    gpu: bool,
+) -> tuple[dict[str, Any], FastPlan]:
+    """The fast version of a resolved training config, and what the engine adds."""
+    from mmar_hydra.components.builder import estimate_dataset_cache
+
+    out = copy.deepcopy(dict(config))
+    plan = FastPlan()
+
+    def estimate(section: str) -> int | None:
+        return estimate_dataset_cache(out, section, paths=paths, allow_code=allow_code)
+
+    for name in ("train", "validate"):
+        if isinstance(out.get(name), dict):
+            _rewrite_section(name, out[name], estimate, plan, gpu)
+    needs = _needs_metadata(out)
+    if needs:
+        plan.notes.append(
+            f"metadata stays on in the training loop: {', '.join(sorted(set(needs)))} need(s) it"
+        )
+    else:
+        plan.track_meta_off = True
+        plan.notes.append("training loop: set_track_meta(False) (no transform there needs it)")
+    if gpu:
+        plan.precision, plan.channels_last = "16-mixed", True
+        plan.notes.append("GPU: 16-mixed precision (AMP) and channels_last memory")
+    elif cpu_has_bf16():
+        plan.precision = "bf16-mixed"
+        plan.notes.append("CPU with bfloat16 instructions: bf16-mixed precision")
+    return out, plan

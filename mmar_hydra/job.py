@@ -1,0 +1,154 @@
+"""What Hydra runs once per job: the task, with its context, its logging and one failure policy.
+
+:class:`TaskJob` is the task function handed to ``@hydra.main``. It carries the MMAR the CLI
+read before Hydra started (so no module global holds it), builds the :class:`TaskContext`,
+configures the job's logging (:mod:`mmar_hydra.run_logging`) and runs the task module.
+
+The failure policy, the same for every task (the pattern of lightning-hydra-template's
+``task_wrapper``):
+
+- a single run (no ``-m``): a user error (:class:`MMARError`) prints its short message and the
+  process exits with its exit code (2); other exceptions propagate to Hydra with their traceback;
+- under ``-m``: any exception is recorded in the job folder (``job.json``: status ``failed`` and
+  a one-line message, see :mod:`mmar_hydra.runs.job_outcome`), its message is printed, and the
+  job returns NaN (Optuna marks the trial failed) so the sweep goes on. The sweep summary lists
+  the job as failed; the CLI exits non-zero at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mmar_hydra.errors import MMARError
+from mmar_hydra.settings import is_true, parse_settings
+
+if TYPE_CHECKING:
+    from mmar_hydra.reader.mmar_reader import ReadResult
+
+__all__ = ["TaskJob", "report", "reread"]
+
+
+def report(error: BaseException, debug: bool) -> int:
+    """Print a user error (traceback only in debug) and return the exit code."""
+    if debug:
+        traceback.print_exception(error)
+    if isinstance(error, MMARError):
+        print(error.format(), file=sys.stderr)
+        if not debug:
+            print("  (add debug=true for a traceback)", file=sys.stderr)
+        return error.exit_code
+    print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+    return 1
+
+
+def reread(cfg: Any) -> ReadResult | None:
+    """The MMAR read from the job's own config (a pickled or re-run job has no CLI pre-read)."""
+    from mmar_hydra.tasks import get_task
+
+    spec = get_task(cfg.task)
+    if not spec.needs_mmar or not cfg.get("mmar"):
+        return None
+    from mmar_hydra.reader.mmar_reader import read_mmar
+
+    return read_mmar(
+        cfg.mmar,
+        task=spec.reader_task or spec.name,
+        config_file=cfg.get("config_file"),
+        env_file=cfg.get("env_file"),
+    )
+
+
+def _is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:  # not under Hydra
+        return False
+
+
+def _quiet_python_warnings() -> None:
+    """MONAI's deprecation chatter is for developers, not MMAR users."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+class TaskJob:
+    """The Hydra task function: one job of one task on the MMAR read by the CLI.
+
+    Args:
+        read: the MMAR the CLI read before Hydra composed (``None`` for tasks without an MMAR,
+            and for jobs launched without the CLI's pre-read, e.g. ``--experimental-rerun`` or
+            a pickled submitit job: those read it again from their config).
+    """
+
+    def __init__(self, read: ReadResult | None = None) -> None:
+        self.read = read
+
+    def __call__(self, cfg: Any) -> Any:
+        debug = is_true(cfg.get("debug"))
+        if not debug:
+            _quiet_python_warnings()
+        multirun = _is_multirun()
+        try:
+            result = self._run(cfg)
+        except Exception as exc:  # noqa: BLE001 - the failure policy of the module docstring
+            if not multirun:
+                if isinstance(exc, MMARError):
+                    sys.exit(report(exc, debug))
+                raise
+            return self._record_failure(exc, debug)
+        if multirun:
+            _outcome(status="finished")
+        return result
+
+    def _run(self, cfg: Any) -> Any:
+        from hydra.core.hydra_config import HydraConfig
+        from omegaconf import OmegaConf
+
+        from mmar_hydra.context import TaskContext, process_rank
+        from mmar_hydra.run_logging import job_logging
+        from mmar_hydra.tasks import get_task, load_task_module
+
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        settings = parse_settings(cfg)  # a key of the wrong type fails before any work
+        read = self.read if self.read is not None else reread(cfg)
+        spec = get_task(settings.task)
+        with job_logging(
+            read.layout.root if read is not None else None,
+            run_dir if spec.run_dir else None,
+            verbose=settings.verbose,
+            allow_code=settings.allow_code,
+        ):
+            ctx = TaskContext(cfg=cfg, read=read, run_dir=run_dir)
+            if settings.print_conf and process_rank() == 0:
+                print(OmegaConf.to_yaml(OmegaConf.create(ctx.resolved)))
+            return load_task_module(spec).run(ctx)
+
+    def _record_failure(self, exc: Exception, debug: bool) -> float:
+        from hydra.core.hydra_config import HydraConfig
+
+        from mmar_hydra.runs.job_outcome import one_line
+
+        code = report(exc, debug or not isinstance(exc, MMARError))
+        _outcome(status="failed", error=one_line(exc), exit_code=code)
+        num = getattr(HydraConfig.get().job, "num", "?")
+        print(f"job {num} failed: {one_line(exc)} (the sweep goes on)", file=sys.stderr)
+        return float("nan")
+
+
+def _outcome(**record: Any) -> None:
+    """Write this sweep job's ``job.json`` (:mod:`mmar_hydra.runs.job_outcome`)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from mmar_hydra.hydra_config import job_overrides
+    from mmar_hydra.runs.job_outcome import write_outcome
+
+    job_dir = Path(HydraConfig.get().runtime.output_dir)
+    write_outcome(job_dir, overrides=job_overrides(), **record)
