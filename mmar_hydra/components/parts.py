@@ -26,6 +26,8 @@ class MetricPart:
     metric: Any
     is_key: bool
     json_path: str
+    # its output_transform (a callable): (y_pred, y) of one case's dict; None: pred, label
+    output: Any | None = None
 
 
 @dataclass

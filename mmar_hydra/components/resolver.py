@@ -384,7 +384,9 @@ class Resolver:
             args = self.value(spec.get("args") or {}, json_path(where, "args"))
             args = {k: v for k, v in args.items() if not isinstance(v, Unbuilt)}
             metric = build_metric(name, args, where=where, file=self.file)
-            return MetricPart(name, str(spec.get("log_label") or name), metric, is_key, where)
+            output = args.get("output_transform")  # 4.0: lambda x: (x['pred_inverted'], ...)
+            label = str(spec.get("log_label") or name)
+            return MetricPart(name, label, metric, is_key, where, output if callable(output) else None)
 
         return self.guarded(resolve)
 

@@ -15,6 +15,7 @@ import torch
 from mmar_hydra.components.metrics import metric_value
 from mmar_hydra.components.parts import EvalParts, MetricPart, TrainParts
 from mmar_hydra.engine.interaction import run_interaction
+from mmar_hydra.errors import ConfigError
 
 __all__ = ["MMARLightningModule", "prepare_label", "metric_mode", "run_post_transforms"]
 
@@ -61,7 +62,33 @@ def _update_metrics(metrics: list[MetricPart], items: list[dict[str, Any]]) -> N
     y_pred = [item["pred"] for item in items]
     y = [item["label"] for item in items]
     for part in metrics:
-        part.metric(y_pred=y_pred, y=y)
+        if part.output is None:
+            part.metric(y_pred=y_pred, y=y)
+        else:  # Clara's output_transform picks the pair, e.g. the inverted prediction
+            pairs = [_metric_pair(part, item) for item in items]
+            part.metric(y_pred=[p[0] for p in pairs], y=[p[1] for p in pairs])
+
+
+def _metric_pair(part: MetricPart, item: dict[str, Any]) -> tuple[Any, Any]:
+    """(y_pred, y) of one case through the metric's output_transform."""
+    try:
+        pair = part.output(item)
+    except KeyError as exc:
+        raise ConfigError(
+            f"the output_transform of metric {part.log_label} reads {exc}, which the case "
+            "does not have",
+            path=f"{part.json_path}.args.output_transform",
+            expected="one of the keys after the post transforms: " + ", ".join(map(str, item)),
+            fix="read a key the post transforms produce (a TransformInverter makes "
+            "<key>_<postfix>)",
+        ) from None
+    if not isinstance(pair, tuple | list) or len(pair) != 2:
+        raise ConfigError(
+            f"the output_transform of metric {part.log_label} does not give (y_pred, y)",
+            path=f"{part.json_path}.args.output_transform",
+            expected="lambda x: (x['pred'], x['label'])",
+        )
+    return pair[0], pair[1]
 
 
 class MMARLightningModule(pl.LightningModule):
