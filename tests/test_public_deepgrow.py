@@ -56,7 +56,9 @@ def _small(config: dict, section: str, dims: int, prefix: str = "") -> list[str]
     items = config.get("pre_transforms", [])
     for i, item in enumerate(items):
         if item.get("name") in ("SpatialCropForegroundd", "Resized") and "args" in item:
-            out.append(f"{prefix}pre_transforms.{i}.args.spatial_size={SIZE[dims]}".replace(" ", ""))
+            out.append(
+                f"{prefix}pre_transforms.{i}.args.spatial_size={SIZE[dims]}".replace(" ", "")
+            )
     if "iteration" in config:
         out.append(f"{prefix}iteration.args.max_interactions=2")
     if isinstance(config.get("model"), dict) and "features" in config["model"].get("args", {}):

@@ -123,7 +123,7 @@ def rewrite_imports(tree: ast.Module) -> list[tuple[int, ImportAlias]]:
                 return node
             used.append((node.lineno, NUMPY_ALIAS))
             names = [n.asname or n.name for n in node.names if n.name == NUMPY_ALIAS.name]
-            out = [ast.Import(kept)] if kept else []
+            out: list[ast.stmt] = [ast.Import(kept)] if kept else []
             out += [ast.ImportFrom(_SHIMS, [ast.alias(NUMPY_ALIAS.new_name, n)], 0) for n in names]
             return [ast.copy_location(n, node) for n in out]
 

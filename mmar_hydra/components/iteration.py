@@ -55,4 +55,3 @@ def build_iteration(
             items.append((json_path(at, i), dict(item)))
     compose = resolver._compose(items, at)
     return resolver.component({**spec, "args": {**args, "transforms": compose}}, where)
-

@@ -386,7 +386,9 @@ class Resolver:
             metric = build_metric(name, args, where=where, file=self.file)
             output = args.get("output_transform")  # 4.0: lambda x: (x['pred_inverted'], ...)
             label = str(spec.get("log_label") or name)
-            return MetricPart(name, label, metric, is_key, where, output if callable(output) else None)
+            return MetricPart(
+                name, label, metric, is_key, where, output if callable(output) else None
+            )
 
         return self.guarded(resolve)
 

@@ -71,8 +71,9 @@ def _update_metrics(metrics: list[MetricPart], items: list[dict[str, Any]]) -> N
 
 def _metric_pair(part: MetricPart, item: dict[str, Any]) -> tuple[Any, Any]:
     """(y_pred, y) of one case through the metric's output_transform."""
+    output: Any = part.output
     try:
-        pair = part.output(item)
+        pair = output(item)
     except KeyError as exc:
         raise ConfigError(
             f"the output_transform of metric {part.log_label} reads {exc}, which the case "
@@ -165,7 +166,9 @@ class MMARLightningModule(pl.LightningModule):
         if parts is None:
             return
         if parts.iteration is not None:
-            batch = run_interaction(parts.iteration, self, batch, inferer=parts.inferer, amp=parts.amp)
+            batch = run_interaction(
+                parts.iteration, self, batch, inferer=parts.inferer, amp=parts.amp
+            )
         pred = self._infer(parts.inferer, batch["image"])
         items = run_post_transforms(parts.post_transforms, batch, pred)
         _update_metrics(parts.metrics, items)

@@ -85,10 +85,15 @@ _RENAMED_TRANSFORMS: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
     "SplitChannel": ("SplitDim", {"channel_dim": "dim"}, {}),
 }
 _RENAMED_ARGS = {"dimensions": "spatial_dims"}
-_DROPPED_ARGS = ("meta_keys", "meta_key_postfix", "orig_meta_keys", "as_tensor_output")
-# developer B (custom/ imports, deepgrow): MONAI's click transforms lost `batched` when its
-# Interaction began running them case by case
-_DROPPED_ARGS += ("batched",)
+# batched (issue #15, deepgrow): MONAI's click transforms lost it when its Interaction began
+# running them case by case
+_DROPPED_ARGS: tuple[str, ...] = (
+    "meta_keys",
+    "meta_key_postfix",
+    "orig_meta_keys",
+    "as_tensor_output",
+    "batched",
+)
 _META_DICT = re.compile(r"_meta_dict\b|\bmeta_dict\b")
 _CHANNEL_FIRST = {"EnsureChannelFirstd", "EnsureChannelFirst"}
 _NEEDS_CHANNEL = {"Spacingd", "Orientationd", "Spacing", "Orientation"}
@@ -99,6 +104,7 @@ _MONAI_MODULES = (
     "monai.inferers",
     "monai.apps.deepgrow.transforms",  # developer B: deepgrow's transforms, by path
 )
+
 
 @functools.cache
 def _params(name: str) -> tuple[frozenset[str], bool] | None:

@@ -112,7 +112,9 @@ def handler_to_transforms(name: str, handler: dict[str, Any]) -> list[dict[str, 
     if not _is_plain_key(transform):
         saved = f"{key}_{_SAVED_KEY}"
         code = {"func": transform, "key": saved, "like": key}
-        posts.append({"name": "OutputTransformd", "path": _OUTPUT_TRANSFORMD, **common, "args": code})
+        posts.append(
+            {"name": "OutputTransformd", "path": _OUTPUT_TRANSFORMD, **common, "args": code}
+        )
         key = saved
     save = {"keys": key, **_SAVER_DEFAULTS, **saver}
     return [*posts, {"name": "SaveImaged", **common, "args": save}]
