@@ -97,7 +97,7 @@ def test_deepgrow_mmar_trains_and_validates(clara_examples, raw, tmp_path, name)
         "task=prepare_dataset",
         f"dataset_root={raw['dataset_root']}",
         f"out={data}",
-        "limit=2" if dims == 2 else "limit=0",
+        "limit=1" if dims == 2 else "limit=0",
         "split=0.7",
     )
     assert f"{dims}D item(s)" in out and (data / "dataset_0.json").is_file()
