@@ -91,7 +91,7 @@ class Settings:
     )
     runs: Any = _key("task=compare: a sweep folder, [dir1,dir2] or a glob")
     out: str | None = _key("output folder of task=demo_data / import / clone / compare")
-    seed: int = _key("seed of task=demo_data", 0)
+    seed: int = _key("seed of task=demo_data and of task=prepare_dataset's split", 0)
     force: bool = _key("task=demo_data / clone: overwrite existing files", False)
     clone_models: bool = _key("task=clone: copy models/ too", False)
     # cross-validation and ensembles (task=cv / ensemble / postprocess; validate / infer members)
@@ -127,6 +127,15 @@ class Settings:
         "config/config_automl.json says), e.g. automl.trials=2",
         dict.fromkeys(("trials", "run_id", "stop_threshold", "keep", "controller")) | {"seed": 0},
     )
+    # deepgrow (issue #15): task=prepare_dataset, what commands/prepare_dataset.sh passed
+    dataset_root: str | None = _key("task=prepare_dataset: the MSD dataset folder (--dataset_root)")
+    dataset_json: str | None = _key(
+        "task=prepare_dataset: its datalist (default DATASET_ROOT/dataset.json)"
+    )
+    datalist_key: str = _key("task=prepare_dataset: the datalist split to prepare", "training")
+    dimensions: int | None = _key("task=prepare_dataset: 2 or 3 (null: the MMAR network's)")
+    limit: int = _key("task=prepare_dataset: prepare only the first N cases (0: all)", 0)
+    split: float = _key("task=prepare_dataset: the training share of dataset_0.json", 0.9)
 
 
 SETTINGS_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))

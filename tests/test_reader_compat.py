@@ -220,21 +220,27 @@ def test_40_saver_handlers_become_post_transforms() -> None:
     }
     out, notes = apply_compat(cfg, file="v.json")
     assert _names(out["handlers"]) == ["StatsHandler"]
-    assert _names(out["post_transforms"]) == ["Activationsd", "Invertd", "SaveImaged"]
+    # Clara's TransformInverter (postfix "inverted" by default) kept `pred` and added pred_inverted
+    assert _names(out["post_transforms"]) == ["Activationsd", "CopyItemsd", "Invertd", "SaveImaged"]
     assert out["post_transforms"][1]["args"] == {
-        "keys": "pred",
+        "keys": ["pred"],
+        "times": 1,
+        "names": ["pred_inverted"],
+    }
+    assert out["post_transforms"][2]["args"] == {
+        "keys": ["pred_inverted"],
         "transform": "@pre_transforms",
         "orig_keys": "image",
         "nearest_interp": False,
     }
-    assert out["post_transforms"][2]["args"] == {
+    assert out["post_transforms"][3]["args"] == {
         "keys": "seg",
         "output_postfix": "seg",
         "resample": True,
         "output_dir": "{MMAR_EVAL_OUTPUT_PATH}",
     }
     assert [n.path for n in notes] == ["handlers[1]", "handlers[2]"]
-    _build({"name": "SaveImaged", "args": {**out["post_transforms"][2]["args"], "output_dir": "x"}})
+    _build({"name": "SaveImaged", "args": {**out["post_transforms"][3]["args"], "output_dir": "x"}})
 
 
 def test_current_config_gives_no_notes() -> None:

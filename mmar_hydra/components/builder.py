@@ -165,6 +165,7 @@ def build_train(
         max_epochs=int(trainer.get("max_epochs", cfg.get("epochs", 1))),
         amp=_flag(trainer.get("amp", cfg.get("amp", False))),
         train_conf=train.train_conf,
+        iteration=trainer.get("iteration_update", built.get("iteration")),
     )
     if validate is not None:
         parts.validate = _eval_parts(validate, cfg)
@@ -184,6 +185,7 @@ def _eval_parts(section: Resolver, cfg: Mapping[str, Any]) -> EvalParts:
         metrics=metrics,
         handlers=built.get("handlers") or [],
         amp=_flag(evaluator.get("amp", cfg.get("amp", False))),
+        iteration=evaluator.get("iteration_update", built.get("iteration")),
     )
 
 

@@ -26,6 +26,8 @@ class MetricPart:
     metric: Any
     is_key: bool
     json_path: str
+    # its output_transform (a callable): (y_pred, y) of one case's dict; None: pred, label
+    output: Any | None = None
 
 
 @dataclass
@@ -63,6 +65,7 @@ class EvalParts:
     handlers: list[HandlerPart] = field(default_factory=list)
     model: ModelSource | None = None  # flat configs only; train's validate uses the train model
     amp: bool = False
+    iteration: Any | None = None  # Clara's iteration_update (deepgrow's Interaction), or None
 
 
 @dataclass
@@ -83,3 +86,4 @@ class TrainParts:
     amp: bool = False
     validate: EvalParts | None = None
     train_conf: dict[str, Any] = field(default_factory=dict)  # plain data, stored in checkpoints
+    iteration: Any | None = None  # Clara's iteration_update (deepgrow's Interaction), or None

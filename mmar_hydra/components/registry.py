@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.components.custom_compat import custom_imports
 from mmar_hydra.components.trust import TRUSTED_ROOTS, allowed_package, check_trusted, refusal
 from mmar_hydra.errors import ComponentError, json_path
 
@@ -207,4 +208,8 @@ def resolve_class(
         if custom not in sys.path:
             sys.path.insert(0, custom)
         importlib.invalidate_caches()  # custom/ files may have been written after startup
+        # custom/ code was written for the MONAI of its day: its moved imports are rewritten
+        # while it loads (components.custom_compat), with one compat note per alias used
+        with custom_imports(Path(custom_dir)):
+            return _walk(target, key=key, where=where, file=file)
     return _walk(target, key=key, where=where, file=file)

@@ -37,6 +37,7 @@ from mmar_hydra.components.hooks import (
     prepare,
     provided_by_hooks,
 )
+from mmar_hydra.components.iteration import ITERATION_KEY, build_iteration
 from mmar_hydra.components.metrics import build_metric
 from mmar_hydra.components.parts import HandlerPart, MetricPart, ModelSource
 from mmar_hydra.components.registry import resolve_class
@@ -220,6 +221,8 @@ class Resolver:
             if not isinstance(spec, Mapping):
                 raise self.not_a_component(where)
             return self.value(spec.get("args") or {}, json_path(where, "args"))
+        if key == ITERATION_KEY and isinstance(spec, Mapping):  # deepgrow's Interaction
+            return build_iteration(self, spec, where, is_enabled)
         if key == "model" and self.name == "":  # flat configs: ts / ckpt / network alternatives
             return self.model_source()
         if isinstance(spec, list) and (key in SINGLE_KEYS or key == "model"):
@@ -285,7 +288,9 @@ class Resolver:
             return Unbuilt(None, {"transforms": built}, where)
         from monai.transforms import Compose
 
-        return Compose(built)
+        from mmar_hydra.components.legacy_arrays import legacy_arrays
+
+        return Compose([legacy_arrays(t) for t in built])  # custom/ transforms: numpy, as then
 
     def guarded(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)``; in check mode a problem is recorded and FAILED returned instead."""
@@ -384,7 +389,11 @@ class Resolver:
             args = self.value(spec.get("args") or {}, json_path(where, "args"))
             args = {k: v for k, v in args.items() if not isinstance(v, Unbuilt)}
             metric = build_metric(name, args, where=where, file=self.file)
-            return MetricPart(name, str(spec.get("log_label") or name), metric, is_key, where)
+            output = args.get("output_transform")  # 4.0: lambda x: (x['pred_inverted'], ...)
+            label = str(spec.get("log_label") or name)
+            return MetricPart(
+                name, label, metric, is_key, where, output if callable(output) else None
+            )
 
         return self.guarded(resolve)
 

@@ -17,6 +17,7 @@ import torch
 from mmar_hydra.components.metrics import metric_value
 from mmar_hydra.components.parts import EvalParts
 from mmar_hydra.distributed import ddp_job
+from mmar_hydra.engine.interaction import run_interaction
 from mmar_hydra.engine.module import _filenames, _update_metrics, run_post_transforms
 from mmar_hydra.faults.bad_case_loader import BadCaseTracker
 from mmar_hydra.faults.bad_cases import BadCasePolicy
@@ -37,6 +38,10 @@ class MMAREvalModule(pl.LightningModule):
         self.bridge: Any = None  # engine.ignite_bridge.IgniteBridge, when handlers need one
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        if self.parts.iteration is not None:  # Clara's iteration_update (engine.interaction)
+            batch = run_interaction(
+                self.parts.iteration, self, batch, inferer=self.parts.inferer, amp=self.parts.amp
+            )
         with torch.no_grad():
             image = batch["image"]
             infer = self.parts.inferer

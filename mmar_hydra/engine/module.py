@@ -14,6 +14,8 @@ import torch
 
 from mmar_hydra.components.metrics import metric_value
 from mmar_hydra.components.parts import EvalParts, MetricPart, TrainParts
+from mmar_hydra.engine.interaction import run_interaction
+from mmar_hydra.errors import ConfigError
 
 __all__ = [
     "MMARLightningModule",
@@ -90,7 +92,34 @@ def _update_metrics(metrics: list[MetricPart], items: list[dict[str, Any]]) -> N
     y_pred = [item["pred"] for item in items]
     y = [item["label"] for item in items]
     for part in metrics:
-        part.metric(y_pred=y_pred, y=y)
+        if part.output is None:
+            part.metric(y_pred=y_pred, y=y)
+        else:  # Clara's output_transform picks the pair, e.g. the inverted prediction
+            pairs = [_metric_pair(part, item) for item in items]
+            part.metric(y_pred=[p[0] for p in pairs], y=[p[1] for p in pairs])
+
+
+def _metric_pair(part: MetricPart, item: dict[str, Any]) -> tuple[Any, Any]:
+    """(y_pred, y) of one case through the metric's output_transform."""
+    output: Any = part.output
+    try:
+        pair = output(item)
+    except KeyError as exc:
+        raise ConfigError(
+            f"the output_transform of metric {part.log_label} reads {exc}, which the case "
+            "does not have",
+            path=f"{part.json_path}.args.output_transform",
+            expected="one of the keys after the post transforms: " + ", ".join(map(str, item)),
+            fix="read a key the post transforms produce (a TransformInverter makes "
+            "<key>_<postfix>)",
+        ) from None
+    if not isinstance(pair, tuple | list) or len(pair) != 2:
+        raise ConfigError(
+            f"the output_transform of metric {part.log_label} does not give (y_pred, y)",
+            path=f"{part.json_path}.args.output_transform",
+            expected="lambda x: (x['pred'], x['label'])",
+        )
+    return pair[0], pair[1]
 
 
 class MMARLightningModule(pl.LightningModule):
@@ -107,6 +136,8 @@ class MMARLightningModule(pl.LightningModule):
         self.train_inferer = parts.inferer
         self.train_post = parts.post_transforms
         self.train_metrics = parts.metrics
+        self.train_iteration = parts.iteration  # deepgrow's Interaction, or None
+        self.amp = parts.amp
         self.eval_parts: EvalParts | None = parts.validate
         val_metrics = parts.validate.metrics if parts.validate else []
         self.key_metric: MetricPart | None = next((m for m in val_metrics if m.is_key), None)
@@ -125,6 +156,10 @@ class MMARLightningModule(pl.LightningModule):
 
     # -- training --------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        if self.train_iteration is not None:  # Clara's iteration_update (engine.interaction)
+            batch = run_interaction(
+                self.train_iteration, self, batch, inferer=self.train_inferer, amp=self.amp
+            )
         image = batch["image"]
         pred = self._infer(self.train_inferer, image)
         label = prepare_label(batch["label"], pred, self.loss_fn)
@@ -161,6 +196,10 @@ class MMARLightningModule(pl.LightningModule):
         parts = self.eval_parts
         if parts is None:
             return
+        if parts.iteration is not None:
+            batch = run_interaction(
+                parts.iteration, self, batch, inferer=parts.inferer, amp=parts.amp
+            )
         pred = self._infer(parts.inferer, batch["image"])
         items = run_post_transforms(parts.post_transforms, batch, pred)
         _update_metrics(parts.metrics, items)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmar_hydra.errors import ConfigError, json_path
+from mmar_hydra.reader.compat_deepgrow import DEEPGROW_RULES, loaders_with_meta_dict
+from mmar_hydra.reader.compat_inversion import INVERSION_RULES, handler_to_transforms
 from mmar_hydra.reader.compat_pathology import PATHOLOGY_RULES, translate_pathology
 
 __all__ = ["CompatNote", "apply_compat", "COMPAT_RULES"]
@@ -61,6 +63,9 @@ COMPAT_RULES: list[tuple[str, str, str]] = [
     ),
     # -- issue #15, developer C: digital pathology (rules in reader/compat_pathology.py) --
     *PATHOLOGY_RULES,
+    # -- issue #15, developer B: deepgrow, custom/ imports (rules in reader/compat_deepgrow.py)
+    *DEEPGROW_RULES,
+    *INVERSION_RULES,
 ]
 
 # removed transform -> (replacement, arg renames, args added when absent)
@@ -80,17 +85,25 @@ _RENAMED_TRANSFORMS: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
     "SplitChannel": ("SplitDim", {"channel_dim": "dim"}, {}),
 }
 _RENAMED_ARGS = {"dimensions": "spatial_dims"}
-_DROPPED_ARGS = ("meta_keys", "meta_key_postfix", "orig_meta_keys", "as_tensor_output")
+# batched (issue #15, deepgrow): MONAI's click transforms lost it when its Interaction began
+# running them case by case
+_DROPPED_ARGS: tuple[str, ...] = (
+    "meta_keys",
+    "meta_key_postfix",
+    "orig_meta_keys",
+    "as_tensor_output",
+    "batched",
+)
 _META_DICT = re.compile(r"_meta_dict\b|\bmeta_dict\b")
 _CHANNEL_FIRST = {"EnsureChannelFirstd", "EnsureChannelFirst"}
 _NEEDS_CHANNEL = {"Spacingd", "Orientationd", "Spacing", "Orientation"}
-_MONAI_MODULES = ("monai.networks.nets", "monai.transforms", "monai.losses", "monai.inferers")
-# SegmentationSaver args SaveImaged still takes, and SegmentationSaver's own defaults
-_SAVER_ARGS = (
-    "output_dir output_postfix output_ext resample mode padding_mode scale dtype output_dtype "
-    "squeeze_end_dims data_root_dir separate_folder"
-).split()
-_SAVER_DEFAULTS = {"output_postfix": "seg", "resample": True}
+_MONAI_MODULES = (
+    "monai.networks.nets",
+    "monai.transforms",
+    "monai.losses",
+    "monai.inferers",
+    "monai.apps.deepgrow.transforms",  # developer B: deepgrow's transforms, by path
+)
 
 
 @functools.cache
@@ -124,12 +137,6 @@ def _short(comp: dict[str, Any]) -> str:
         return path.rsplit(".", 1)[-1] if path.startswith("monai.") else ""
     name = comp.get("name") or comp.get("ref") or ""
     return str(name).rsplit(".", 1)[-1]
-
-
-def _lambda_key(text: Any, default: str) -> str:
-    """``"lambda x: x['pred']"`` -> ``"pred"``: the key an output_transform picks."""
-    found = re.findall(r"\[\s*['\"](\w+)['\"]\s*\]", text) if isinstance(text, str) else []
-    return found[0] if len(found) == 1 else default
 
 
 class _Translator:
@@ -281,6 +288,7 @@ class _Translator:
                 self.walk(value, json_path(path, i))
             # after the items: AddChanneld has become EnsureChannelFirstd by now
             self.reorder_channel_first(obj, path)
+            loaders_with_meta_dict(obj, path, self.note)  # developer B: deepgrow's meta dicts
 
     def reorder_channel_first(self, items: list[Any], path: str) -> None:
         """Move spatial transforms that precede EnsureChannelFirstd to just after it."""
@@ -310,33 +318,18 @@ class _Translator:
         for i, handler in enumerate(handlers):
             name = _short(handler) if isinstance(handler, dict) else ""
             if name in ("TransformInverter", "SegmentationSaver"):
-                post = self.handler_to_transform(name, handler)
-                section.setdefault("post_transforms", []).append(post)
+                posts = handler_to_transforms(name, handler)
+                section.setdefault("post_transforms", []).extend(posts)
                 self.note(
                     json_path(where, "handlers", i),
                     f"{name} handler",
-                    f"{post['name']} at the end of {json_path(where, 'post_transforms')}",
-                    "the ignite handler left MONAI; the post transform does the same job",
+                    " + ".join(p["name"].rsplit(".", 1)[-1] for p in posts)
+                    + f" at the end of {json_path(where, 'post_transforms')}",
+                    "the ignite handler left MONAI; the post transforms do the same job",
                 )
             else:
                 kept.append(handler)
         section["handlers"] = kept
-
-    @staticmethod
-    def handler_to_transform(name: str, handler: dict[str, Any]) -> dict[str, Any]:
-        args = handler.get("args") or {}
-        common = {k: handler[k] for k in ("disabled",) if k in handler}
-        if name == "TransformInverter":
-            new_args = {
-                "keys": args.get("output_keys", "pred"),
-                "transform": "@pre_transforms",
-                "orig_keys": args.get("batch_keys", "image"),
-                **{k: args[k] for k in ("nearest_interp", "to_tensor", "device") if k in args},
-            }
-            return {"name": "Invertd", **common, "args": new_args}
-        key = _lambda_key(args.get("output_transform"), "pred")
-        saver = {k: args[k] for k in _SAVER_ARGS if k in args}
-        return {"name": "SaveImaged", **common, "args": {"keys": key, **_SAVER_DEFAULTS, **saver}}
 
 
 def _onehot(value: Any, classes: Any) -> Any:

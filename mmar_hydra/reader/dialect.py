@@ -41,6 +41,7 @@ COMPONENT_KEYS = (
     "metrics",
     "trainer",
     "evaluator",
+    "iteration",  # deepgrow: Clara's iteration_update (an Interaction run in every step)
 )
 
 # 4.0 list entries of load_dict / save_dict -> the 4.1 reference
@@ -172,6 +173,8 @@ class _Wiring:
         self.fill(section.get("dataloader"), dataset="@dataset")
         self.handlers(section.get("handlers"), is_train=is_train)
         common = {"network": "@model", "inferer": "@inferer"}
+        if "iteration" in section:  # Clara 4.0 passed it as the engine's iteration_update
+            common["iteration_update"] = "@iteration"
         if "post_transforms" in section:
             common["postprocessing"] = "@post_transforms"
         if "amp" in self.globals:

@@ -124,6 +124,14 @@ TASKS: dict[str, TaskSpec] = {
             False,
         ),
         TaskSpec(
+            "prepare_dataset",
+            "prepare_dataset",
+            True,
+            "deepgrow: 2D/3D items of an MSD dataset, dataset_root=DIR out=DIR",
+            "train",
+            False,
+        ),
+        TaskSpec(
             "demo_data",
             "demo_data",
             False,

@@ -1,0 +1,65 @@
+"""The custom/ compat import layer and the 4.0 SegmentationSaver translation (fast, no data)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from mmar_hydra.components.custom_compat import custom_imports
+from mmar_hydra.reader.compat_inversion import handler_to_transforms
+
+OLD_STYLE = """\
+import numpy as np
+from monai.transforms.compose import MapTransform, Randomizable
+from monai.metrics import compute_meandice
+
+
+class Old(MapTransform, Randomizable):
+    def __call__(self, data):
+        return data
+
+
+RAGGED = np.asarray([[1, 2], [3]])
+"""
+
+
+def test_custom_code_of_old_monai_imports_with_one_note_per_alias(tmp_path):
+    custom = tmp_path / "custom"
+    (custom / "oldpkg").mkdir(parents=True)
+    (custom / "oldpkg" / "__init__.py").write_text("")
+    (custom / "oldpkg" / "transforms.py").write_text(OLD_STYLE)
+    notes: list[str] = []
+    sys.path.insert(0, str(custom))
+    try:
+        with custom_imports(custom, say=notes.append):
+            module = importlib.import_module("oldpkg.transforms")
+    finally:
+        sys.path.remove(str(custom))
+        for name in ("oldpkg", "oldpkg.transforms"):
+            sys.modules.pop(name, None)
+    from monai.metrics import compute_dice
+    from monai.transforms import MapTransform
+
+    assert issubclass(module.Old, MapTransform)
+    assert module.compute_meandice is compute_dice
+    assert module.RAGGED.dtype == object  # numpy 1's rule for ragged lists
+    assert len(notes) == 3, notes
+    assert any("monai.transforms.compose import MapTransform, Randomizable" in n for n in notes)
+    assert any("compute_dice as compute_meandice" in n for n in notes)
+    # outside the context, the library is untouched
+    assert not any(type(f).__name__ == "_CustomFinder" for f in sys.meta_path)
+
+
+def test_40_saver_with_code_output_transform_runs_it_before_saving():
+    handler = {
+        "name": "SegmentationSaver",
+        "args": {
+            "output_dir": "eval",
+            "output_transform": "lambda x: __import__('monai').transforms.AsDiscrete("
+            "argmax=True)(x['pred_inverted'])",
+        },
+    }
+    code, save = handler_to_transforms("SegmentationSaver", handler)
+    assert code["path"].endswith("OutputTransformd")
+    assert code["args"]["key"] == "pred_inverted_saved" and code["args"]["like"] == "pred_inverted"
+    assert save["name"] == "SaveImaged" and save["args"]["keys"] == "pred_inverted_saved"
