@@ -23,6 +23,8 @@ def _module() -> MMARLightningModule:
         post_transforms=None,
         metrics=[],
         validate=None,
+        iteration=None,
+        amp=False,
     )
     return MMARLightningModule(parts)
 
