@@ -66,8 +66,16 @@ class MMARLayout:
             if p.name != "environment.json"
         )
 
+    def training_configs(self) -> list[Path]:
+        """``config/config_train*.json`` (GettingStarted has ``config_train_Unet.json``, ...)."""
+        return sorted(self.config_dir.glob("config_train*.json"))
+
     def config_file_for(self, task: str, config_file: str | Path | None = None) -> Path:
-        """The config file a task reads: ``config_file`` if given, else the task's default."""
+        """The config file a task reads: ``config_file`` if given, else the task's default.
+
+        ``task=export`` without ``config/config_train.json`` reads a ``config_train*.json``
+        (the export task decides which network to build and says so).
+        """
         if config_file:
             # Clara's -c is relative to the root; a bare name is also looked up in config/
             candidates = [self.resolve(config_file)]
@@ -76,6 +84,8 @@ class MMARLayout:
         else:
             names = DEFAULT_CONFIGS.get(task, ("config_train.json",))
             candidates = [self.config_dir / n for n in names]
+            if task == "export":
+                candidates += self.training_configs()
         for path in candidates:
             if path.is_file():
                 return path
