@@ -20,6 +20,7 @@ from typing import Any
 from mmar_hydra.bundle.data_format import default_input_shape
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.mmar.layout import model_file
 from mmar_hydra.run_paths import RunPaths
 
 __all__ = ["run", "default_input_shape", "FORMATS", "parse_formats", "export_record"]
@@ -61,7 +62,7 @@ def _outputs(
     paths: RunPaths, given: str | None, config: Mapping[str, Any], formats: list[str]
 ) -> dict[str, Path]:
     """Where each format goes: ``output_path`` as given (one format), else its stem per format."""
-    base = given or config.get("MMAR_TORCHSCRIPT", "models/model.ts")
+    base = given or model_file(config, "MMAR_TORCHSCRIPT")
     out = {}
     for fmt in formats:  # one format: output_path as given; several: its stem per format
         target = Path(str(base))
@@ -148,7 +149,7 @@ def run(ctx: TaskContext) -> Path:
     settings = ctx.settings
     paths = RunPaths.for_task(ctx, config)
     formats = parse_formats(settings.format)
-    model_path = paths.read(settings.model_path or config.get("MMAR_CKPT", "models/model.pt"))
+    model_path = paths.read(settings.model_path or model_file(config, "MMAR_CKPT"))
     outputs = _outputs(paths, settings.output_path, config, formats)
     checkpoint = load_checkpoint(model_path)
     trained = checkpoint.get("train_conf")

@@ -2,7 +2,7 @@
 
 Those MMARs read a datalist with ``training`` / ``validation`` items ``{"image", "label"}``
 and ``test`` items (image paths), one CT channel and a binary label, resampled to 1 mm
-(``Spacingd``). The volumes here are 32^3 at 1 mm (``mmar_hydra.demo.synthetic``), and
+(``Spacingd``). The volumes here are 48^3 at 1 mm (``mmar_hydra.demo.synthetic``), and
 :func:`shrink_overrides` turns the configs' 96^3 crops and 160^3 sliding windows into
 command-line overrides a tiny volume allows, read from each config file itself.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 __all__ = ["SHAPE", "CROP", "ROI", "make_spleen_data", "shrink_overrides", "data_overrides"]
 
-SHAPE = (32, 32, 32)
-CROP = [16, 16, 16]  # divisible by 16 (UNet with 4 strides of 2, SegResNet with 3)
-ROI = [32, 32, 32]
+SHAPE = (48, 48, 48)
+CROP = [32, 32, 32]  # UNet: 4 strides of 2 leave 2^3 for its instance norm
+ROI = [48, 48, 48]
 
 
 def make_spleen_data(root: Path) -> Path:
