@@ -8,7 +8,9 @@ relative paths against the root as Clara did. Where a run writes is decided by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from mmar_hydra.errors import ConfigError
 
@@ -43,7 +45,7 @@ def undefined_variable(value: object) -> str | None:
     return None
 
 
-def model_file(config: dict, key: str) -> str:
+def model_file(config: Mapping[str, Any], key: str) -> str:
     """``MMAR_CKPT`` / ``MMAR_TORCHSCRIPT`` as configured, else its usual place."""
     value = config.get(key)
     if value is None or undefined_variable(value):

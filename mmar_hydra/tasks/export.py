@@ -107,12 +107,13 @@ def _network_origin(ctx: TaskContext, checkpoint: Mapping[str, Any], model_path:
             checkpoint without the ``train_conf`` that would say which one trained it.
     """
     read = ctx.read
-    file = str(read.config_file.relative_to(ctx.mmar_root)) if read else "the config"
     if _has_model(checkpoint.get("train_conf")):
         return f"network from the train_conf embedded in {model_path.name}"
-    guessed = read is not None and not ctx.settings.config_file
-    others = read.layout.training_configs() if read else []
-    if guessed and read.config_file.name != "config_train.json" and len(others) > 1:
+    if read is None:
+        return f"network from the config ({model_path.name} carries no train_conf)"
+    others = read.layout.training_configs()
+    guessed = not ctx.settings.config_file and read.config_file.name != "config_train.json"
+    if guessed and len(others) > 1:
         names = ", ".join(str(p.relative_to(ctx.mmar_root)) for p in others)
         raise ConfigError(
             f"{model_path.name} carries no train_conf, and the MMAR has no "
@@ -122,6 +123,7 @@ def _network_origin(ctx: TaskContext, checkpoint: Mapping[str, Any], model_path:
             expected="the training config this checkpoint was trained with",
             fix=f"pass it, e.g. config_file={str(others[0].relative_to(ctx.mmar_root))}",
         )
+    file = read.config_file.relative_to(ctx.mmar_root)
     return f"network from {file} ({model_path.name} carries no train_conf)"
 
 
