@@ -29,7 +29,10 @@ __all__ = [
 # defines it is broken as published (cte_fl_admin_40's validation). The reader fills such a
 # variable with a marker, and RunPaths refuses to read or write a path through it; tasks
 # with their own default (export's model_path / output_path) fall back to these.
-MODEL_FILES: dict[str, str] = {"MMAR_CKPT": "models/model.pt", "MMAR_TORCHSCRIPT": "models/model.ts"}
+MODEL_FILES: dict[str, str] = {
+    "MMAR_CKPT": "models/model.pt",
+    "MMAR_TORCHSCRIPT": "models/model.ts",
+}
 
 
 def undefined_marker(name: str) -> str:

@@ -78,9 +78,7 @@ def _network_as_trained(ctx: TaskContext, config: dict, report: ConversionReport
     from mmar_hydra.tasks.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
 
-    model_path = ctx.mmar_root / str(
-        ctx.settings.model_path or model_file(config, "MMAR_CKPT")
-    )
+    model_path = ctx.mmar_root / str(ctx.settings.model_path or model_file(config, "MMAR_CKPT"))
     checkpoint = load_checkpoint(model_path)
     trained = checkpoint.get("train_conf")
     ours = (config.get("train") or {}).get("model")
