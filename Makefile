@@ -33,7 +33,7 @@ TEST_WORKERS ?= 2
 test: $(STAMP) ## run the test suite and the notebooks (<= 3 min on 2 cores); prints its wall time
 	@start=$$(date +%s); status=0; \
 	OMP_NUM_THREADS=1 $(PYTHON) -m pytest tests notebooks --nbmake -m "not slow" \
-		-n $(TEST_WORKERS) -p no:cacheprovider $(PYTEST_ARGS) || status=$$?; \
+		-n $(TEST_WORKERS) --dist worksteal -p no:cacheprovider $(PYTEST_ARGS) || status=$$?; \
 	echo "make test: $$(( $$(date +%s) - start )) s wall"; exit $$status
 
 test-slow: $(STAMP) ## run the long end-to-end tests

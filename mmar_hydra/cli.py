@@ -100,8 +100,11 @@ def _value(overrides: Sequence[str], key: str) -> str | None:
 
 
 def _is_true(value: str | None) -> bool:
-    """``debug=`` as the schema reads it; an unreadable value means no (it is reported later)."""
-    return is_true(value)
+    """``debug=`` as the schema reads it (a debug preset also means yes; an unreadable value
+    is reported later)."""
+    from mmar_hydra.hydra_config import debug_wanted
+
+    return is_true(value) or debug_wanted(value)
 
 
 def _print_help() -> None:
@@ -172,6 +175,8 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
             hydra_config.register_empty()
         return Prepared([*overrides, *flags])
     hydra_config.parse_overrides(overrides)
+    own_conf = bool(args.config_dir) or any("hydra.searchpath" in o for o in overrides)
+    overrides = hydra_config.normalize_debug(overrides, own_conf=own_conf)
     spec = get_task(_value(overrides, "task") or "check")
     mmar = _value(overrides, "mmar")
     extra = [] if spec.run_dir else list(_NO_RUN_DIR)
@@ -281,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> Any:
 
     _register_resolvers()
     sys.argv = [sys.argv[0], *prepared.argv]
-    job = TaskJob(prepared.read)
+    job = TaskJob(prepared.read, command=["python", "-m", "mmar_hydra", *argv])
     entry = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(job)
     shows_only = args.cfg or args.info or args.hydra_help or args.shell_completion
     try:

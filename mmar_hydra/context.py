@@ -19,7 +19,7 @@ __all__ = ["TaskContext", "resolve_config", "process_rank", "FRAMEWORK_KEYS"]
 
 # keys that steer mmar_hydra itself and are not part of the MMAR's config: the typed
 # settings, and the config groups of conf/ that are not MMAR parts
-FRAMEWORK_KEYS: tuple[str, ...] = (*SETTINGS_KEYS, "trainer")
+FRAMEWORK_KEYS: tuple[str, ...] = (*SETTINGS_KEYS, "trainer", "logger")
 
 
 def process_rank() -> int:
@@ -63,6 +63,7 @@ class TaskContext:
     read: ReadResult | None
     run_dir: Path
     _resolved: dict[str, Any] | None = field(default=None, repr=False)
+    command: list[str] = field(default_factory=list)  # the command line as the user typed it
     settings: Settings = field(init=False)  # mmar_hydra's own keys, typed
 
     def __post_init__(self) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "ErrorGroup",
     "RunLockedError",
     "PreemptedError",
+    "BadCaseError",
     "json_path",
 ]
 
@@ -161,3 +162,13 @@ class PreemptedError(MMARError):
     """
 
     kind = "preempted"
+
+
+class BadCaseError(DataError):
+    """A case of the datalist cannot be loaded, met while the run goes on (``faults.bad_cases``).
+
+    ``file`` is the datalist, ``path`` the entry (``training[4].image``) and ``what`` names the
+    data file; ``skip_bad_cases=true`` skips such cases up to ``max_bad_fraction``.
+    """
+
+    kind = "bad case"

@@ -30,6 +30,9 @@ __all__ = [
     "parse_overrides",
     "runs_dir",
     "job_overrides",
+    "debug_presets",
+    "normalize_debug",
+    "debug_wanted",
 ]
 
 # config groups whose options are open argument lists (trainer.devices=4, trainer.precision=...)
@@ -188,3 +191,55 @@ def job_overrides() -> list[str]:
         return [str(o).lstrip("+") for o in task or []]
     except (ImportError, ValueError):
         return []
+
+
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "y": True}
+_BOOL_WORDS.update({"false": False, "no": False, "off": False, "0": False, "n": False})
+
+
+def debug_presets() -> list[str]:
+    """The shipped ``debug`` group's presets (``conf/debug/*.yaml``)."""
+    return sorted(p.stem for p in (conf_dir() / "debug").glob("*.yaml"))
+
+
+def debug_wanted(value: str | None) -> bool:
+    """Whether ``debug=VALUE`` turns tracebacks on: a true word, or any preset but false."""
+    if value is None or value == "":
+        return False
+    word = value.strip().strip("'\"")
+    return _BOOL_WORDS.get(word.lower(), word in debug_presets())
+
+
+def normalize_debug(overrides: Sequence[str], *, own_conf: bool = False) -> list[str]:
+    """``debug=`` is both the traceback switch and the ``debug`` config group.
+
+    Boolean words (``debug=true``, ``yes``, ``on``, ``1``... as the settings schema reads
+    them) become the group's ``true`` / ``false`` presets; a preset name is kept; anything
+    else is a ConfigError listing both (unless ``own_conf``: the user's --config-dir or
+    hydra.searchpath may hold presets of their own).
+    """
+    out = []
+    for text in overrides:
+        key, sep, value = text.partition("=")
+        if not sep or key.lstrip("+") != "debug" or key.startswith("++"):
+            out.append(text)
+            continue
+        items = [v.strip().strip("'\"") for v in value.split(",")]
+        names = []
+        for item in items:
+            word = item.lower()
+            if word in _BOOL_WORDS:
+                names.append("'true'" if _BOOL_WORDS[word] else "'false'")
+            elif own_conf or item in debug_presets():
+                names.append(item)
+            else:
+                raise ConfigError(
+                    f"debug={item!r} is neither true/false nor a debug preset",
+                    path="debug",
+                    expected="true or false (tracebacks), or a preset: "
+                    + ", ".join(p for p in debug_presets() if p not in ("true", "false")),
+                    fix="e.g. debug=true, or debug=fast_dev_run for one batch of train and "
+                    "validation",
+                )
+        out.append(f"{key}={','.join(names)}")
+    return out

@@ -86,10 +86,12 @@ class TaskJob:
         read: the MMAR the CLI read before Hydra composed (``None`` for tasks without an MMAR,
             and for jobs launched without the CLI's pre-read, e.g. ``--experimental-rerun`` or
             a pickled submitit job: those read it again from their config).
+        command: the command line as the user typed it (recorded in ``run_info.json``).
     """
 
-    def __init__(self, read: ReadResult | None = None) -> None:
+    def __init__(self, read: ReadResult | None = None, command: list[str] | None = None) -> None:
         self.read = read
+        self.command = list(command) if command is not None else ["python", "-m", "mmar_hydra"]
 
     def __call__(self, cfg: Any) -> Any:
         debug = is_true(cfg.get("debug"))
@@ -126,7 +128,7 @@ class TaskJob:
             verbose=settings.verbose,
             allow_code=settings.allow_code,
         ):
-            ctx = TaskContext(cfg=cfg, read=read, run_dir=run_dir)
+            ctx = TaskContext(cfg=cfg, read=read, run_dir=run_dir, command=self.command)
             if settings.print_conf and process_rank() == 0:
                 print(OmegaConf.to_yaml(OmegaConf.create(ctx.resolved)))
             return load_task_module(spec).run(ctx)

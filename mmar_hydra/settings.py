@@ -35,8 +35,8 @@ _FALSE = ("false", "no", "off", "0", "n")
 def _key(help_text: str, default: Any = None, *, choices: tuple[str, ...] = (), **kw: Any) -> Any:
     """A settings field; ``choices``: words a boolean switch also takes (``resume=auto``)."""
     meta = {"help": help_text, "choices": choices}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta, **kw)
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
 
 
@@ -48,7 +48,11 @@ class Settings:
     task: str = _key("what to run; see the task list above", "check")
     config_file: str | None = _key("config file relative to the MMAR (Clara's -c)")
     env_file: str | None = _key("environment file (Clara's -e), default config/environment.json")
-    debug: bool = _key("show tracebacks on errors", False)
+    debug: bool = _key(
+        "show tracebacks on errors; debug=fast_dev_run|overfit|limit|profiler|anomaly: a debug "
+        "preset (conf/debug/, tracebacks on too)",
+        False,
+    )
     verbose: bool = _key("also show other libraries' INFO log lines (hidden by default)", False)
     print_conf: bool = _key("print the resolved configuration (Clara's print_conf=True)", False)
     allow_code: bool = _key(
@@ -75,6 +79,16 @@ class Settings:
     ddp_timeout: int = _key(
         "seconds a DDP rank waits for the others at a collective before it stops", 600
     )
+    skip_bad_cases: bool = _key(
+        "task=train: log, skip and count (train_stats.json) cases that cannot be loaded, "
+        "instead of stopping at the first",
+        False,
+    )
+    max_bad_fraction: float = _key(
+        "task=train with skip_bad_cases: stop when more than this share of a dataset's "
+        "cases are bad",
+        0.1,
+    )
     runs: Any = _key("task=compare: a sweep folder, [dir1,dir2] or a glob")
     out: str | None = _key("output folder of task=demo_data / import / clone / compare")
     seed: int = _key("seed of task=demo_data", 0)
@@ -99,6 +113,20 @@ class Settings:
     input_shape: Any = _key("task=export: e.g. [1,1,96,96,96] (default from the config)")
     ignore_verify: bool = _key("task=export: skip the exported-vs-eager checks", False)
     format: Any = _key("task=export: torchscript (default), onnx, pt2, or a list: [onnx,pt2]")
+    tracking_uri: str | None = _key(
+        "logger=mlflow / task=compare runs=mlflow:X: the store, sqlite:///path.db or a folder "
+        "(default: $MLFLOW_TRACKING_URI, else sqlite:///<MMAR>/runs/mlflow.db)"
+    )
+    progress: str = _key(
+        "training progress: auto (rich bar on a terminal, epoch lines otherwise), rich, tqdm, none",
+        "auto",
+    )
+    # Clara AutoML (task=automl, mmar_hydra/automl/)
+    automl: Any = _key(
+        "task=automl: trials, seed, run_id, stop_threshold, keep, controller (null: what "
+        "config/config_automl.json says), e.g. automl.trials=2",
+        dict.fromkeys(("trials", "run_id", "stop_threshold", "keep", "controller")) | {"seed": 0},
+    )
 
 
 SETTINGS_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))
@@ -174,6 +202,11 @@ def _convert(name: str, value: Any, annotation: Any, choices: tuple[str, ...] = 
     elif int in allowed and isinstance(value, int | str) and not isinstance(value, bool):
         try:
             return int(value)
+        except ValueError:
+            pass
+    elif float in allowed and isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            return float(value)
         except ValueError:
             pass
     elif str in allowed and isinstance(value, str | int | float) and not isinstance(value, bool):

@@ -24,6 +24,7 @@ def test_cv_three_folds_two_epochs_split_report_resume_and_compare(tiny_demo, tm
     proc = run_main(f"mmar={tiny_demo}", "task=cv", "folds=3", *TINY_TRAIN)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     cv = tiny_demo / "cv"
+    assert json.loads((cv / "run_info.json").read_text())["cv"]["folds"] == 3
     training = _source_cases(tiny_demo, "training")
     seen: list[str] = []
     for fold in range(3):

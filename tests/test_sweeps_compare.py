@@ -40,6 +40,7 @@ def test_sweep_runs_into_separate_mmars_and_compare(tiny_demo, tmp_path):
         f"mmar={tiny_demo}",
         "task=train",
         *SMALL,
+        "epochs=1",
         "learning_rate=1e-3,1e-2",
         "network=unet,segresnet",
     )
@@ -124,10 +125,10 @@ def test_sweep_over_whole_mmars(tiny_demo, tmp_path):
         "task=train",
         *SMALL,
         "epochs=1",
-        "learning_rate=1e-3,1e-2",
+        "learning_rate=1e-3",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for root in (tiny_demo, other):
         sweep = next((root / "runs").iterdir())
         rows = list(csv.DictReader((sweep / "summary.csv").open()))
-        assert len(rows) == 2 and all(r["status"] == "finished" for r in rows)
+        assert len(rows) == 1 and rows[0]["status"] == "finished"

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mmar_hydra.automl.space import SearchSpace
+from mmar_hydra.automl.space import Binding, SearchSpace
 
-__all__ = ["apply_sample", "default_sample", "resolve_paths"]
+__all__ = ["apply_sample", "bound_values", "default_sample", "resolve_paths"]
 
 _STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
 
@@ -32,6 +32,14 @@ def default_sample(space: SearchSpace) -> dict[str, Any]:
     return {p.name: 0 for p in space.params if p.type == "enum"}
 
 
+def bound_values(space: SearchSpace, sample: Mapping[str, Any]) -> Iterator[tuple[Binding, Any]]:
+    """(binding, value) of every sampled parameter: a float, or each value of the enum row."""
+    for p in space.params:
+        if p.name in sample:
+            row = [sample[p.name]] if p.type == "float" else list(p.choices[int(sample[p.name])])
+            yield from zip(p.bindings, row, strict=True)
+
+
 def apply_sample(config: Mapping[str, Any], space: SearchSpace, sample: Mapping[str, Any]) -> dict:
     """A copy of ``config`` with ``sample`` (parameter name -> float / enum index) written in.
 
@@ -42,21 +50,17 @@ def apply_sample(config: Mapping[str, Any], space: SearchSpace, sample: Mapping[
     """
     out = copy.deepcopy(dict(config))
     switches: dict[str, bool] = {}
-    for p in space.params:
-        if p.name not in sample:
-            continue
-        values = [sample[p.name]] if p.type == "float" else list(p.choices[int(sample[p.name])])
-        for b, v in zip(p.bindings, values, strict=True):
-            if b.kind == "global":
-                out[b.target] = v
-            elif b.kind == "switch":
-                switches[b.target] = bool(v)
-            elif b.kind == "disabled":
-                resolve_paths(out, b.target)["disabled"] = bool(v)
-            else:
-                resolve_paths(out, b.target).setdefault("args", {})[b.arg] = v
-                for at, arg in space.tag_users.get(b.tag, []) if b.tag else []:
-                    resolve_paths(out, at).setdefault("args", {})[arg] = v
+    for b, v in bound_values(space, sample):
+        if b.kind == "global":
+            out[b.target] = v
+        elif b.kind == "switch":
+            switches[b.target] = bool(v)
+        elif b.kind == "disabled":
+            resolve_paths(out, b.target)["disabled"] = bool(v)
+        else:
+            resolve_paths(out, b.target).setdefault("args", {})[b.arg] = v
+            for at, arg in space.tag_users.get(b.tag, []) if b.tag else []:
+                resolve_paths(out, at).setdefault("args", {})[arg] = v
     for switch, users in space.switch_users.items():
         for at in users:
             resolve_paths(out, at)["disabled"] = switches.get(switch, _later_alternative(space, at))

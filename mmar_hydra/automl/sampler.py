@@ -1,9 +1,12 @@
-"""The trial sequence: Optuna's seeded TPE over a :class:`SearchSpace`, as Hydra's sweeper runs it.
+"""The trial sequence: Optuna's seeded TPE over a :class:`SearchSpace`.
 
-The Hydra Optuna sweeper builds the same distributions from ``hydra_params()``
-(``interval`` -> uniform float, ``choice`` -> categorical) and the same ``TPESampler(seed)``;
-this module asks that sampler directly, so the sequence can be shown and tested without
-training.
+Float ranges are uniform float distributions, enums categorical over the row index (the rows
+hold lists and booleans, which Optuna's categorical values cannot). The same seed gives the
+same sequence. A sample equal to one already trained is told that trial's value and asked
+again, so the budget counts distinct trials; when the space has no new point left (a small
+enum grid), :meth:`TrialSampler.ask` returns None.
+
+Works with the Optuna that hydra-optuna-sweeper pins (2.10) and with Optuna 3 / 4.
 """
 
 from __future__ import annotations
@@ -12,38 +15,97 @@ from typing import Any
 
 from mmar_hydra.automl.space import SearchSpace
 
-__all__ = ["distributions", "sample_sequence"]
+__all__ = ["TrialSampler", "distributions", "sample_sequence"]
+
+_RETRIES = 50  # asks per trial before the space counts as exhausted
 
 
 def distributions(space: SearchSpace) -> dict[str, Any]:
     """Optuna distributions, one per parameter (enums as the row index)."""
     import optuna
 
+    dists = optuna.distributions
+    floats = getattr(dists, "FloatDistribution", None) or dists.UniformDistribution
     out: dict[str, Any] = {}
     for p in space.params:
         if p.type == "float":
-            out[p.name] = optuna.distributions.UniformDistribution(p.low, p.high)
+            out[p.name] = floats(p.low, p.high)
         else:
-            out[p.name] = optuna.distributions.CategoricalDistribution(list(range(len(p.choices))))
+            out[p.name] = dists.CategoricalDistribution(list(range(len(p.choices))))
     return out
 
 
+def _key(params: dict[str, Any]) -> tuple:
+    return tuple(
+        sorted((k, round(v, 12) if isinstance(v, float) else v) for k, v in params.items())
+    )
+
+
+class TrialSampler:
+    """Ask / tell over one search space, maximizing the key metric.
+
+    Args:
+        space: the parsed search space.
+        seed: the TPE sampler seed.
+    """
+
+    sampler_name = "optuna.samplers.TPESampler"
+
+    def __init__(self, space: SearchSpace, seed: int) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.seed = seed
+        self._study = optuna.create_study(
+            sampler=optuna.samplers.TPESampler(seed=seed), direction="maximize"
+        )
+        self._dists = distributions(space)
+        self._seen: dict[tuple, float | None] = {}
+        self._pending: Any = None
+
+    def ask(self) -> dict[str, Any] | None:
+        """The next distinct sample, or None when TPE finds no new point."""
+        for _ in range(_RETRIES):
+            trial = self._study.ask(self._dists)
+            key = _key(trial.params)
+            if key not in self._seen:
+                self._pending = (trial, key)
+                return dict(trial.params)
+            self._tell(trial, self._seen[key])  # known result: TPE learns it again, moves on
+        return None
+
+    def tell(self, value: float | None) -> None:
+        """The key metric of the last asked sample (None / NaN: the trial failed)."""
+        trial, key = self._pending
+        self._seen[key] = value
+        self._tell(trial, value)
+        self._pending = None
+
+    def _tell(self, trial: Any, value: float | None) -> None:
+        import math
+
+        import optuna
+
+        if value is None or math.isnan(value):
+            self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            self._study.tell(trial, float(value))
+
+
 def sample_sequence(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
-    """The first ``n`` samples seeded TPE gives, each told a neutral value so TPE moves on.
+    """The first ``n`` distinct samples of seeded TPE, each told a neutral value.
 
     Args:
         space: the parsed search space.
         n: how many trials.
         seed: the sampler seed.
     """
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed), direction="maximize")
-    dists = distributions(space)
+    sampler = TrialSampler(space, seed)
     out = []
     for _ in range(n):
-        trial = study.ask(dists)
-        out.append(dict(trial.params))
-        study.tell(trial, 0.0)
+        sample = sampler.ask()
+        if sample is None:
+            break
+        out.append(sample)
+        sampler.tell(0.0)
     return out

@@ -54,6 +54,7 @@ def _resolvers(
     rank: int = 0,
     world_size: int = 1,
     data: bool = True,
+    guard_cases: bool = False,
 ) -> tuple[Resolver | None, Resolver | None]:
     """(train, validate) of a training config, or (None, flat) of a flat one."""
     walk = Walk(instantiate=instantiate)
@@ -68,6 +69,7 @@ def _resolvers(
             world_size=world_size,
             instantiate=instantiate,
             data=data,
+            guard_cases=guard_cases,
         )
 
     if isinstance(cfg.get("train"), Mapping):
@@ -136,6 +138,7 @@ def build_train(
         allow_code=allow_code,
         rank=rank,
         world_size=world_size,
+        guard_cases=True,  # bad cases met mid-run: faults.bad_cases
     )
     if train is None:
         raise ConfigError(
@@ -225,6 +228,7 @@ def build_eval(
         allow_code=allow_code,
         rank=rank,
         world_size=world_size,
+        guard_cases=True,  # engine.evaluation stops at a bad case, naming it
     )
     if section == "validate":
         if flat is None or train is None:

@@ -12,6 +12,7 @@ whether it checks (``instantiate=False``) or builds, so the two cannot disagree.
 | ``paths`` | any component or handler | write args (``save_dir``, ``output_dir``...) through :meth:`RunPaths.write`, read args through :meth:`RunPaths.read` |
 | ``class_name_args`` | any component, without allow_code | ``reader=`` / ``writer=`` strings limited to MONAI's own classes |
 | ``cache_estimate`` | CacheDataset (and subclasses), when built | stops before the cache outgrows the memory |
+| ``bad_cases`` | MONAI's pipeline datasets, built by ``build_train`` / ``build_eval`` | the transform chain as a ``faults.case_guard.CaseGuard``: a case that fails becomes a marker naming its datalist entry |
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ from mmar_hydra.run_paths import READ_ARGS, WRITE_ARGS
 if TYPE_CHECKING:
     from mmar_hydra.run_paths import RunPaths
 
-__all__ = ["HookContext", "Hook", "HOOKS", "prepare", "provided_by_hooks", "is_subclass_named"]
+__all__ = [
+    "HookContext",
+    "Hook",
+    "HOOKS",
+    "prepare",
+    "provided_by_hooks",
+    "is_subclass_named",
+    "is_pipeline_dataset",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,9 @@ class HookContext:
     world_size: int = 1
     instantiate: bool = True
     data: bool = True  # False: a check without data (task=bundle); the datalist is not read
+    guard_cases: bool = (
+        False  # True: built datasets (not the check's) report bad cases (faults.bad_cases)
+    )
 
 
 @dataclass(frozen=True)
@@ -61,16 +73,19 @@ def is_subclass_named(cls: Any, name: str) -> bool:
     return isinstance(cls, type) and any(c.__name__ == name for c in cls.__mro__)
 
 
+def is_pipeline_dataset(cls: Any) -> bool:
+    """One of MONAI's data + transform datasets (``monai.data.dataset``): its items are
+    ``transform(data[i])``, and constructing the caching ones fills their cache."""
+    return isinstance(cls, type) and cls.__module__ == "monai.data.dataset"
+
+
 # -- the hooks ------------------------------------------------------------------------
 def _datalist(
     ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
 ) -> None:
     if not ctx.data:
         return
-    list_path = ctx.paths.read(str(spec["data_list_file_path"]))
-    base = ctx.paths.read(str(spec.get("data_file_base_dir", list_path.parent)))
-    key = str(spec.get("data_list_key", "training"))
-    items = load_datalist(list_path, base, key, where=where)
+    list_path, items, key = _split(ctx, spec, where)
     missing = missing_files(items)
     if missing:
         shown = "\n            ".join(missing[:5])
@@ -91,6 +106,37 @@ def _datalist(
             ctx.rank
         ]
     args["data"] = items
+
+
+def _split(ctx: HookContext, spec: Mapping[str, Any], where: str) -> tuple[Any, list[dict], str]:
+    """(datalist file, the whole split, split key) a dataset spec names."""
+    list_path = ctx.paths.read(str(spec["data_list_file_path"]))
+    base = ctx.paths.read(str(spec.get("data_file_base_dir", list_path.parent)))
+    key = str(spec.get("data_list_key", "training"))
+    return list_path, load_datalist(list_path, base, key, where=where), key
+
+
+def _bad_cases(
+    ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
+) -> None:
+    data = args.get("data")
+    if not (ctx.guard_cases and ctx.instantiate and args.get("transform") is not None):
+        return
+    if not isinstance(data, list) or not all(isinstance(d, Mapping) for d in data):
+        return
+    from mmar_hydra.faults.bad_cases import CaseIndex
+    from mmar_hydra.faults.case_guard import CaseGuard
+
+    if not CaseGuard.can_wrap(args["transform"]):
+        return
+    if "data_list_file_path" in spec:  # named by the whole split (before DDP sharding)
+        list_path, items, key = _split(ctx, spec, where)
+        source = str(list_path)
+    else:
+        items, key, source = data, json_path(where, "args", "data"), str(ctx.file or "")
+    cases = CaseIndex(items, key=key, datalist=source, section=ctx.section or "data")
+    retry = is_subclass_named(cls, "PersistentDataset")
+    args["transform"] = CaseGuard.around(args["transform"], cases, retry_cached=retry)
 
 
 def _persistent_cache_dir(
@@ -139,6 +185,7 @@ HOOKS: tuple[Hook, ...] = (
     Hook(
         "cache_estimate", lambda cls, spec: is_subclass_named(cls, "CacheDataset"), _cache_estimate
     ),
+    Hook("bad_cases", lambda cls, spec: is_pipeline_dataset(cls), _bad_cases),  # last: wraps
 )
 
 

@@ -31,7 +31,12 @@ from typing import Any
 
 from mmar_hydra.components.code_strings import is_code_string, parse_code_string
 from mmar_hydra.components.eval_handlers import build_ignite_handler, runs_as_ignite
-from mmar_hydra.components.hooks import HookContext, prepare, provided_by_hooks
+from mmar_hydra.components.hooks import (
+    HookContext,
+    is_pipeline_dataset,
+    prepare,
+    provided_by_hooks,
+)
 from mmar_hydra.components.metrics import build_metric
 from mmar_hydra.components.parts import HandlerPart, MetricPart, ModelSource
 from mmar_hydra.components.registry import resolve_class
@@ -425,12 +430,6 @@ def _leaves(obj: Any) -> list[Any]:
     if isinstance(obj, list | tuple):
         return [x for v in obj for x in _leaves(v)]
     return [obj]
-
-
-def is_pipeline_dataset(cls: Any) -> bool:
-    """One of MONAI's data + transform datasets (``monai.data.dataset``): its items are
-    ``transform(data[i])``, and constructing the caching ones fills their cache."""
-    return isinstance(cls, type) and cls.__module__ == "monai.data.dataset"
 
 
 def _cycle_error(resolver: Resolver, stack: list[tuple[str, str]], entry: tuple[str, str]) -> Any:

@@ -168,11 +168,11 @@ class IntervalCheckpointCallback(pl.Callback):
 
 
 class TrainStatsCallback(pl.Callback):
-    """train_stats.json, rewritten after every epoch so a killed run still has one."""
+    """train_stats.json, rewritten after every epoch so a killed run still has one;
+    ``extra()`` adds keys (the skipped bad cases of ``faults.bad_case_loader``)."""
 
-    def __init__(self, path: Path, checkpoint: ClaraCheckpointCallback) -> None:
-        self.path = Path(path)
-        self.checkpoint = checkpoint
+    def __init__(self, path: Path, checkpoint: ClaraCheckpointCallback, extra: Any = dict) -> None:
+        self.path, self.checkpoint, self.extra = Path(path), checkpoint, extra
         self.start = time.perf_counter()
         self.epoch_start = self.start
         self.epoch_times: list[float] = []
@@ -232,10 +232,12 @@ class TrainStatsCallback(pl.Callback):
             "epoch_times": self.epoch_times,
             "epoch_losses": self.epoch_losses,
             "validation_times": self.validation_times,
-            "data_wait_share": round(
-                self.data_wait / max(self.data_wait + self.step_time, 1e-9), 4
-            ),
+            "data_wait_share": self._wait_share(),
+            **self.extra(),
         }
+
+    def _wait_share(self) -> float:
+        return round(self.data_wait / max(self.data_wait + self.step_time, 1e-9), 4)
 
     def write(self, trainer: pl.Trainer) -> None:
         if trainer.is_global_zero:
@@ -246,9 +248,7 @@ class TrainStatsCallback(pl.Callback):
             "epoch_times": self.epoch_times,
             "epoch_losses": self.epoch_losses,
             "validation_times": self.validation_times,
-            "data_wait_share": round(
-                self.data_wait / max(self.data_wait + self.step_time, 1e-9), 4
-            ),
+            "data_wait_share": self._wait_share(),
             "elapsed": time.perf_counter() - self.start,
         }
 

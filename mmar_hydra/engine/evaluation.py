@@ -18,6 +18,8 @@ from mmar_hydra.components.metrics import metric_value
 from mmar_hydra.components.parts import EvalParts
 from mmar_hydra.distributed import ddp_job
 from mmar_hydra.engine.module import _filenames, _update_metrics, run_post_transforms
+from mmar_hydra.faults.bad_case_loader import BadCaseTracker
+from mmar_hydra.faults.bad_cases import BadCasePolicy
 
 __all__ = ["MMAREvalModule", "EvalResult", "evaluate"]
 
@@ -62,18 +64,20 @@ def evaluate(network: Any, parts: EvalParts, trainer_kwargs: Mapping[str, Any]) 
 
     quiet_lightning()
     module = MMAREvalModule(network, parts)
+    # a case that cannot be loaded stops the evaluation naming its file and datalist entry
+    loader = BadCaseTracker(BadCasePolicy()).guard(parts.dataloader, "evaluation")
     ignite = [h.obj for h in parts.handlers if h.obj is not None]
     if ignite:
         from mmar_hydra.engine.ignite_bridge import IgniteBridge
 
-        module.bridge = IgniteBridge(ignite, parts.dataloader)
+        module.bridge = IgniteBridge(ignite, loader)
     kwargs = {"logger": False, "enable_checkpointing": False, "enable_model_summary": False}
     kwargs.update(trainer_kwargs)
     kwargs.setdefault("use_distributed_sampler", False)  # the builder sharded the data per rank
     trainer = new_trainer(kwargs)
     gc_policy.settle()
     with ddp_job():
-        trainer.validate(module, dataloaders=parts.dataloader, verbose=False)
+        trainer.validate(module, dataloaders=loader, verbose=False)
         if module.bridge is not None:
             module.bridge.completed()
         filenames = _gather(module.filenames)

@@ -15,11 +15,41 @@ import torch
 from mmar_hydra.components.metrics import metric_value
 from mmar_hydra.components.parts import EvalParts, MetricPart, TrainParts
 
-__all__ = ["MMARLightningModule", "prepare_label", "metric_mode", "run_post_transforms"]
+__all__ = [
+    "MMARLightningModule",
+    "prepare_label",
+    "metric_mode",
+    "run_post_transforms",
+    "component_summary",
+]
 
 # losses that want class indices, not masks / one-hot targets
 _INDEX_LOSSES = ("CrossEntropyLoss", "NLLLoss")
 _LOWER_IS_BETTER = ("HausdorffDistance", "SurfaceDistance")
+
+
+def _described(obj: Any) -> str:
+    prob = getattr(obj, "prob", None)
+    name = type(obj).__name__
+    return f"{name}(prob={prob:g})" if isinstance(prob, float | int) else name
+
+
+def component_summary(parts: TrainParts) -> dict[str, Any]:
+    """The classes the engine trains with (logged as hyperparameters: ``hparams.yaml``)."""
+    opt = getattr(parts, "optimizer", None)
+    lrs = [g.get("lr") for g in getattr(opt, "param_groups", [])]
+    pre = getattr(getattr(parts, "pre_transforms", None), "transforms", None) or []
+    net, scheduler = getattr(parts, "network", None), getattr(parts, "lr_scheduler", None)
+    params = net.parameters() if isinstance(net, torch.nn.Module) else []
+    return {
+        "network": type(net).__name__,
+        "parameters": sum(p.numel() for p in params),
+        "loss": type(getattr(parts, "loss", None)).__name__,
+        "optimizer": type(opt).__name__,
+        "lr": float(lrs[0]) if lrs and isinstance(lrs[0], float | int) else None,
+        "lr_scheduler": type(scheduler).__name__ if scheduler is not None else None,
+        "pre_transforms": [_described(t) for t in pre],
+    }
 
 
 def metric_mode(part: MetricPart | None) -> str:
@@ -68,6 +98,7 @@ class MMARLightningModule(pl.LightningModule):
 
     def __init__(self, parts: TrainParts, *, scheduler_interval: str = "epoch") -> None:
         super().__init__()
+        self.save_hyperparameters(component_summary(parts))
         self.network = parts.network
         self.loss_fn = parts.loss
         self._optimizer = parts.optimizer

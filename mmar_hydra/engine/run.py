@@ -13,7 +13,9 @@ from typing import Any
 from mmar_hydra.components.fast import FastPlan
 from mmar_hydra.components.parts import TrainParts
 from mmar_hydra.errors import CheckpointError
+from mmar_hydra.faults.bad_cases import BadCasePolicy
 from mmar_hydra.run_paths import RunPaths
+from mmar_hydra.tracking.info import TrackingInfo
 
 __all__ = ["fit", "dry_run"]
 
@@ -31,16 +33,43 @@ def fit(
     say: Any = print,
     fast: FastPlan | None = None,
     ddp_timeout: int = 600,
+    logger_spec: Mapping[str, Mapping[str, Any]] | None = None,
+    tracking: TrackingInfo | None = None,
+    config_files: list[Path] | None = None,
+    progress: str = "auto",
+    rank: int = 0,
+    bad_cases: BadCasePolicy | None = None,
 ) -> dict[str, Any]:
     """Train; returns {"best_key_metric", "best_key_metric_epoch", "key_metric_name",
     "ckpt_dir", ...}. Every folder it writes to comes from ``paths``.
 
-    ``resume`` (true or "auto") continues from resume_state.pt when it exists; SIGTERM /
-    SIGUSR1 stop the run with the resume state written (``faults.preempt``); a dead DDP rank
-    stops the others within ``ddp_timeout`` seconds (``faults.ddp``)."""
+    SIGTERM / SIGUSR1 stop the run with the resume state written (``faults.preempt``); a dead
+    DDP rank stops the others within ``ddp_timeout`` seconds (``faults.ddp``); a case that
+    cannot be loaded stops the run, or is skipped and counted (``faults.bad_cases``).
+
+    Args:
+        parts: what the builder made of the training config.
+        globals_: the resolved globals (device, amp, seed...).
+        paths: the task's folders.
+        trainer_overrides: the ``trainer`` group (and a ``debug`` preset's switches).
+        finetune: layers whose shapes changed are skipped when loading.
+        resume: true or "auto": continue from ``resume_state.pt`` when it exists.
+        say: prints a line (silent on ranks other than 0).
+        fast: the ``fast=true`` plan (channels_last, precision, track_meta off).
+        ddp_timeout: seconds before a dead DDP rank stops the others.
+        bad_cases: what a case that cannot be loaded does: stop the run, or be skipped and
+            counted (``faults.bad_cases``).
+        logger_spec: the ``logger`` group, ``{kind: args}`` (default: TensorBoard as Clara).
+        tracking: what the loggers record (params, tags); None: TensorBoard only.
+        config_files: the resolved config and run_info.json, stored by the loggers.
+        progress: ``auto``, ``rich``, ``tqdm`` or ``none`` (:mod:`.progress`).
+        rank: this process's global rank.
+    """
     from pytorch_lightning.callbacks import LearningRateMonitor
-    from pytorch_lightning.loggers import TensorBoardLogger
-    from pytorch_lightning.utilities.exceptions import SIGTERMException
+    from pytorch_lightning.utilities.exceptions import (
+        MisconfigurationException,
+        SIGTERMException,
+    )
 
     from mmar_hydra import gc_policy
     from mmar_hydra.distributed import ddp_job
@@ -57,12 +86,21 @@ def fit(
     )
     from mmar_hydra.engine.data import MMARDataModule
     from mmar_hydra.engine.handlers import plan_handlers
+    from mmar_hydra.engine.loggers import TrackingCallback, build_loggers
     from mmar_hydra.engine.module import MMARLightningModule
-    from mmar_hydra.engine.trainer import build_trainer, quiet_lightning, trainer_kwargs
+    from mmar_hydra.engine.progress import plan_progress
+    from mmar_hydra.engine.trainer import (
+        build_trainer,
+        misconfigured,
+        quiet_lightning,
+        trainer_kwargs,
+    )
+    from mmar_hydra.faults.bad_case_loader import BadCaseTracker
     from mmar_hydra.faults.ddp import apply_ddp_timeout, dead_rank_error
     from mmar_hydra.faults.hygiene import FlushLoggersCallback
     from mmar_hydra.faults.preempt import PreemptionCallback, preempted_error
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
+    from mmar_hydra.writers.run_info import say_drift
 
     quiet_lightning()
     plan = plan_handlers(parts, default_dir=paths.ckpt_dir, finetune=finetune)
@@ -70,8 +108,15 @@ def fit(
         say(f"handlers: {text}")
     if finetune and not plan.load:
         plan.load.append(_finetune_start(globals_, paths, say))
+    overrides = dict(trainer_overrides or {})
+    if fast is not None and fast.precision and "precision" not in overrides:
+        overrides["precision"] = fast.precision
+    kwargs, notes = trainer_kwargs(globals_, overrides, run_dir=paths.run_dir)
+    apply_ddp_timeout(kwargs, ddp_timeout)
+    dev_run = bool(kwargs.get("fast_dev_run"))  # debug=fast_dev_run: nothing is written
     for load in plan.load:
         loaded = load_checkpoint(load.path)
+        say_drift(loaded.get("versions"), load.path, say)
         report = load_weights(
             parts.network,
             state_dict_of(loaded),
@@ -98,16 +143,22 @@ def fit(
         save_final=plan.save_final,
         save_dict=plan.save_dict,
     )
-    callbacks: list[Any] = [
+    shown = plan_progress(progress)
+    tracker = BadCaseTracker(bad_cases or BadCasePolicy(), say=say)
+    callbacks: list[Any] = list(shown.callbacks)
+    if not dev_run:
         # before the checkpoint callback: its validation time excludes writing model.pt
-        TrainStatsCallback(ckpt_dir / "train_stats.json", checkpoint),
-        checkpoint,
-    ]
-    if plan.stats_tag is not None:
-        callbacks.append(EpochSummaryCallback(plan.stats_tag, show_lr=plan.print_lr))
-    if plan.interval is not None:
+        callbacks += [
+            TrainStatsCallback(ckpt_dir / "train_stats.json", checkpoint, tracker.stats),
+            checkpoint,
+        ]
+    callbacks.append(tracker)
+    if plan.stats_tag is not None or shown.epoch_lines:
+        tag = plan.stats_tag if plan.stats_tag is not None else "loss"
+        callbacks.append(EpochSummaryCallback(tag, show_lr=plan.print_lr))
+    if plan.interval is not None and not dev_run:
         callbacks.append(IntervalCheckpointCallback(checkpoint, plan.interval))
-    if plan.metrics_saver is not None:
+    if plan.metrics_saver is not None and not dev_run:
         saver = plan.metrics_saver
         callbacks.append(
             ValidationMetricsSaver(Path(saver.get("save_dir") or paths.eval_dir), saver)
@@ -116,9 +167,11 @@ def fit(
     if fast is not None and fast.track_meta_off:
         callbacks.append(TrackMetaCallback())
     resume_path = ckpt_dir / RESUME_FILENAME
-    resume_callback = ResumeCheckpointCallback(resume_path)
-    preemption = PreemptionCallback(resume_callback)
-    callbacks += [resume_callback, preemption]
+    preemption = None
+    if not dev_run:  # debug=fast_dev_run writes no resume state
+        resume_callback = ResumeCheckpointCallback(resume_path)
+        preemption = PreemptionCallback(resume_callback)
+        callbacks += [resume_callback, preemption]
     ckpt_path = None
     if resume:
         if resume_path.is_file():
@@ -126,18 +179,25 @@ def fit(
             say(f"resume: continuing from {resume_path}")
         else:
             say(f"resume: no {resume_path.name} in {ckpt_dir}, starting from scratch")
-    logger = None
-    if plan.tensorboard_dir is not None:
-        logger = TensorBoardLogger(save_dir=str(plan.tensorboard_dir), name="", version="")
+    spec = {"tensorboard": {}} if logger_spec is None else logger_spec
+    built = []
+    if not dev_run:  # Lightning's fast_dev_run would replace them by a dummy logger anyway
+        built = build_loggers(
+            spec, tracking, paths=paths, tensorboard_dir=plan.tensorboard_dir, rank=rank
+        )
+    if built:
         callbacks += [LearningRateMonitor(logging_interval="epoch"), FlushLoggersCallback()]
-    overrides = dict(trainer_overrides or {})
-    if fast is not None and fast.precision and "precision" not in overrides:
-        overrides["precision"] = fast.precision
-    kwargs, notes = trainer_kwargs(globals_, overrides)
-    apply_ddp_timeout(kwargs, ddp_timeout)
+    if tracking is not None and built:
+        files = [
+            ckpt_dir / n for n in (plan.best_filename, plan.final_filename, "train_stats.json")
+        ]
+        callbacks.append(TrackingCallback(built, tracking, files, list(config_files or [])))
     for text in notes:
         say(f"trainer: {text}")
+    if dev_run:
+        say("debug: fast_dev_run: 1 batch of training and validation, nothing written")
     extra = dict(plan.trainer_kwargs)
+    extra["enable_progress_bar"] = shown.enable_progress_bar
     # the resolver already gave each rank its own shard of the data (components.hooks.datalist)
     extra["use_distributed_sampler"] = False
     if parts.validate is None:
@@ -146,20 +206,22 @@ def fit(
         kwargs,
         max_epochs=parts.max_epochs,
         callbacks=callbacks,
-        logger=logger,
+        logger=[b.logger for b in built] or None,
         default_root_dir=paths.run_dir,
         extra=extra,
     )
-    datamodule = MMARDataModule(
-        parts.dataloader, parts.validate.dataloader if parts.validate else None
-    )
+    datamodule = MMARDataModule(*tracker.loaders(parts))  # start-up caches are scanned
     dry_run(parts)
     gc_policy.settle()
     try:
         with ddp_job():
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
+        if preemption is None:  # debug=fast_dev_run: nothing to resume from
+            raise
         raise preempted_error(preemption, trainer) from None
+    except MisconfigurationException as exc:  # e.g. debug=limit: under 1 batch per epoch
+        raise misconfigured(exc) from None
     except Exception as exc:  # a dead DDP rank surfaces as a backend error of a collective
         error = dead_rank_error(trainer, exc, ddp_timeout)
         if error is None:
@@ -278,7 +340,9 @@ def _first_image(parts: TrainParts):  # noqa: ANN202 - a (1, C, ...) tensor
     dataset = parts.dataloader.dataset
     cached = isinstance(dataset, CacheDataset) and not isinstance(dataset, SmartCacheDataset)
     if cached and getattr(dataset, "cache_num", 0) > 0:
-        sample = dataset[0]
+        from mmar_hydra.faults.bad_case_loader import first_good_index
+
+        sample = dataset[first_good_index(dataset)]  # a skipped bad case is cached as a marker
         sample = sample[0] if isinstance(sample, list) else sample
         return sample["image"].unsqueeze(0)
     from mmar_hydra.components.resolver import is_pipeline_dataset

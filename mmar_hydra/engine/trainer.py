@@ -12,14 +12,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.errors import ConfigError
+
 __all__ = [
     "seed_from_globals",
+    "configured_seed",
     "trainer_kwargs",
     "build_trainer",
     "quiet_lightning",
     "distributed_layout",
     "describe_trainer",
     "new_trainer",
+    "misconfigured",
 ]
 
 
@@ -68,7 +72,8 @@ def _truthy(value: Any) -> bool:
     return str(value).lower() in ("true", "1") if isinstance(value, str) else bool(value)
 
 
-def _seed(globals_: Mapping[str, Any]) -> int | None:
+def configured_seed(globals_: Mapping[str, Any]) -> int | None:
+    """``determinism.random_seed`` of the globals (None: unseeded)."""
     det = globals_.get("determinism") or {}
     seed = det.get("random_seed") if isinstance(det, Mapping) else None
     return None if seed is None else int(seed)
@@ -76,7 +81,7 @@ def _seed(globals_: Mapping[str, Any]) -> int | None:
 
 def seed_from_globals(globals_: Mapping[str, Any]) -> int | None:
     """Seed python, numpy, torch and MONAI from ``determinism.random_seed`` (before building)."""
-    seed = _seed(globals_)
+    seed = configured_seed(globals_)
     if seed is None:
         return None
     import pytorch_lightning as pl
@@ -88,9 +93,18 @@ def seed_from_globals(globals_: Mapping[str, Any]) -> int | None:
 
 
 def trainer_kwargs(
-    globals_: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+    globals_: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    run_dir: Path | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Trainer arguments from the globals, then the preset's overrides; and notes to print."""
+    """Trainer arguments from the globals, then the preset's overrides; and notes to print.
+
+    Args:
+        globals_: the MMAR's resolved globals.
+        overrides: the ``trainer`` group's arguments (and a ``debug`` preset's).
+        run_dir: where a ``profiler: simple|advanced`` writes its report (the Hydra run folder).
+    """
     import torch
 
     notes: list[str] = []
@@ -118,7 +132,7 @@ def trainer_kwargs(
         )
     if torch.backends.cudnn.is_available():
         torch.backends.cudnn.benchmark = _truthy(globals_.get("cudnn_benchmark", False))
-    if _seed(globals_) is not None:
+    if configured_seed(globals_) is not None:
         # deterministic algorithms where torch has them; warn (not fail) where it has none
         kwargs["deterministic"] = "warn"
     tf32 = _truthy(globals_.get("tf32", False))
@@ -136,7 +150,18 @@ def trainer_kwargs(
         kwargs["accelerator"] = "cpu"
         if kwargs.get("strategy") == "ddp":
             kwargs["strategy"] = _cpu_ddp()
+    if run_dir is not None and kwargs.get("profiler") in ("simple", "advanced"):
+        kwargs["profiler"] = _profiler(str(kwargs["profiler"]), run_dir)
+        notes.append(f"profiler: {kwargs['profiler'].__class__.__name__}, report in {run_dir}")
     return kwargs, notes
+
+
+def _profiler(kind: str, run_dir: Path) -> Any:
+    """Lightning's simple / advanced profiler, its report as ``<stage>-profiler.txt``."""
+    from pytorch_lightning.profilers import AdvancedProfiler, SimpleProfiler
+
+    cls = SimpleProfiler if kind == "simple" else AdvancedProfiler
+    return cls(dirpath=str(run_dir), filename="profiler")
 
 
 def describe_trainer(kwargs: Mapping[str, Any]) -> str:
@@ -204,3 +229,22 @@ def new_trainer(args: Mapping[str, Any]) -> Any:
     if args.get("deterministic"):
         torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     return trainer
+
+
+def misconfigured(exc: Exception) -> ConfigError:
+    """Lightning's MisconfigurationException about the Trainer's switches, as a user error.
+
+    E.g. ``debug=limit`` (``limit_train_batches: 0.25``) on a loader of 2 batches: a fraction
+    that gives less than one batch.
+
+    Args:
+        exc: the exception Lightning raised when the fit started.
+    """
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ConfigError(
+        f"Lightning refused the trainer settings: {text}",
+        path="trainer",
+        expected="trainer.* switches (and debug= presets) that fit this MMAR's data",
+        fix="change the trainer.* override Lightning names, e.g. trainer.limit_train_batches=2 "
+        "(a whole number of batches) for debug=limit on a small datalist",
+    )

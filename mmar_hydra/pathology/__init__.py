@@ -10,18 +10,23 @@ keep Clara 4.0's behaviour exactly -- datalist items, patch grid, label order --
 through MONAI's ``WSIReader``.
 """
 
-from mmar_hydra.pathology.datasets import (
-    MaskedInferenceWSIDataset,
-    PatchWSIDataset,
-    SmartCachePatchWSIDataset,
-)
-from mmar_hydra.pathology.networks import ResNetFCModel
-from mmar_hydra.pathology.prob_map import ProbMapProducer
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "PatchWSIDataset",
-    "SmartCachePatchWSIDataset",
-    "MaskedInferenceWSIDataset",
-    "ResNetFCModel",
-    "ProbMapProducer",
-]
+# Names -> the submodule that defines them. Loaded on first use (PEP 562), so that the
+# reader can use ``pathology.backends`` without importing torch or MONAI.
+_LAZY = {
+    "PatchWSIDataset": "datasets",
+    "SmartCachePatchWSIDataset": "datasets",
+    "MaskedInferenceWSIDataset": "datasets",
+    "ResNetFCModel": "networks",
+    "ProbMapProducer": "prob_map",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"mmar_hydra.pathology.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'mmar_hydra.pathology' has no attribute {name!r}")

@@ -114,6 +114,8 @@ def read_mmar(
     rel = _relative(cfg_path, layout.root)
     kind = config_kind(raw, rel)
     raw, search_notes = plain_config(raw, rel)
+    if task == "automl":  # the search itself: no note about a plain run
+        search_notes = []
 
     normalized, dialect = normalize_dialect(raw, kind=kind, file=rel)
     normalized, notes = apply_compat(normalized, file=rel)

@@ -27,6 +27,8 @@ class RunRecord:
     stats: dict[str, Any] = field(default_factory=dict)
     params: int | None = None
     status: str = "not started"
+    # learning curves read elsewhere (an MLflow store); None: the run's TensorBoard events
+    series: dict[str, list[tuple[int, float]]] | None = None
 
 
 def _is_mmar(path: Path) -> bool:

@@ -127,7 +127,9 @@ def plot_curves(runs: list[RunRecord], out: Path) -> Path:
     )
     fig, (ax_metric, ax_loss) = plt.subplots(1, 2, figsize=(12, 5.5))
     for run in runs:
-        series = curves(run.root, (metric, "train_loss_epoch"))
+        series = (
+            run.series if run.series is not None else curves(run.root, (metric, "train_loss_epoch"))
+        )
         label = label_of(run, keys)
         if metric in series:
             ax_metric.plot(*zip(*series[metric], strict=True), marker="o", label=label)

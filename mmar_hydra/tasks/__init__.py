@@ -101,6 +101,14 @@ TASKS: dict[str, TaskSpec] = {
             False,
         ),
         TaskSpec(
+            "automl",
+            "automl",
+            True,
+            "Clara AutoML: search a trn_autoML_*.json's space (automl.trials=, automl.seed=)",
+            "automl",
+            False,
+        ),
+        TaskSpec(
             "ensemble",
             "ensemble",
             True,

@@ -18,6 +18,7 @@ from mmar_hydra.bundle.writer import BundleWriter
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError, ErrorGroup
 from mmar_hydra.mmar.layout import model_file
+from mmar_hydra.tasks.records import record_run
 
 __all__ = ["run", "bundle_packages"]
 
@@ -179,6 +180,7 @@ def run(ctx: TaskContext) -> Path:
         raise
     for line in report.console_lines():
         print(line)
+    record_run(ctx, Path(bundle))  # how the bundle was made, beside its configs/
     print(f"wrote bundle {bundle} ({len(writer.files)} files; see its conversion_report.md)")
     return bundle
 

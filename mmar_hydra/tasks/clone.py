@@ -18,12 +18,12 @@ from typing import Any
 from mmar_hydra.context import FRAMEWORK_KEYS, TaskContext
 from mmar_hydra.errors import ConfigError
 
-__all__ = ["run", "clone_mmar", "apply_override"]
+__all__ = ["run", "clone_mmar", "apply_override", "parse_value"]
 
 CLONED = ("config", "commands", "custom", "docs", "resources")
 
 
-def _parse(value: str) -> Any:
+def parse_value(value: str) -> Any:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides([f"k={value}"])[0].value()
@@ -112,7 +112,7 @@ def clone_mmar(
     files = {p: json.loads(p.read_text()) for p in sorted((dst / "config").glob("*.json"))}
     for text in overrides:
         key, _, value = text.partition("=")
-        apply_override(files, env_path, key.lstrip("+"), _parse(value))
+        apply_override(files, env_path, key.lstrip("+"), parse_value(value))
     for path, data in files.items():
         path.write_text(json.dumps(data, indent=2) + "\n")
     record = {

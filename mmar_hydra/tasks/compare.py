@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.runs.collect import RunRecord
+from mmar_hydra.runs.mlflow_runs import is_mlflow_spec
+from mmar_hydra.tasks.records import record_run
 
 __all__ = ["run"]
 
@@ -13,7 +17,6 @@ __all__ = ["run"]
 def run(ctx: TaskContext) -> Path:
     from omegaconf import OmegaConf
 
-    from mmar_hydra.runs.collect import find_mmars, load_run
     from mmar_hydra.runs.compare import compare_runs, plot_curves, write_table
 
     runs = ctx.cfg.get("runs")
@@ -26,22 +29,45 @@ def run(ctx: TaskContext) -> Path:
         )
     runs = OmegaConf.to_container(runs) if not isinstance(runs, str) else runs
     assert isinstance(runs, str | list)  # a string or a list on the command line
-    roots = find_mmars(runs)
-    if not roots:
+    records = (
+        _mlflow_records(ctx, runs)
+        if isinstance(runs, str) and is_mlflow_spec(runs)
+        else _folder_records(runs)
+    )
+    if not records:
         raise ConfigError(
-            f"no MMAR found in {runs}",
+            f"no run found in {runs}",
             path="runs",
-            expected="folders that hold config/ (and models/ once trained)",
+            expected="folders that hold config/ (and models/ once trained), or "
+            "mlflow:EXPERIMENT with training runs",
         )
-    names = _names(roots)
-    records = [load_run(root, name) for root, name in zip(roots, names, strict=True)]
     out = Path(str(ctx.cfg.get("out") or "compare")).expanduser().resolve()
     columns, rows = compare_runs(records)
     csv_path, md_path, text = write_table(columns, rows, out)
     png = plot_curves(records, out)
+    record_run(ctx, out, extra={"runs": runs})
     print(text)
     print(f"wrote {csv_path}\n      {md_path}\n      {png}")
     return out
+
+
+def _folder_records(runs: str | list[Any]) -> list[RunRecord]:
+    from mmar_hydra.runs.collect import find_mmars, load_run
+
+    roots = find_mmars(runs)
+    return [load_run(root, name) for root, name in zip(roots, _names(roots), strict=True)]
+
+
+def _mlflow_records(ctx: TaskContext, runs: str) -> list[RunRecord]:
+    """``runs=mlflow:EXPERIMENT[/SWEEP]`` from ``tracking_uri`` (default with ``mmar=``: the
+    MMAR's own ``runs/mlflow.db``)."""
+    from mmar_hydra.hydra_config import runs_dir
+    from mmar_hydra.runs.mlflow_runs import load_mlflow_runs
+    from mmar_hydra.tracking.mlflow_store import store_location
+
+    mmar = ctx.settings.mmar
+    uri, _ = store_location(ctx.settings.tracking_uri, Path(runs_dir(mmar)) if mmar else None)
+    return load_mlflow_runs(runs, uri)
 
 
 def _names(roots: list[Path]) -> list[str]:

@@ -21,6 +21,7 @@ from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError, MMARError
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.tasks.preflight import checked_config
+from mmar_hydra.tasks.records import record_run
 
 __all__ = ["run", "DataSource", "data_source"]
 
@@ -227,6 +228,7 @@ def run(ctx: TaskContext) -> float | None:
     trained = [f for f in range(split.k) if folder.trained(f)]
     _oof(ctx, folder, source, [f for f in trained if not folder.has_oof(f)])
     paths, text = write_report(folder)
+    record_run(ctx, folder.root, extra={"folds": split.k, "trained": trained})
     print("\n" + text)
     print("wrote " + "\n      ".join(str(p) for p in paths))
     missing = [f for f in range(split.k) if f not in trained]

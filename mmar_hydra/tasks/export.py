@@ -22,6 +22,7 @@ from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.mmar.layout import model_file
 from mmar_hydra.run_paths import RunPaths
+from mmar_hydra.tasks.records import record_run
 
 __all__ = ["run", "default_input_shape", "FORMATS", "parse_formats", "export_record"]
 
@@ -145,6 +146,7 @@ def run(ctx: TaskContext) -> Path:
     from mmar_hydra.tasks.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.model_record import record_files
+    from mmar_hydra.writers.run_info import say_drift
 
     config = ctx.mmar_config
     root = ctx.mmar_root
@@ -154,6 +156,7 @@ def run(ctx: TaskContext) -> Path:
     model_path = paths.read(settings.model_path or model_file(config, "MMAR_CKPT"))
     outputs = _outputs(paths, settings.output_path, config, formats)
     checkpoint = load_checkpoint(model_path)
+    say_drift(checkpoint.get("versions"), model_path)
     trained = checkpoint.get("train_conf")
     shape = _shape(settings.input_shape or default_input_shape(_has_model(trained) or config))
     print(f"export: {_network_origin(ctx, checkpoint, model_path)}")
@@ -179,6 +182,8 @@ def run(ctx: TaskContext) -> Path:
         exported = check.pop("_exported", exported)
         _say_check(fmt, {**check, "input_shape": shape})
         print(f"wrote {outputs[fmt]}")
+    written = {fmt: str(path) for fmt, path in outputs.items()}
+    record_run(ctx, outputs[formats[0]].parent, config, extra={"exported": written})
     return outputs[formats[0]]
 
 

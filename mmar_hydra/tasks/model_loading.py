@@ -17,6 +17,16 @@ from mmar_hydra.errors import ConfigError
 __all__ = ["load_eval_network", "network_for_checkpoint", "training_config"]
 
 
+def _json(text: Any) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def training_config(mmar_root: Path) -> dict[str, Any]:
     """The MMAR's config_train.json, resolved (used to rebuild a network)."""
     from omegaconf import OmegaConf
@@ -59,6 +69,7 @@ def load_eval_network(
 ) -> Any:
     """The ready-to-run network for a flat validation / inference config (``file``: its path)."""
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
+    from mmar_hydra.writers.run_info import say_drift
     from mmar_hydra.writers.torchscript import load_torchscript
 
     if source is None:
@@ -69,7 +80,10 @@ def load_eval_network(
         )
     if source.kind == "ts":
         say(f"model: TorchScript {source.path}")
-        return load_torchscript(Path(str(source.path)))
+        record = {"metadata.json": ""}
+        network = load_torchscript(Path(str(source.path)), extra_files=record)
+        say_drift(_json(record["metadata.json"]).get("versions"), str(source.path), say)
+        return network
     network = source.network
     loads = [h for h in handlers if h.name == "CheckpointLoader"]
     paths = [Path(str(source.path))] if source.kind == "ckpt" else []
@@ -88,6 +102,7 @@ def load_eval_network(
         )
     for path in dict.fromkeys(paths):  # the same file named twice is loaded once
         checkpoint = load_checkpoint(path)
+        say_drift(checkpoint.get("versions"), path, say)
         if network is None:
             network = network_for_checkpoint(
                 checkpoint, None, mmar_root=mmar_root, allow_code=allow_code

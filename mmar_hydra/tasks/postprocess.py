@@ -17,6 +17,7 @@ from typing import Any
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.run_paths import RunPaths
+from mmar_hydra.tasks.records import record_run
 
 __all__ = ["run", "OUTPUT_CONFIG"]
 
@@ -91,6 +92,7 @@ def run(ctx: TaskContext) -> Path:
     labels = labels_of(next(cases()))
     write_config(source, load_json(source), klcc_specs(choice, labels), dest)
     paths, text = write_report(folder)
+    record_run(ctx, folder.root, extra={"kept": choice.describe(labels)})
     print("\n" + text)
     print(f"kept: {choice.describe(labels)}")
     print(f"wrote {folder.root / POSTPROCESS_CSV}\n      {dest}\n      {paths[1]}")

@@ -14,6 +14,9 @@ from typing import Any
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.tasks.preflight import checked_config
+from mmar_hydra.tasks.records import datalist_of, record_run
+from mmar_hydra.tracking.info import logger_spec, tracking_info
+from mmar_hydra.tracking.mlflow_store import tracking_env_kept
 
 __all__ = ["run", "trainer_overrides"]
 
@@ -44,7 +47,10 @@ def _save_resolved_config(ctx: TaskContext, ckpt_dir: Path) -> Path:
 def run(ctx: TaskContext) -> float | None:
     """Train; returns the best validation key metric (for Hydra sweepers), or None."""
     from mmar_hydra.components.builder import build_train
+    from mmar_hydra.faults.bad_cases import BadCasePolicy
 
+    # checked before the caches fill: skip_bad_cases / max_bad_fraction
+    bad_cases = BadCasePolicy(ctx.settings.skip_bad_cases, ctx.settings.max_bad_fraction)
     fast: list[Any] = []  # the FastPlan, when fast=true rewrote the config
 
     def speed_up(resolved: dict[str, Any]) -> dict[str, Any]:
@@ -57,28 +63,44 @@ def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.writers.atomic import ensure_writable_dir
 
     ckpt_dir = paths.ckpt_dir
-    ensure_writable_dir(ckpt_dir)
+    dev_run = bool(trainer_overrides(ctx).get("fast_dev_run"))  # debug=fast_dev_run
+    if not dev_run:  # a smoke test leaves models/ untouched
+        ensure_writable_dir(ckpt_dir)
     seed_from_globals(config)  # before building: random transforms take their seeds at init
     rank, world_size = distributed_layout(trainer_kwargs(config, trainer_overrides(ctx))[0])
-    # rank 0 holds the folder's lock (DDP children re-run this task inside its run)
-    with run_lock(ckpt_dir) if rank == 0 else contextlib.nullcontext():
+    # rank 0 holds the folder's lock (DDP children re-run this task inside its run);
+    # debug=fast_dev_run writes nothing there, so it takes no lock either
+    locked = rank == 0 and not dev_run
+    with run_lock(ckpt_dir) if locked else contextlib.nullcontext():
         parts = build_train(
             config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
         )
-        result = _fit(ctx, config, parts, paths, rank, fast)
-    if rank == 0:
+        config_files = _records(ctx, config, paths, rank, dev_run)
+        with tracking_env_kept():
+            result = _fit(ctx, config, parts, paths, rank, fast, config_files, bad_cases)
+    if rank == 0 and not dev_run:
         _print_summary(Path(result["ckpt_dir"]), result)
+    elif rank == 0:
+        print(
+            f"debug=fast_dev_run: {result['global_step']} training step(s), {ckpt_dir} untouched; "
+            f"run_info.json in {paths.run_dir}"
+        )
     return result.get("best_key_metric")
 
 
 def _fit(
-    ctx: TaskContext, config: Any, parts: Any, paths: Any, rank: int, fast: list[Any]
+    ctx: TaskContext,
+    config: Any,
+    parts: Any,
+    paths: Any,
+    rank: int,
+    fast: list[Any],
+    config_files: list[Path],
+    bad_cases: Any = None,
 ) -> dict[str, Any]:
-    """Save the resolved config and train, inside the checkpoint folder's lock."""
+    """The engine's ``fit`` with the task's loggers, records and progress display."""
     from mmar_hydra.engine.run import fit
 
-    if rank == 0:
-        _save_resolved_config(ctx, paths.ckpt_dir)
     return fit(
         parts,
         globals_=config,
@@ -89,7 +111,28 @@ def _fit(
         say=print if rank == 0 else _silent,
         fast=fast[0] if fast else None,
         ddp_timeout=ctx.settings.ddp_timeout,
+        logger_spec=logger_spec(ctx.cfg),
+        tracking=tracking_info(ctx, config, paths, datalist=datalist_of(config, ctx.mmar_root)),
+        config_files=config_files,
+        progress=ctx.settings.progress,
+        rank=rank,
+        bad_cases=bad_cases,
     )
+
+
+def _records(
+    ctx: TaskContext, config: dict[str, Any], paths: Any, rank: int, dev_run: bool
+) -> list[Path]:
+    """Rank 0 writes run_info.json and the resolved config; the loggers store both.
+
+    debug=fast_dev_run leaves ``models/`` untouched: run_info.json goes to the run folder.
+    """
+    if rank != 0:
+        return []
+    files = [record_run(ctx, paths.run_dir if dev_run else paths.ckpt_dir, config)]
+    if not dev_run:
+        files.insert(0, _save_resolved_config(ctx, paths.ckpt_dir))
+    return files
 
 
 def _fast(ctx: TaskContext, resolved: dict[str, Any], out: list[Any]) -> dict[str, Any]:

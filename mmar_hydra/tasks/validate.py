@@ -8,12 +8,16 @@ transforms (Invertd back to each input's space, SaveImaged) into the same folder
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.tasks.eval_flags import EvalFlags, apply_eval_flags
 from mmar_hydra.tasks.preflight import checked_config
+from mmar_hydra.tasks.records import datalist_of, record_run
+from mmar_hydra.tracking.info import logger_spec, tracking_info
+from mmar_hydra.tracking.mlflow_store import tracking_env_kept
 
 __all__ = ["run"]
 
@@ -30,6 +34,8 @@ def _write_eval_files(paths: RunPaths, handlers: list[Any], result: dict) -> lis
 def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.components.builder import build_eval
     from mmar_hydra.engine.evaluation import evaluate
+    from mmar_hydra.engine.loggers import build_loggers, record_evaluation
+    from mmar_hydra.engine.progress import plan_progress
     from mmar_hydra.engine.trainer import distributed_layout, trainer_kwargs
     from mmar_hydra.tasks.ensemble import ensemble_network, wants_ensemble
     from mmar_hydra.tasks.model_loading import load_eval_network
@@ -49,7 +55,10 @@ def run(ctx: TaskContext) -> float | None:
         )
 
     config, paths = checked_config(ctx, "flat", adjust=clara_flags)
-    kwargs, notes = trainer_kwargs(config, trainer_overrides(ctx))
+    kwargs, notes = trainer_kwargs(config, trainer_overrides(ctx), run_dir=paths.run_dir)
+    dev_run = bool(kwargs.get("fast_dev_run"))  # debug=fast_dev_run: one batch, nothing written
+    shown = plan_progress(ctx.settings.progress)
+    kwargs.update(enable_progress_bar=shown.enable_progress_bar, callbacks=shown.callbacks)
     rank, world_size = distributed_layout(kwargs)
     say = print if rank == 0 else (lambda *_: None)
     for note in notes:
@@ -68,14 +77,27 @@ def run(ctx: TaskContext) -> float | None:
             say=say,
             file=(config.get("mmar_source") or {}).get("config_file"),
         )
+    info = tracking_info(ctx, config, paths, datalist=datalist_of(config, ctx.mmar_root))
+    built = (
+        []
+        if dev_run
+        else build_loggers(logger_spec(ctx.cfg), info, paths=paths, rank=rank, for_eval=True)
+    )
     result = evaluate(network, parts, kwargs)
     is_validate = ctx.cfg.task in ("validate", "ensemble") and bool(result["metrics"])
     if rank == 0:
-        if is_validate:
-            for path in _write_eval_files(paths, parts.handlers, result):
+        written = []
+        if is_validate and not dev_run:
+            written = _write_eval_files(paths, parts.handlers, result)
+            for path in written:
                 print(f"wrote {path}")
         for label, value in result["metrics"].items():
             print(f"{label}: {value:.4f}")
         print(f"{result['cases']} case(s) {'validated' if is_validate else 'inferred'}")
+        folder = paths.run_dir if dev_run else paths.eval_dir
+        record = record_run(ctx, folder, config, extra={"metrics": result["metrics"]})
+        with tracking_env_kept():
+            files = [*map(Path, written), record]
+            record_evaluation(built, info, result["metrics"], files, network)
     key = next((m.log_label for m in parts.metrics if m.is_key), None)
     return result["metrics"].get(key) if key else None

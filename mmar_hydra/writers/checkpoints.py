@@ -34,12 +34,17 @@ def save_checkpoint(
     train_conf: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
 ) -> None:
-    """Save the network's weights and the training config as a Clara checkpoint dict."""
+    """Save the network's weights and the training config as a Clara checkpoint dict.
+
+    The dict also holds ``versions`` (Python, torch, MONAI, ...), so a later run with other
+    versions can say so (:func:`mmar_hydra.writers.run_info.drift_warning`).
+    """
+    from mmar_hydra.writers.model_record import package_versions
+
     module = getattr(network, "module", network)  # unwrap DDP / DataParallel
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
-    atomic_torch_save(
-        {"model": state, "train_conf": _plain(train_conf), **(extra or {})}, Path(path)
-    )
+    data = {"model": state, "train_conf": _plain(train_conf), "versions": package_versions()}
+    atomic_torch_save({**data, **(extra or {})}, Path(path))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

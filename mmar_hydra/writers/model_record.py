@@ -27,6 +27,8 @@ _TRACKED = (
     "torch",
     "numpy",
     "pytorch-lightning",
+    "hydra-core",
+    "omegaconf",
     "pytorch-ignite",
     "nibabel",
     "onnx",

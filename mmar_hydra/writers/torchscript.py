@@ -74,8 +74,14 @@ def export_torchscript(
     return result
 
 
-def load_torchscript(path: str | Path) -> Any:
-    """``torch.jit.load`` with clear errors (missing file, not TorchScript)."""
+def load_torchscript(path: str | Path, extra_files: dict[str, Any] | None = None) -> Any:
+    """``torch.jit.load`` with clear errors (missing file, not TorchScript).
+
+    Args:
+        path: the ``.ts`` file.
+        extra_files: ``{name: ""}`` of embedded files to read (filled in place, e.g. the model
+            record's ``metadata.json``; a name the file lacks stays empty).
+    """
     import torch
 
     path = Path(path)
@@ -89,7 +95,7 @@ def load_torchscript(path: str | Path) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.jit.load(str(path), map_location="cpu")
+            return torch.jit.load(str(path), map_location="cpu", _extra_files=extra_files)
     except (RuntimeError, ValueError) as exc:
         raise CheckpointError(
             "the file is not a TorchScript model",

@@ -1,0 +1,1 @@
+"""Experiment tracking: what loggers record (info), local MLflow stores, sweep parent runs."""
