@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from conftest import run_main, save_foreign_checkpoint
+
+pytestmark = pytest.mark.slow  # 12 s on a loaded worker; the fast suite is over its budget
 
 SMALL = ["train.model.args.channels=[8,16,32]", "train.model.args.strides=[2,2]"]
 
