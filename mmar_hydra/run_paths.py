@@ -13,16 +13,22 @@ so there is one confinement rule.
   sweep, the job's own MMAR clone under the sweep folder. A sweep job never writes into its
   parent MMAR: an absolute path inside the parent is moved to the same place in the clone.
 - A write must land inside ``write_root``, the Hydra run folder or a folder of
-  ``allow_write=[...]``; ``allow_code=true`` (a trusted MMAR) lifts the limit.
+  ``allow_write=[...]``. Without ``allow_code=true`` a path outside them is refused; with it
+  (a trusted MMAR, such as GettingStarted's BYOC config whose debug ``SaveImageD`` writes to
+  ``/claraDevDay/...``) the write is redirected to the same path under
+  ``<run folder>/outside/`` and said once: trusted configs run, and still write only inside
+  the MMAR and the run folders. ``allow_write=[DIR]`` writes to ``DIR`` itself.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.mmar.layout import MODEL_FILES, undefined_variable
 
 if TYPE_CHECKING:
     from mmar_hydra.context import TaskContext
@@ -48,7 +54,8 @@ class RunPaths:
         write_root: where relative writes start: ``mmar_root``, or a sweep job's MMAR clone.
         run_dir: Hydra's folder for this job (logs, .hydra/).
         allowed: extra folders a trusted MMAR may write to (``allow_write``).
-        unrestricted: ``allow_code=true``: writes may go anywhere.
+        redirect_outside: ``allow_code=true``: a write outside the roots goes to
+            ``run_dir/outside/<its absolute path>`` (with a note) instead of being refused.
         ckpt_value, eval_value: ``MMAR_CKPT_DIR`` and ``MMAR_EVAL_OUTPUT_PATH`` as configured.
     """
 
@@ -56,7 +63,7 @@ class RunPaths:
     write_root: Path
     run_dir: Path
     allowed: tuple[Path, ...] = ()
-    unrestricted: bool = False
+    redirect_outside: bool = False
     ckpt_value: str = "models"
     eval_value: str = "eval"
 
@@ -75,7 +82,7 @@ class RunPaths:
             write_root=write_root,
             run_dir=Path(ctx.run_dir).resolve(),
             allowed=tuple(_absolute(p, root) for p in settings.allow_write),
-            unrestricted=settings.allow_code,
+            redirect_outside=settings.allow_code,
             ckpt_value=str(config.get("MMAR_CKPT_DIR") or "models"),
             eval_value=str(config.get("MMAR_EVAL_OUTPUT_PATH") or "eval"),
         )
@@ -91,8 +98,13 @@ class RunPaths:
     def is_job_clone(self) -> bool:
         return self.write_root != self.mmar_root
 
-    def read(self, value: str | Path) -> Path:
-        """A path to read, relative to the MMAR as Clara resolved it."""
+    def read(self, value: str | Path, *, where: str = "", file: str | None = None) -> Path:
+        """A path to read, relative to the MMAR as Clara resolved it.
+
+        Raises:
+            ConfigError: the path is a model-file variable no file defines (``MMAR_CKPT``).
+        """
+        _refuse_undefined(value, where, file)
         return _absolute(value, self.mmar_root)
 
     def write(self, value: str | Path, *, where: str = "", file: str | None = None) -> Path:
@@ -101,21 +113,25 @@ class RunPaths:
         Raises:
             ConfigError: the path leaves the MMAR, the run folder and ``allow_write``.
         """
+        _refuse_undefined(value, where, file)
         resolved = _absolute(value, self.write_root)
         if self.is_job_clone and _within(resolved, self.mmar_root):
             if not _within(resolved, self.write_root) and not _within(resolved, self.run_dir):
                 # a sweep job writes its own copy: the same place inside its MMAR clone
                 resolved = self.write_root / resolved.relative_to(self.mmar_root)
         roots = (self.write_root, self.run_dir, *self.allowed)
-        if self.unrestricted or any(_within(resolved, r) for r in roots):
+        if any(_within(resolved, r) for r in roots):
             return resolved
+        if self.redirect_outside:
+            return _redirected(resolved, self.run_dir, value, where)
         raise ConfigError(
             f"refusing to write outside the MMAR: {value}",
             file=file,
             path=where or str(value),
             expected="a path inside " + " or ".join(str(r) for r in roots),
             fix="use a path inside the MMAR (e.g. models/exp1, eval/segs); for a trusted MMAR "
-            f"add allow_write=[{resolved.parent}] (or allow_code=true)",
+            f"add allow_write=[{resolved.parent}] (allow_code=true redirects it into the run "
+            "folder)",
         )
 
     @property
@@ -153,6 +169,37 @@ class RunPaths:
         """The MMAR's ``custom/`` code (a sweep job imports its clone's copy)."""
         clone = self.write_root / "custom"
         return clone if self.is_job_clone and clone.is_dir() else self.mmar_root / "custom"
+
+
+_SAID: set[tuple[Path, Path]] = set()
+
+
+def _redirected(resolved: Path, run_dir: Path, value: str | Path, where: str) -> Path:
+    """``resolved`` moved under ``run_dir/outside/``; the move is said once per process."""
+    target = run_dir / "outside" / resolved.relative_to(resolved.anchor)
+    if (resolved, run_dir) not in _SAID:
+        _SAID.add((resolved, run_dir))
+        print(
+            f"paths: {where or value}: {value} is outside the MMAR and the run folder; "
+            f"writing to {target} instead (allow_write=[{resolved}] writes there)",
+            file=sys.stderr,
+        )
+    return target
+
+
+def _refuse_undefined(value: str | Path, where: str, file: str | None) -> None:
+    """A path that is the reader's marker of an undefined ``MMAR_CKPT`` / ``MMAR_TORCHSCRIPT``."""
+    name = undefined_variable(value)
+    if name is None:
+        return
+    usual = MODEL_FILES.get(name, "models/...")
+    raise ConfigError(
+        f"{name} is not defined, and this config reads its model through {{{name}}}",
+        file=file,
+        path=where or name,
+        expected=f"{name} in config/environment.json (Clara has no default for it)",
+        fix=f'add "{name}": "{usual}" to config/environment.json, or pass {name}={usual}',
+    )
 
 
 def _within(path: Path, root: Path) -> bool:

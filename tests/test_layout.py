@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mmar_hydra.errors import ConfigError
-from mmar_hydra.mmar.layout import ENV_DEFAULTS, MMARLayout
+from mmar_hydra.mmar.layout import ENV_DEFAULTS, MMARLayout, model_file, undefined_variable
 
 
 @pytest.fixture
@@ -96,7 +96,11 @@ def test_resolve(mmar: Path) -> None:
 
 
 def test_env_defaults() -> None:
-    assert ENV_DEFAULTS["MMAR_CKPT"] == "models/model.pt"
+    # Clara had no default model files: a config reading {MMAR_CKPT} that no file defines is
+    # refused where the path is read (test_run_paths); export falls back to the usual place
+    assert undefined_variable(ENV_DEFAULTS["MMAR_CKPT"]) == "MMAR_CKPT"
+    assert model_file(ENV_DEFAULTS, "MMAR_CKPT") == "models/model.pt"
+    assert model_file({"MMAR_TORCHSCRIPT": "m/x.ts"}, "MMAR_TORCHSCRIPT") == "m/x.ts"
     assert ENV_DEFAULTS["MMAR_EVAL_OUTPUT_PATH"] == "eval"
     assert set(ENV_DEFAULTS) == {
         "MMAR_EVAL_OUTPUT_PATH",
@@ -105,3 +109,12 @@ def test_env_defaults() -> None:
         "MMAR_TORCHSCRIPT",
         "PROCESSING_TASK",
     }
+
+
+def test_export_reads_a_config_train_star_without_config_train(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config_train_Unet.json").write_text("{}")
+    layout = MMARLayout(tmp_path)
+    assert layout.config_file_for("export").name == "config_train_Unet.json"
+    with pytest.raises(ConfigError, match="task=train not found"):
+        layout.config_file_for("train")  # only export guesses (and says which network it built)

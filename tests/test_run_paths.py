@@ -22,15 +22,22 @@ def test_writes_stay_inside_the_mmar_and_the_run_folder(tmp_path: Path) -> None:
     assert paths.read("../data/x.nii.gz") == (tmp_path / "data" / "x.nii.gz").resolve()
 
 
-def test_allow_write_and_allow_code_open_the_boundary(tmp_path: Path) -> None:
+def test_allow_write_opens_the_boundary_allow_code_redirects(tmp_path: Path, capsys) -> None:
     mmar = (tmp_path / "mmar").resolve()
     extra = (tmp_path / "debug").resolve()
     allowed = RunPaths(mmar_root=mmar, write_root=mmar, run_dir=mmar, allowed=(extra,))
     assert allowed.write(extra / "patches") == extra / "patches"
     with pytest.raises(ConfigError):
         allowed.write(tmp_path / "elsewhere")
-    trusted = RunPaths(mmar_root=mmar, write_root=mmar, run_dir=mmar, unrestricted=True)
-    assert trusted.write(tmp_path / "elsewhere") == (tmp_path / "elsewhere").resolve()
+    run = (tmp_path / "run").resolve()
+    trusted = RunPaths(mmar_root=mmar, write_root=mmar, run_dir=run, redirect_outside=True)
+    outside = (tmp_path / "elsewhere").resolve()
+    assert trusted.write(outside, where="x.output_dir") == run / "outside" / outside.relative_to(
+        "/"
+    )
+    assert trusted.write(outside) == run / "outside" / outside.relative_to("/")
+    assert capsys.readouterr().err.count(f"x.output_dir: {outside} is outside the MMAR") == 1
+    assert trusted.write(extra) == run / "outside" / extra.relative_to("/")  # not in allow_write
 
 
 def test_a_sweep_job_never_writes_into_its_parent(tmp_path: Path) -> None:
@@ -45,3 +52,13 @@ def test_a_sweep_job_never_writes_into_its_parent(tmp_path: Path) -> None:
     assert job.write(run / "log.txt") == run / "log.txt"  # its own run folder stays as is
     # reads still come from the parent (data, the checkpoint to fine-tune from)
     assert job.read("models/model.pt") == parent / "models" / "model.pt"
+
+
+def test_an_undefined_model_file_is_refused_where_it_is_read(tmp_path: Path) -> None:
+    from mmar_hydra.mmar.layout import undefined_marker
+
+    paths = RunPaths.inside(tmp_path)
+    for use in (paths.read, paths.write):
+        with pytest.raises(ConfigError, match="MMAR_CKPT is not defined") as err:
+            use(undefined_marker("MMAR_CKPT"), where="model.ckpt_path", file="config/v.json")
+        assert '"MMAR_CKPT": "models/model.pt"' in err.value.format()

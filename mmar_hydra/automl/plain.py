@@ -39,7 +39,7 @@ def plain_config(raw: dict[str, Any], file: str) -> tuple[dict[str, Any], list[C
         old=f"Clara AutoML search space: {len(space.params)} search block(s), "
         f"lists of alternatives: {lists}",
         new="first alternative of each list, the config's default values",
-        reason="a plain run trains one configuration; the search itself is Clara's "
-        "medl.apps.automl, translated by mmar_hydra.automl (README 'Clara AutoML')",
+        reason="a plain run trains one configuration; task=automl runs the search "
+        "(Clara's medl.apps.automl; README 'Clara AutoML')",
     )
     return apply_sample(raw, space, {}), [note]

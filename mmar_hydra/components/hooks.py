@@ -154,7 +154,8 @@ def _paths(
             args[key] = str(ctx.paths.write(args[key], where=at, file=ctx.file))
     for key in READ_ARGS:
         if isinstance(args.get(key), str):
-            args[key] = str(ctx.paths.read(args[key]))
+            at = json_path(where, "args", key)
+            args[key] = str(ctx.paths.read(args[key], where=at, file=ctx.file))
 
 
 def _class_name_args(

@@ -417,11 +417,14 @@ class Resolver:
             )
         i, chosen = enabled[0]
         at = json_path(where, i) if isinstance(model, list) else where
+        read_path = self.hooks.paths.read
         if "ts_path" in chosen:
-            return ModelSource("ts", str(self.hooks.paths.read(str(chosen["ts_path"]))))
+            ts = read_path(str(chosen["ts_path"]), where=json_path(at, "ts_path"), file=self.file)
+            return ModelSource("ts", str(ts))
         network = self.component(chosen, at) if "name" in chosen or "path" in chosen else None
         path = chosen.get("ckpt_path")
-        read = str(self.hooks.paths.read(str(path))) if path else None
+        at = json_path(at, "ckpt_path")
+        read = str(read_path(str(path), where=at, file=self.file)) if path else None
         return ModelSource("ckpt" if path else "network", read, network)
 
 

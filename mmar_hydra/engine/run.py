@@ -106,6 +106,8 @@ def fit(
     plan = plan_handlers(parts, default_dir=paths.ckpt_dir, finetune=finetune)
     for text in plan.report():
         say(f"handlers: {text}")
+    if finetune and not plan.load:
+        plan.load.append(_finetune_start(globals_, paths, say))
     overrides = dict(trainer_overrides or {})
     if fast is not None and fast.precision and "precision" not in overrides:
         overrides["precision"] = fast.precision
@@ -251,6 +253,16 @@ def _channels_last(network: Any) -> Any:
 
     dims: Any = getattr(network, "dimensions", None) or getattr(network, "spatial_dims", 3)
     return torch.channels_last_3d if int(dims) == 3 else torch.channels_last
+
+
+def _finetune_start(globals_: Mapping[str, Any], paths: RunPaths, say: Any) -> Any:
+    """Clara 4.0 early access fine-tuned without a CheckpointLoader in config_train.json (its
+    finetune configs carried one): ``task=finetune`` still starts from ``MMAR_CKPT``."""
+    from mmar_hydra.engine.handlers import CheckpointLoad
+
+    path = paths.read(str(globals_.get("MMAR_CKPT")), where="MMAR_CKPT")
+    say(f"finetune: the config has no CheckpointLoader; starting from MMAR_CKPT ({path})")
+    return CheckpointLoad(path=path, strict=True, skip_mismatched=True, where="MMAR_CKPT")
 
 
 def load_engine_states(

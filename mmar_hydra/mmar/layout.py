@@ -8,17 +8,58 @@ relative paths against the root as Clara did. Where a run writes is decided by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from mmar_hydra.errors import ConfigError
 
-__all__ = ["MMARLayout", "ENV_DEFAULTS", "DEFAULT_CONFIGS"]
+__all__ = [
+    "MMARLayout",
+    "ENV_DEFAULTS",
+    "DEFAULT_CONFIGS",
+    "MODEL_FILES",
+    "undefined_marker",
+    "undefined_variable",
+    "model_file",
+]
+
+# The model files' usual places. Clara did not default them: a config that reads a model
+# through {MMAR_CKPT} / {MMAR_TORCHSCRIPT} while neither the config nor environment.json
+# defines it is broken as published (cte_fl_admin_40's validation). The reader fills such a
+# variable with a marker, and RunPaths refuses to read or write a path through it; tasks
+# with their own default (export's model_path / output_path) fall back to these.
+MODEL_FILES: dict[str, str] = {
+    "MMAR_CKPT": "models/model.pt",
+    "MMAR_TORCHSCRIPT": "models/model.ts",
+}
+
+
+def undefined_marker(name: str) -> str:
+    """The value the reader gives a model-file variable that no file defines."""
+    return f"<{name} is not defined>"
+
+
+def undefined_variable(value: object) -> str | None:
+    """The variable's name when ``value`` is :func:`undefined_marker`'s, else None."""
+    text = str(value)
+    if text.startswith("<") and text.endswith(" is not defined>"):
+        return text[1 : -len(" is not defined>")]
+    return None
+
+
+def model_file(config: Mapping[str, Any], key: str) -> str:
+    """``MMAR_CKPT`` / ``MMAR_TORCHSCRIPT`` as configured, else its usual place."""
+    value = config.get(key)
+    if value is None or undefined_variable(value):
+        return MODEL_FILES[key]
+    return str(value)
+
 
 ENV_DEFAULTS: dict[str, str] = {
     "MMAR_EVAL_OUTPUT_PATH": "eval",
     "MMAR_CKPT_DIR": "models",
-    "MMAR_CKPT": "models/model.pt",
-    "MMAR_TORCHSCRIPT": "models/model.ts",
+    **{name: undefined_marker(name) for name in MODEL_FILES},
     "PROCESSING_TASK": "segmentation",
 }
 
@@ -66,8 +107,16 @@ class MMARLayout:
             if p.name != "environment.json"
         )
 
+    def training_configs(self) -> list[Path]:
+        """``config/config_train*.json`` (GettingStarted has ``config_train_Unet.json``, ...)."""
+        return sorted(self.config_dir.glob("config_train*.json"))
+
     def config_file_for(self, task: str, config_file: str | Path | None = None) -> Path:
-        """The config file a task reads: ``config_file`` if given, else the task's default."""
+        """The config file a task reads: ``config_file`` if given, else the task's default.
+
+        ``task=export`` without ``config/config_train.json`` reads a ``config_train*.json``
+        (the export task decides which network to build and says so).
+        """
         if config_file:
             # Clara's -c is relative to the root; a bare name is also looked up in config/
             candidates = [self.resolve(config_file)]
@@ -76,6 +125,8 @@ class MMARLayout:
         else:
             names = DEFAULT_CONFIGS.get(task, ("config_train.json",))
             candidates = [self.config_dir / n for n in names]
+            if task == "export":
+                candidates += self.training_configs()
         for path in candidates:
             if path.is_file():
                 return path

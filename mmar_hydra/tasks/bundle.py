@@ -17,6 +17,7 @@ from mmar_hydra.bundle.report import ConversionReport
 from mmar_hydra.bundle.writer import BundleWriter
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError, ErrorGroup
+from mmar_hydra.mmar.layout import model_file
 from mmar_hydra.tasks.records import record_run
 
 __all__ = ["run", "bundle_packages"]
@@ -78,9 +79,7 @@ def _network_as_trained(ctx: TaskContext, config: dict, report: ConversionReport
     from mmar_hydra.tasks.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
 
-    model_path = ctx.mmar_root / str(
-        ctx.settings.model_path or config.get("MMAR_CKPT", "models/model.pt")
-    )
+    model_path = ctx.mmar_root / str(ctx.settings.model_path or model_file(config, "MMAR_CKPT"))
     checkpoint = load_checkpoint(model_path)
     trained = checkpoint.get("train_conf")
     ours = (config.get("train") or {}).get("model")
@@ -167,7 +166,7 @@ def run(ctx: TaskContext) -> Path:
         builder.network_def = builder.plain_component(trained_conf["train"]["model"], "train.model")
     files = _configs(ctx, builder, trained_conf)
     metadata = _metadata(ctx, builder.train.file, trained_conf, files["train.json"])
-    ts = ctx.mmar_root / str(config.get("MMAR_TORCHSCRIPT", "models/model.ts"))
+    ts = ctx.mmar_root / str(model_file(config, "MMAR_TORCHSCRIPT"))
     ship_ts = _torchscript_of(network, ts, trained_conf, report)
     writer = BundleWriter(Path(str(out)), force=ctx.settings.force)
     try:

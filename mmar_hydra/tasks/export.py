@@ -1,7 +1,8 @@
 """``task=export [format=torchscript|onnx|pt2|[...]]``: model files from ``model.pt``.
 
 The network is rebuilt from the ``train_conf`` stored in the checkpoint (how it was
-trained), else from the training config, and the checkpoint's weights are loaded strictly.
+trained), else from the training config (``config/config_train.json``; without one, the
+MMAR's only ``config_train*.json``), says which, and loads the checkpoint's weights strictly.
 Each format is checked against the eager model on the same input (unless
 ``ignore_verify=true``): TorchScript in torch, ONNX in onnxruntime on CPU, pt2 reloaded from
 its bytes. Every file carries the model record (``writers/model_record.py``): the resolved
@@ -19,6 +20,7 @@ from typing import Any
 from mmar_hydra.bundle.data_format import default_input_shape
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.mmar.layout import model_file
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.tasks.records import record_run
 
@@ -61,7 +63,7 @@ def _outputs(
     paths: RunPaths, given: str | None, config: Mapping[str, Any], formats: list[str]
 ) -> dict[str, Path]:
     """Where each format goes: ``output_path`` as given (one format), else its stem per format."""
-    base = given or config.get("MMAR_TORCHSCRIPT", "models/model.ts")
+    base = given or model_file(config, "MMAR_TORCHSCRIPT")
     out = {}
     for fmt in formats:  # one format: output_path as given; several: its stem per format
         target = Path(str(base))
@@ -91,6 +93,41 @@ def export_record(
     }
 
 
+def _has_model(conf: Any) -> Mapping[str, Any] | None:
+    """``conf`` when it is a training config with a network (``train.model``), else None."""
+    if isinstance(conf, Mapping) and isinstance(conf.get("train"), Mapping):
+        return conf if "model" in conf["train"] else None
+    return None
+
+
+def _network_origin(ctx: TaskContext, checkpoint: Mapping[str, Any], model_path: Path) -> str:
+    """Which config the network is built from, said once; a clean error when it is a guess.
+
+    Raises:
+        ConfigError: no ``config/config_train.json``, several ``config_train*.json`` and a
+            checkpoint without the ``train_conf`` that would say which one trained it.
+    """
+    read = ctx.read
+    if _has_model(checkpoint.get("train_conf")):
+        return f"network from the train_conf embedded in {model_path.name}"
+    if read is None:
+        return f"network from the config ({model_path.name} carries no train_conf)"
+    others = read.layout.training_configs()
+    guessed = not ctx.settings.config_file and read.config_file.name != "config_train.json"
+    if guessed and len(others) > 1:
+        names = ", ".join(str(p.relative_to(ctx.mmar_root)) for p in others)
+        raise ConfigError(
+            f"{model_path.name} carries no train_conf, and the MMAR has no "
+            f"config/config_train.json but several training configs: {names}",
+            file=model_path,
+            path="config_file",
+            expected="the training config this checkpoint was trained with",
+            fix=f"pass it, e.g. config_file={str(others[0].relative_to(ctx.mmar_root))}",
+        )
+    file = read.config_file.relative_to(ctx.mmar_root)
+    return f"network from {file} ({model_path.name} carries no train_conf)"
+
+
 def _say_check(fmt: str, check: Mapping[str, Any]) -> None:
     axes = check.get("dynamic_axes")
     dynamic = (
@@ -116,11 +153,13 @@ def run(ctx: TaskContext) -> Path:
     settings = ctx.settings
     paths = RunPaths.for_task(ctx, config)
     formats = parse_formats(settings.format)
-    model_path = paths.read(settings.model_path or config.get("MMAR_CKPT", "models/model.pt"))
+    model_path = paths.read(settings.model_path or model_file(config, "MMAR_CKPT"))
     outputs = _outputs(paths, settings.output_path, config, formats)
-    shape = _shape(settings.input_shape or default_input_shape(config))
     checkpoint = load_checkpoint(model_path)
     say_drift(checkpoint.get("versions"), model_path)
+    trained = checkpoint.get("train_conf")
+    shape = _shape(settings.input_shape or default_input_shape(_has_model(trained) or config))
+    print(f"export: {_network_origin(ctx, checkpoint, model_path)}")
     network = network_for_checkpoint(checkpoint, config, mmar_root=root, allow_code=ctx.allow_code)
     report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
     print(f"loaded {model_path} ({report.summary()})")
