@@ -14,7 +14,6 @@ The pathology MMARs run in ``tests/test_public_pathology.py`` and the deepgrow o
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -39,11 +38,6 @@ COVERED_ELSEWHERE = {
 # the config each MMAR trains first: the one its export / validation / inference read
 PRIMARY = {**dict.fromkeys(GS, "config_train_Unet.json"), **dict.fromkeys(FL, "config_train.json")}
 EXPORT_SHAPE = "input_shape=[1,1,48,48,48]"
-# custom/ code written for MONAI 0.5 numpy arrays (MyRandAdditiveNoised): public_deepgrow's
-# custom/ compat layer gives it numpy arrays
-LEGACY_ARRAYS = importlib.util.find_spec("mmar_hydra.components.legacy_arrays") is not None
-
-
 def test_every_public_mmar_is_covered(clara_examples):
     found = {p.name for p in (clara_examples / "public").iterdir() if p.is_dir()}
     assert found == {*GS, *FL, *AUTOML, *COVERED_ELSEWHERE}
@@ -149,8 +143,6 @@ def test_byoc_transform_debug_writes_stay_in_the_run_folder(clara_examples, data
     """trn_BYOC_transform.json: its debug SaveImageD writes to /claraDevDay/Data/_tmpDebugPatches/.
     With allow_code=true (its custom transform needs it) the write goes to
     ``<run folder>/outside/claraDevDay/...``, said once; nothing is written outside."""
-    if not LEGACY_ARRAYS:
-        pytest.xfail("custom/myTransformation.py needs numpy arrays (public_deepgrow's compat)")
     mmar = _copy(clara_examples / "public" / name, tmp_path / name)
     out = _ok(mmar, _datalist(data, name), "train", "trn_BYOC_transform.json", "allow_code=true")
     _assert_debug_patches_redirected(mmar, out)
