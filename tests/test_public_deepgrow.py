@@ -4,7 +4,8 @@ on synthetic CT prepared through ``task=prepare_dataset`` (``tests/corpus/deepgr
 Each one: refused without ``allow_code`` (its Interaction is custom/ code), then trained for
 one epoch with its ``iteration`` section (simulated clicks inside every training and
 validation step), then validated with its own ``config_validation.json`` (4.0: the exported
-TorchScript model; early access: its CheckpointLoader). The MMARs' crop sizes (256x256,
+TorchScript model; early access: its CheckpointLoader), and the early-access ones
+fine-tuned with their ``config_finetune.json``. The MMARs' crop sizes (256x256,
 128x192x192), click counts (up to 20) and UNet widths are for a GPU; overrides of the
 config's own JSON paths size them for 2 CPU cores, everything else is as published.
 """
@@ -69,6 +70,10 @@ def _small(config: dict, section: str, dims: int, prefix: str = "") -> list[str]
     return out
 
 
+def _checkpoints(mmar: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (mmar / "models").glob("*.pt")}
+
+
 def _train_overrides(mmar: Path, dims: int) -> list[str]:
     config = json.loads((mmar / "config" / "config_train.json").read_text())
     return [
@@ -121,3 +126,20 @@ def test_deepgrow_mmar_trains_and_validates(clara_examples, raw, tmp_path, name)
         assert (mmar / "models" / "model.ts").is_file()
     out = _ok(*validate)
     assert "case(s) validated" in out, out[-2000:]
+
+    finetune = mmar / "config" / "config_finetune.json"
+    if finetune.is_file():  # early access: commands/finetune.sh, from the trained MMAR_CKPT
+        config = json.loads(finetune.read_text())
+        before = _checkpoints(mmar)
+        out = _ok(
+            *env,
+            "task=finetune",
+            "config_file=config/config_finetune.json",
+            "epochs=1",
+            "allow_code=true",
+            *_small(config["train"], "train", dims, "train."),
+            *_small(config["validate"], "validate", dims, "validate."),
+        )
+        assert "CheckpointLoader" in out, out[-2000:]
+        after = _checkpoints(mmar)
+        assert any(after[k] != before.get(k) for k in after), (before, after)  # it saved
