@@ -12,7 +12,9 @@ import pytest
 from conftest import CLARA_EXAMPLES
 
 from mmar_hydra.components.builder import build_eval, build_train, check_config
-from mmar_hydra.errors import MMARError
+from mmar_hydra.errors import BadCaseError, MMARError
+from mmar_hydra.faults.bad_case_loader import BadCaseTracker
+from mmar_hydra.faults.bad_cases import BadCasePolicy
 from mmar_hydra.run_paths import RunPaths
 
 pytestmark = [pytest.mark.real_clara, pytest.mark.slow]
@@ -69,8 +71,8 @@ def _build_one_batch(config: dict, paths: RunPaths) -> None:
         parts = build_train(config, paths=paths, allow_code=True)
     else:
         parts = build_eval(config, paths=paths, allow_code=True)
-    if parts.dataloader is not None:
-        next(iter(parts.dataloader))
+    if parts.dataloader is not None:  # as the engine reads it: a bad case raises
+        next(iter(BadCaseTracker(BadCasePolicy()).guard(parts.dataloader, "train")))
 
 
 def _root_message(exc: BaseException) -> str:
@@ -95,6 +97,10 @@ def test_check_and_build_agree(rel, copies, spleen):
     first = problems[0]
     try:
         _build_one_batch(config, paths)
+    except BadCaseError as exc:  # the loader names the case; the check names the transforms
+        assert first.kind == "data error", first.format()
+        reason = exc.what.split("cannot be used: ", 1)[-1]
+        assert reason.split(": ", 1)[-1][:80] in first.what, (first.format(), exc.what)
     except MMARError as exc:
         assert (type(exc), exc.what) == (type(first), first.what), first.format()
     except Exception as exc:  # noqa: BLE001 - the batch met what the data check met

@@ -67,7 +67,9 @@ def test_precedence_defaults_config_env(tmp_path: Path) -> None:
     assert resolved["DATA_ROOT"] == "/env"  # environment.json beats the config
     assert resolved["train"]["trainer"]["args"]["max_epochs"] == 9
     assert resolved["MMAR_CKPT_DIR"] == "from_config"  # config beats the defaults
-    assert resolved["MMAR_CKPT"] == "models/model.pt"  # defaults fill what neither has
+    assert resolved["MMAR_EVAL_OUTPUT_PATH"] == "eval"  # defaults fill what neither has
+    # ... except the model files: Clara never defaulted them, so reading one is refused
+    assert resolved["MMAR_CKPT"] == "<MMAR_CKPT is not defined>"
     assert result.env == env
 
 

@@ -210,7 +210,9 @@ def fit(
         default_root_dir=paths.run_dir,
         extra=extra,
     )
-    datamodule = MMARDataModule(*tracker.loaders(parts))  # start-up caches are scanned
+    # start-up caches are scanned; debug=overfit: the training batches in their fixed order
+    sequential = bool(getattr(trainer, "overfit_batches", 0))
+    datamodule = MMARDataModule(*tracker.loaders(parts, sequential=sequential))
     dry_run(parts)
     gc_policy.settle()
     try:

@@ -31,7 +31,7 @@ from mmar_hydra.faults.bad_cases import (
 )
 from mmar_hydra.faults.case_guard import CaseGuard
 
-__all__ = ["DropBadCases", "GuardedLoader", "BadCaseTracker", "first_good_index"]
+__all__ = ["DropBadCases", "GuardedLoader", "BadCaseTracker", "first_good_index", "in_order"]
 
 _CARRIED = "__mmar_bad_cases__"  # a collated batch's markers: {..., _CARRIED: [...]}
 _BATCH = "__mmar_batch__"  # a non-dict batch that carries markers: {_BATCH: batch, _CARRIED: ...}
@@ -105,6 +105,29 @@ class GuardedLoader:
             yield batch
 
 
+def in_order(loader: Any) -> Any:
+    """``loader`` reading its dataset in order, as Lightning's ``overfit_batches`` wants.
+
+    Lightning re-makes a shuffling loader with a ``SequentialSampler`` itself, but only a
+    ``DataLoader``: a :class:`GuardedLoader` is re-made here instead, before it is guarded.
+    """
+    from torch.utils.data import DataLoader, SequentialSampler
+
+    if not isinstance(loader, DataLoader) or isinstance(loader.sampler, SequentialSampler):
+        return loader
+    return DataLoader(
+        loader.dataset,
+        batch_size=loader.batch_size,
+        shuffle=False,
+        num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory,
+        drop_last=loader.drop_last,
+        worker_init_fn=loader.worker_init_fn,
+        persistent_workers=loader.persistent_workers if loader.num_workers else False,
+    )
+
+
 def first_good_index(dataset: Any) -> int:
     """The first cached case that is not a bad-case marker (the dry run's batch)."""
     cache = getattr(dataset, "_cache", None) or []
@@ -125,10 +148,17 @@ class BadCaseTracker(pl.Callback):
         self.cases: dict[str, BadCase] = {}
         self.totals: dict[str, int] = {}  # cases per section's dataset
 
-    def loaders(self, parts: Any) -> tuple[Any, Any]:
-        """(train, validate) loaders of ``parts``, guarded; start-up caches are scanned."""
+    def loaders(self, parts: Any, *, sequential: bool = False) -> tuple[Any, Any]:
+        """(train, validate) loaders of ``parts``, guarded; start-up caches are scanned.
+
+        Args:
+            parts: the built training parts.
+            sequential: the training loader without shuffling (Lightning's
+                ``overfit_batches``, which cannot re-make a guarded loader itself).
+        """
+        train = in_order(parts.dataloader) if sequential else parts.dataloader
         val = parts.validate.dataloader if parts.validate is not None else None
-        return self.guard(parts.dataloader, "train"), self.guard(val, "validate")
+        return self.guard(train, "train"), self.guard(val, "validate")
 
     def guard(self, loader: Any, section: str) -> Any:
         dataset: Any = getattr(loader, "dataset", None)
