@@ -126,6 +126,8 @@ def test_sweep_over_whole_mmars(tiny_demo, tmp_path):
         *SMALL,
         "epochs=1",
         "learning_rate=1e-3",
+        "train.model.args.channels=[4,8,16]",
+        "train.model.args.strides=[2,2]",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for root in (tiny_demo, other):
