@@ -13,11 +13,12 @@ config's own JSON paths size them for 2 CPU cores, everything else is as publish
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_main
+from corpus.cli import copy_mmar
+from corpus.cli import ok as _ok
+from corpus.cli import run as _run
 from corpus.deepgrow import make_deepgrow_raw
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_clara]
@@ -27,23 +28,8 @@ SIZE = {2: [48, 48], 3: [32, 32, 32]}
 FEATURES = "[4,8,16,32,64,4]"
 
 
-def _run(*args: str) -> tuple[int, str]:
-    result = run_main(*args)
-    return result.returncode, result.stdout + result.stderr
-
-
-def _ok(*args: str) -> str:
-    code, out = _run(*args)
-    assert code == 0, out[-4000:]
-    return out
-
-
 def _mmar(clara_examples: Path, name: str, tmp_path: Path) -> Path:
-    dst = tmp_path / name
-    shutil.copytree(clara_examples / "public" / name, dst)
-    for p in [dst, *dst.rglob("*")]:
-        p.chmod(p.stat().st_mode | 0o200)
-    return dst
+    return copy_mmar(clara_examples / "public" / name, tmp_path / name)
 
 
 @pytest.fixture(scope="module")

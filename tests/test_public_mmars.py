@@ -14,11 +14,11 @@ The pathology MMARs run in ``tests/test_public_pathology.py`` and the deepgrow o
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from conftest import CLARA_EXAMPLES, run_main
+from corpus.cli import copy_mmar
 from corpus.fl import make_fl_client_data
 from corpus.gettingstarted import data_overrides, make_spleen_data, shrink_overrides
 
@@ -38,6 +38,8 @@ COVERED_ELSEWHERE = {
 # the config each MMAR trains first: the one its export / validation / inference read
 PRIMARY = {**dict.fromkeys(GS, "config_train_Unet.json"), **dict.fromkeys(FL, "config_train.json")}
 EXPORT_SHAPE = "input_shape=[1,1,48,48,48]"
+
+
 def test_every_public_mmar_is_covered(clara_examples):
     found = {p.name for p in (clara_examples / "public").iterdir() if p.is_dir()}
     assert found == {*GS, *FL, *AUTOML, *COVERED_ELSEWHERE}
@@ -53,13 +55,6 @@ def data(tmp_path_factory) -> dict[str, Path]:
         "gs": make_spleen_data(tmp_path_factory.mktemp("spleen")),
         "fl": make_fl_client_data(tmp_path_factory.mktemp("fl_client")),
     }
-
-
-def _copy(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    for p in [dst, *dst.rglob("*")]:
-        p.chmod(p.stat().st_mode | 0o200)  # the shared corpus is read-only
-    return dst
 
 
 def _datalist(data: dict[str, Path], name: str) -> Path:
@@ -100,7 +95,7 @@ def trained(data, tmp_path_factory):
 
     def get(name: str) -> Path:
         if name not in _TRAINED:
-            mmar = _copy(CLARA_EXAMPLES / "public" / name, tmp_path_factory.mktemp(name) / name)
+            mmar = copy_mmar(CLARA_EXAMPLES / "public" / name, tmp_path_factory.mktemp(name) / name)
             _ok(mmar, _datalist(data, name), "train", PRIMARY[name])
             _TRAINED[name] = mmar
         return _TRAINED[name]
@@ -111,7 +106,7 @@ def trained(data, tmp_path_factory):
 @pytest.fixture
 def work(trained, tmp_path):
     """``work(name)``: a private copy of the trained MMAR (tests may write into it)."""
-    return lambda name: _copy(trained(name), tmp_path / name)
+    return lambda name: copy_mmar(trained(name), tmp_path / name)
 
 
 # -- training: every train config, 1 epoch ------------------------------------------------
@@ -132,7 +127,7 @@ def test_train_one_epoch(clara_examples, data, trained, tmp_path, name, config, 
     if config == PRIMARY[name]:
         mmar = trained(name)  # export, validation, inference and finetune start from it
     else:
-        mmar = _copy(clara_examples / "public" / name, tmp_path / name)
+        mmar = copy_mmar(clara_examples / "public" / name, tmp_path / name)
         _ok(mmar, _datalist(data, name), "train", config, *extra)
     assert (mmar / "models" / "model.pt").is_file()
     assert (mmar / "models" / "final_model.pt").is_file()
@@ -143,7 +138,7 @@ def test_byoc_transform_debug_writes_stay_in_the_run_folder(clara_examples, data
     """trn_BYOC_transform.json: its debug SaveImageD writes to /claraDevDay/Data/_tmpDebugPatches/.
     With allow_code=true (its custom transform needs it) the write goes to
     ``<run folder>/outside/claraDevDay/...``, said once; nothing is written outside."""
-    mmar = _copy(clara_examples / "public" / name, tmp_path / name)
+    mmar = copy_mmar(clara_examples / "public" / name, tmp_path / name)
     out = _ok(mmar, _datalist(data, name), "train", "trn_BYOC_transform.json", "allow_code=true")
     _assert_debug_patches_redirected(mmar, out)
 
@@ -151,7 +146,7 @@ def test_byoc_transform_debug_writes_stay_in_the_run_folder(clara_examples, data
 @pytest.mark.parametrize("name", GS[1:])
 def test_byoc_debug_saver_alone_is_redirected(clara_examples, data, tmp_path, name):
     """The same debug SaveImageD, its custom noise transform (pre_transforms[7]) switched off."""
-    mmar = _copy(clara_examples / "public" / name, tmp_path / name)
+    mmar = copy_mmar(clara_examples / "public" / name, tmp_path / name)
     off = "train.pre_transforms.7.disabled=true"
     code, out = _run(mmar, _datalist(data, name), "train", "trn_BYOC_transform.json", off)
     assert code == 2 and "refusing to write outside the MMAR: /claraDevDay" in out, out[-3000:]
@@ -299,7 +294,7 @@ NOT_TASK_CONFIGS = [
 def test_files_that_are_not_task_configs_say_what_they_are(
     clara_examples, data, tmp_path, name, config, message
 ):
-    mmar = _copy(clara_examples / "public" / name, tmp_path / name)
+    mmar = copy_mmar(clara_examples / "public" / name, tmp_path / name)
     for task in ("check", "train"):
         assert message in _fails(mmar, _datalist(data, name), task, config)
 
@@ -313,7 +308,7 @@ AUTOML_CONFIGS = [
 
 @pytest.mark.parametrize("name, config", AUTOML_CONFIGS, ids=str)
 def test_automl_configs_check_as_search_spaces(clara_examples, data, tmp_path, name, config):
-    mmar = _copy(clara_examples / "public" / name, tmp_path / name)
+    mmar = copy_mmar(clara_examples / "public" / name, tmp_path / name)
     out = _ok(mmar, data["gs"], "check", config)
     assert "Clara AutoML search space" in out and "task=automl runs the search" in out
     assert "check passed" in out

@@ -17,12 +17,13 @@ default, ``CuImage``, is a name the MMAR's own reader refuses).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_main
+from corpus.cli import copy_mmar
+from corpus.cli import ok as _ok
+from corpus.cli import run as _run
 from corpus.pathology import make_pathology_data
 
 from mmar_hydra.reader.compat_pathology import torchvision_imports
@@ -36,22 +37,7 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 
 
 def _mmar(clara_examples: Path, name: str, tmp_path: Path) -> Path:
-    dst = tmp_path / name
-    shutil.copytree(clara_examples / "public" / name, dst)
-    for p in [dst, *dst.rglob("*")]:
-        p.chmod(p.stat().st_mode | 0o200)
-    return dst
-
-
-def _run(*args: str) -> tuple[int, str]:
-    result = run_main(*args)
-    return result.returncode, result.stdout + result.stderr
-
-
-def _ok(*args: str) -> str:
-    code, out = _run(*args)
-    assert code == 0, out[-3000:]
-    return out
+    return copy_mmar(clara_examples / "public" / name, tmp_path / name)
 
 
 NO_TORCHVISION = ["train.pre_transforms.1.disabled=true"] if torchvision_imports() else []
