@@ -1,8 +1,12 @@
 # mmar_hydra workflows. `make help` lists the targets.
 PYTHON ?= python3
-# The CPU wheel this machine keeps on disk; GPU users install their own torch first
-# (any torch already importable is left alone) or set TORCH_SPEC.
-TORCH_SPEC ?= torch==2.13.0
+# torch with a torchvision that imports beside it: the whole-slide early-access MMAR (its custom/
+# models.py, TorchVisiond) and deepgrow's 2D handlers (make_grid, save_image) need torchvision.
+# PyPI's torchvision does not load beside the CPU-only torch wheel (it links torch's CUDA
+# libraries), so the pair is PyPI's CUDA build, which runs on the CPU too. When torch and
+# torchvision both import already they are left alone; GPU users install their own pair first
+# or set TORCH_SPEC.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 MMAR ?= demo
 ARGS ?=
 PYTEST_ARGS ?=
@@ -16,7 +20,7 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml
 	@mkdir -p .make
-	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_SPEC)"
+	@$(PYTHON) -c "import torch, torchvision" 2>/dev/null || $(PYTHON) -m pip install $(TORCH_SPEC)
 	$(PYTHON) -m pip install -e ".[dev]"
 	@touch $(STAMP)
 
