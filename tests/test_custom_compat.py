@@ -50,6 +50,35 @@ def test_custom_code_of_old_monai_imports_with_one_note_per_alias(tmp_path):
     assert not any(type(f).__name__ == "_CustomFinder" for f in sys.meta_path)
 
 
+CUIMAGE_USER = """\
+from monai.utils import optional_import
+
+cuimage, has_cci = optional_import("cuimage")
+"""
+
+
+def test_cuimage_is_served_to_custom_code_only_while_it_imports(tmp_path):
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "reader_mod.py").write_text(CUIMAGE_USER)
+    notes: list[str] = []
+    sys.path.insert(0, str(custom))
+    try:
+        with custom_imports(custom, say=notes.append):
+            module = importlib.import_module("reader_mod")
+    finally:
+        sys.path.remove(str(custom))
+        sys.modules.pop("reader_mod", None)
+    from mmar_hydra.pathology import cuimage_compat
+
+    assert module.has_cci and module.cuimage is cuimage_compat
+    assert notes == [
+        "compat: import cuimage -> mmar_hydra.pathology.cuimage_compat (cuCIM's early-access "
+        "predecessor, never on PyPI: MONAI's WSIReader reads the slides)"
+    ]
+    assert "cuimage" not in sys.modules  # nothing outside custom/ code sees the alias
+
+
 def test_40_saver_with_code_output_transform_runs_it_before_saving():
     handler = {
         "name": "SegmentationSaver",

@@ -199,6 +199,7 @@ def test_prob_map_producer_runs_in_the_eval_loop(slides, tmp_path):
     pytest.importorskip("ignite")
     from monai.data import DataLoader
 
+    from mmar_hydra.components.parts import HandlerPart
     from mmar_hydra.engine.ignite_bridge import IgniteBridge
     from mmar_hydra.pathology.prob_map import ProbMapProducer
 
@@ -207,7 +208,8 @@ def test_prob_map_producer_runs_in_the_eval_loop(slides, tmp_path):
         MaskedInferenceWSIDataset(items, 224, image_reader_name="tifffile"), batch_size=8
     )
     handler = ProbMapProducer(output_dir=str(tmp_path))
-    bridge = IgniteBridge([handler], loader)
+    bridge = IgniteBridge([HandlerPart("ProbMapProducer", {}, "handlers[0]", obj=handler)], loader)
+    bridge.start()
     for batch in loader:
         rows = batch["image"].meta["mask_location"]
         bridge.iteration(batch, {"pred": torch.as_tensor(rows)[:, :1].float() + 1})

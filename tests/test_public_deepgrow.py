@@ -4,7 +4,9 @@ on synthetic CT prepared through ``task=prepare_dataset`` (``tests/corpus/deepgr
 Each one: refused without ``allow_code`` (its Interaction is custom/ code), then trained for
 one epoch with its ``iteration`` section (simulated clicks inside every training and
 validation step), then validated with its own ``config_validation.json`` (4.0: the exported
-TorchScript model; early access: its CheckpointLoader), and the early-access ones
+TorchScript model; early access: its CheckpointLoader), its custom/ handlers run
+(DeepgrowStatsHandler's region Dice in TensorBoard, SegmentationSaver's files), and the
+early-access ones
 fine-tuned with their ``config_finetune.json``. The MMARs' crop sizes (256x256,
 128x192x192), click counts (up to 20) and UNet widths are for a GPU; overrides of the
 config's own JSON paths size them for 2 CPU cores, everything else is as published.
@@ -13,6 +15,7 @@ config's own JSON paths size them for 2 CPU cores, everything else is as publish
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -54,6 +57,18 @@ def _small(config: dict, section: str, dims: int, prefix: str = "") -> list[str]
         if key in config:
             out.append(f"{prefix}{key}.args.num_workers=0")
     return out
+
+
+def _scalar_tags(folder: Path) -> set[str]:
+    """Every scalar tag in the TensorBoard event files of ``folder``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags: set[str] = set()
+    for events in folder.glob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        tags.update(accumulator.Tags()["scalars"])
+    return tags
 
 
 def _checkpoints(mmar: Path) -> dict[str, int]:
@@ -103,7 +118,9 @@ def test_deepgrow_mmar_trains_and_validates(clara_examples, raw, tmp_path, name)
 
     out = _ok(*train, "allow_code=true")
     assert (mmar / "models" / "model.pt").is_file()
-    assert "val_dice" in out
+    assert "val_dice" in out and "is not run" not in out
+    # the MMAR's custom DeepgrowStatsHandler ran in the validation during training
+    assert any(re.fullmatch(r"val_dice_\d\d", t) for t in _scalar_tags(mmar / "models")), out
 
     validate = [*env, "task=validate", "allow_code=true", *_validate_overrides(mmar, dims)]
     if name.endswith("_40"):  # dont_load_ts_model=false: the exported TorchScript model
@@ -111,7 +128,11 @@ def test_deepgrow_mmar_trains_and_validates(clara_examples, raw, tmp_path, name)
         _ok(f"mmar={mmar}", "task=export", f"input_shape={shape}".replace(" ", ""))
         assert (mmar / "models" / "model.ts").is_file()
     out = _ok(*validate)
-    assert "case(s) validated" in out, out[-2000:]
+    assert "case(s) validated" in out and "is not run" not in out, out[-2000:]
+    # its custom SegmentationSaver (2D: PNG grids, 3D: NIfTI) and DeepgrowStatsHandler ran
+    saved = sorted((mmar / "eval" / "segs").iterdir())
+    assert saved and all(p.name.endswith(".png" if dims == 2 else ".nii.gz") for p in saved)
+    assert any(re.fullmatch(r"val_dice_\d\d", t) for t in _scalar_tags(mmar / "eval"))
 
     finetune = mmar / "config" / "config_finetune.json"
     if finetune.is_file():  # early access: commands/finetune.sh, from the trained MMAR_CKPT

@@ -9,10 +9,12 @@ and nothing that loads its weights) and must fail cleanly. Where torchvision doe
 (``TorchVisiond``, train.pre_transforms[1]) is disabled by an override; the network runs as
 ``ResNetFCModel``, noted by the compat layer.
 
-cte_pathology_ea (custom/ datasets, model and handlers): each config fails with its clean
-error where its custom code cannot run here (its model imports torchvision; its reader needs
-``cuimage``); its validation and inference configs are broken as published (their reader
-default, ``CuImage``, is a name the MMAR's own reader refuses).
+cte_pathology_ea (custom/ datasets, model and handlers; ``allow_code=true``): its model
+imports torchvision, its reader opens slides with ``cuimage`` (served by the custom/ compat
+import layer), its ProbMapSaver runs as an ignite handler in the inference loop. Train, the
+SmartCache variant, export, infer; finetune and both validations after the fix their broken
+reader default needs (``CuImage``, a name the MMAR's own reader refuses: the clean error as
+published).
 """
 
 from __future__ import annotations
@@ -91,37 +93,70 @@ def test_pathology_40_runs(clara_examples, corpus, tmp_path):
     assert (mmar / "models_sc" / "final_model.pt").is_file()
 
 
-TV = "models.TorchModelFullyConv"  # custom/models.py imports torchvision
 READER = "`wsi_reader_name` should be either"  # the custom reader refuses its own default
+READER_FIX = "image_reader_name=cuclaraimage"  # what the train configs set explicitly
+
+
+@pytest.fixture
+def pathology_ea(clara_examples, corpus, tmp_path) -> tuple[Path, list[str]]:
+    mmar = _mmar(clara_examples, "cte_pathology_ea", tmp_path)
+    data = [f"DATA_ROOT={corpus['data_root']}", f"DATASET_JSON={corpus['datalist_ea']}"]
+    return mmar, [f"mmar={mmar}", *data]
+
+
+def test_pathology_ea_is_custom_code_refused_without_allow_code(pathology_ea):
+    _, env = pathology_ea
+    code, out = _run(*env, "task=check")
+    assert code == 2 and "allow_code=true" in out and "Traceback" not in out
+
+
+def test_pathology_ea_trains_exports_and_infers(pathology_ea, corpus):
+    """config_train.json (custom model on torchvision, TorchVisiond, cuimage through the
+    compat layer), its SmartCache variant, export, and inference with its ProbMapSaver."""
+    mmar, env = pathology_ea
+    env = [*env, "allow_code=true"]
+    out = _ok(*env, "task=train", "epochs=1")
+    assert "compat: import cuimage -> mmar_hydra.pathology.cuimage_compat" in out
+    assert (mmar / "models" / "model.pt").is_file() and "val_acc" in out
+
+    # broken as published: its ValidationHandler interval is "{valid_interval}", undefined
+    smartcache = [*env, "task=train", "config_file=config/config_train_smartcache.json"]
+    code, out = _run(*smartcache, "epochs=1")
+    assert code == 2 and "unresolved variable {valid_interval}" in out, out[-2000:]
+    _ok(*smartcache, "valid_interval=1", "epochs=1", "MMAR_CKPT_DIR=models_sc")
+    assert (mmar / "models_sc" / "final_model.pt").is_file()
+
+    # the network takes 2D RGB patches: the derived 3D sample fails with a clean error
+    code, out = _run(*env, "task=export")
+    assert code == 2 and "input_shape=" in out and "Traceback" not in out, out[-2000:]
+    _ok(*env, "task=export", "input_shape=[1,3,224,224]")
+    assert (mmar / "models" / "model.ts").is_file()
+
+    # config_inference.json leaves the reader at the custom code's default, which that code
+    # refuses: broken as published; with the train configs' reader it writes the maps
+    code, out = _run(*env, "task=infer")
+    assert code == 2 and READER in out and "Traceback" not in out, out[-2000:]
+    _ok(*env, "task=infer", f"dataset.args.{READER_FIX}")
+    mask = np.load(corpus["data_root"] / "FG" / "tumor_001.npy")
+    prob = np.load(mmar / "eval" / "tumor_001.npy")  # written by its custom ProbMapSaver
+    assert prob.shape == mask.shape and (mmar / "eval" / "tumor_001.csv").is_file()
 
 
 @pytest.mark.parametrize(
-    "config, extra, error",
+    "config, task, fix",
     [
-        ("config_train.json", [], TV),
-        ("config_finetune.json", [], TV),
-        ("config_validation_ckpt.json", [], TV),
-        ("config_validation.json", [], READER),
-        ("config_inference.json", [], READER),
-        # broken as published: its ValidationHandler interval is "{valid_interval}", undefined
-        ("config_train_smartcache.json", [], "unresolved variable {valid_interval}"),
-        ("config_train_smartcache.json", ["valid_interval=1"], TV),
+        ("config_finetune.json", "finetune", ["train.dataset.args", "validate.dataset.args"]),
+        ("config_validation_ckpt.json", "validate", ["dataset.args"]),
+        ("config_validation.json", "validate", ["dataset.args"]),
     ],
 )
-def test_pathology_ea_fails_cleanly_here(clara_examples, corpus, tmp_path, config, extra, error):
-    if torchvision_imports() is None and error == TV:
-        pytest.skip("torchvision imports: the custom model builds; its reader needs cuimage")
-    mmar = _mmar(clara_examples, "cte_pathology_ea", tmp_path)
-    args = [
-        f"mmar={mmar}",
-        "task=check",
-        f"config_file=config/{config}",
-        *extra,
-        f"DATA_ROOT={corpus['data_root']}",
-        f"DATASET_JSON={corpus['datalist_ea']}",
-    ]
-    if "unresolved" not in error:
-        code, out = _run(*args)
-        assert code == 2 and "allow_code=true" in out  # custom/ code is not run without it
-    code, out = _run(*args, "allow_code=true")
-    assert code == 2 and error in out and "Traceback" not in out, out[-2000:]
+def test_pathology_ea_reader_default_is_broken_as_published(pathology_ea, config, task, fix):
+    """These configs leave ``image_reader_name`` at the custom code's default, which the
+    MMAR's own reader refuses: a clean error; with the train configs' reader they run."""
+    mmar, env = pathology_ea
+    _ok(*env, "allow_code=true", "task=train", "epochs=1")  # the MMAR_CKPT they start from
+    env = [*env, "allow_code=true", f"config_file=config/{config}"]
+    code, out = _run(*env, f"task={task}", "epochs=1")
+    assert code == 2 and READER in out and "Traceback" not in out, out[-2000:]
+    out = _ok(*env, f"task={task}", "epochs=1", *[f"{p}.{READER_FIX}" for p in fix])
+    assert ("case(s) validated" in out) if task == "validate" else "CheckpointLoader" in out

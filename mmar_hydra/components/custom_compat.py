@@ -26,7 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ImportAlias", "IMPORT_ALIASES", "custom_imports", "rewrite_imports", "is_custom"]
+__all__ = [
+    "ImportAlias",
+    "IMPORT_ALIASES",
+    "MODULE_ALIASES",
+    "custom_imports",
+    "rewrite_imports",
+    "is_custom",
+    "is_custom_class",
+]
 
 _SHIMS = "mmar_hydra.components.custom_shims"
 
@@ -93,6 +101,14 @@ IMPORT_ALIASES: tuple[ImportAlias, ...] = (
         "moved to monai.data.wsi_reader in MONAI 0.9",
     ),
     ImportAlias(
+        "monai.visualize",
+        "plot_2d_or_3d_image",
+        _SHIMS,
+        "plot_2d_or_3d_image",
+        "MONAI 0.7 put frame_dim before max_frames: an old positional call passes the frame "
+        "count as an axis",
+    ),
+    ImportAlias(
         "monai.utils",
         "exact_version",
         "monai.utils",
@@ -108,6 +124,14 @@ NUMPY_ALIAS = ImportAlias(
     "legacy_numpy",
     "numpy 1's ragged lists as object arrays and float32 probabilities in random.choice",
 )
+# whole modules custom/ code imports that were never on PyPI: served by a module of ours
+# (only to custom/ code, only while it imports), when no real one is installed
+MODULE_ALIASES: dict[str, tuple[str, str]] = {
+    "cuimage": (
+        "mmar_hydra.pathology.cuimage_compat",
+        "cuCIM's early-access predecessor, never on PyPI: MONAI's WSIReader reads the slides",
+    ),
+}
 _BY_KEY = {(a.module, a.name): a for a in IMPORT_ALIASES}
 _MODULES = {a.module for a in IMPORT_ALIASES}
 
@@ -187,12 +211,39 @@ class _Loader(importlib.machinery.SourceFileLoader):
         return compile(tree, self.path, "exec", dont_inherit=True)
 
 
+class _ServedModule(importlib.abc.Loader):
+    """Serves one of our modules under the name custom/ code imports (:data:`MODULE_ALIASES`)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
+        return importlib.import_module(self.target)
+
+    def exec_module(self, module: Any) -> None:  # already executed under its own name
+        return None
+
+
 class _CustomFinder(importlib.abc.MetaPathFinder):
-    """Claims the modules whose files are inside one MMAR's custom/ folder."""
+    """Claims the modules whose files are inside one MMAR's custom/ folder, and the module
+    aliases of :data:`MODULE_ALIASES` that are not installed."""
 
     def __init__(self, root: Path, say: Callable[[str], None]) -> None:
         self.root = root
         self.say = say
+        self.served: list[str] = []  # module aliases put in sys.modules, removed at the end
+
+    def _served_spec(self, fullname: str) -> Any:
+        target, why = MODULE_ALIASES[fullname]
+        if any(
+            f is not self and f.find_spec(fullname, None) is not None
+            for f in sys.meta_path
+            if hasattr(f, "find_spec")
+        ):
+            return None  # the real package is installed: it is used
+        self.served.append(fullname)
+        self.say(f"compat: import {fullname} -> {target} ({why})")
+        return importlib.machinery.ModuleSpec(fullname, _ServedModule(target))
 
     def relative(self, path: str) -> str:
         try:
@@ -204,6 +255,8 @@ class _CustomFinder(importlib.abc.MetaPathFinder):
         return path is not None and Path(path).resolve().is_relative_to(self.root)
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if path is None and fullname in MODULE_ALIASES:
+            return self._served_spec(fullname)
         search = [str(self.root)] if path is None else [p for p in path if self._inside(p)]
         if not search:
             return None
@@ -217,6 +270,11 @@ class _CustomFinder(importlib.abc.MetaPathFinder):
 
 
 _LOADED: dict[str, Path] = {}  # module name -> the custom/ folder it was loaded from
+
+
+def is_custom_class(cls: Any) -> bool:
+    """``cls`` is a class defined by a module of an MMAR's custom/ folder."""
+    return isinstance(cls, type) and cls.__module__ in _LOADED
 
 
 def is_custom(obj: Any) -> bool:
@@ -250,3 +308,5 @@ def custom_imports(custom_dir: Path, say: Callable[[str], None] = _stderr) -> It
     finally:
         with contextlib.suppress(ValueError):
             sys.meta_path.remove(finder)
+        for name in finder.served:  # custom/ modules keep their reference; nothing else sees it
+            sys.modules.pop(name, None)

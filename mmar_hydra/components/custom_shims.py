@@ -27,6 +27,7 @@ __all__ = [
     "InterpolateModeSequence",
     "SpatialCrop",
     "legacy_numpy",
+    "plot_2d_or_3d_image",
 ]
 
 # monai.transforms.spatial.dictionary's type alias of MONAI <= 0.8
@@ -91,6 +92,34 @@ class SpatialCrop(_SpatialCrop):
     @property
     def roi_end(self) -> np.ndarray:
         return np.asarray([s.stop for s in self.slices])
+
+
+def plot_2d_or_3d_image(
+    data: Any,
+    step: int,
+    writer: Any,
+    index: int = 0,
+    max_channels: int = 1,
+    max_frames: int = 64,
+    tag: str = "output",
+) -> None:
+    """MONAI <= 0.6's ``plot_2d_or_3d_image``: ``max_frames`` is the 6th positional argument.
+
+    MONAI 0.7 put ``frame_dim`` before it, so an old positional call passed the frame count
+    as an axis; this one passes each argument by name (frames along the last axis, as then).
+    """
+    from monai.visualize import plot_2d_or_3d_image as plot
+
+    plot(
+        data,
+        step,
+        writer,
+        index=index,
+        max_channels=max_channels,
+        frame_dim=-1,
+        max_frames=max_frames,
+        tag=tag,
+    )
 
 
 def _ragged_as_objects(fn: Callable[..., Any]) -> Callable[..., Any]:

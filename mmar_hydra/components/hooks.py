@@ -182,8 +182,12 @@ HOOKS: tuple[Hook, ...] = (
     ),
     Hook("paths", lambda cls, spec: True, _paths),
     Hook("class_name_args", lambda cls, spec: cls is not None, _class_name_args),
+    # MONAI's own caching datasets only: a custom/ subclass may read its ``data`` another way
+    # (the early-access whole-slide SmartCache takes a folder and a CSV of regions)
     Hook(
-        "cache_estimate", lambda cls, spec: is_subclass_named(cls, "CacheDataset"), _cache_estimate
+        "cache_estimate",
+        lambda cls, spec: is_pipeline_dataset(cls) and is_subclass_named(cls, "CacheDataset"),
+        _cache_estimate,
     ),
     Hook("bad_cases", lambda cls, spec: is_pipeline_dataset(cls), _bad_cases),  # last: wraps
 )

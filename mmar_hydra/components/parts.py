@@ -42,6 +42,7 @@ class HandlerPart:
     json_path: str
     rank: int | None = None
     obj: Any = None  # the built handler, for those the evaluation loop runs as ignite handlers
+    file: str | None = None  # the config file it was read from (for errors)
 
 
 @dataclass

@@ -30,7 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmar_hydra.components.code_strings import is_code_string, parse_code_string
-from mmar_hydra.components.eval_handlers import build_ignite_handler, runs_as_ignite
+from mmar_hydra.components.eval_handlers import (
+    EVALUATION_SECTIONS,
+    build_ignite_handler,
+    runs_as_ignite,
+)
 from mmar_hydra.components.hooks import (
     HookContext,
     is_pipeline_dataset,
@@ -363,8 +367,10 @@ class Resolver:
 
         def resolve() -> HandlerPart:
             name = str(spec.get("name") or spec.get("path") or "")
-            ignite = self.name == "" and runs_as_ignite(name)  # run by the evaluation loop
-            cls = self.resolve(spec, where) if spec.get("path") or "." in name or ignite else None
+            in_eval = self.name in EVALUATION_SECTIONS
+            named = in_eval and runs_as_ignite(name)
+            cls = self.resolve(spec, where) if spec.get("path") or "." in name or named else None
+            ignite = in_eval and runs_as_ignite(name, cls)  # run by the evaluation loop
             args = dict(self.value(spec.get("args") or {}, json_path(where, "args")))
             args = prepare(self.hooks, None, spec, args, where)
             obj = build_ignite_handler(
@@ -375,7 +381,7 @@ class Resolver:
                 file=self.file,
                 instantiate=self.walk.instantiate,
             )
-            return HandlerPart(name, args, where, spec.get("rank"), obj)
+            return HandlerPart(name, args, where, spec.get("rank"), obj, self.file)
 
         return self.guarded(resolve)
 

@@ -17,6 +17,7 @@ import torch
 from mmar_hydra.components.metrics import metric_value
 from mmar_hydra.components.parts import EvalParts
 from mmar_hydra.distributed import ddp_job
+from mmar_hydra.engine.ignite_bridge import IgniteBridge, batched_output, ignite_handlers
 from mmar_hydra.engine.interaction import run_interaction
 from mmar_hydra.engine.module import _filenames, _update_metrics, run_post_transforms
 from mmar_hydra.faults.bad_case_loader import BadCaseTracker
@@ -50,7 +51,15 @@ class MMAREvalModule(pl.LightningModule):
         _update_metrics(self.parts.metrics, items)
         self.filenames.extend(_filenames(items))
         if self.bridge is not None:  # ignite handlers see the batch and the batched output
-            self.bridge.iteration(batch, {"pred": torch.stack([i["pred"] for i in items])})
+            self.bridge.iteration(batch, batched_output(batch, items))
+
+    def on_validation_epoch_start(self) -> None:
+        if self.bridge is not None:
+            self.bridge.start(epoch=1, device=self.device)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.bridge is not None:
+            self.bridge.completed()
 
 
 def _per_case(metric: Any) -> np.ndarray:
@@ -71,10 +80,8 @@ def evaluate(network: Any, parts: EvalParts, trainer_kwargs: Mapping[str, Any]) 
     module = MMAREvalModule(network, parts)
     # a case that cannot be loaded stops the evaluation naming its file and datalist entry
     loader = BadCaseTracker(BadCasePolicy()).guard(parts.dataloader, "evaluation")
-    ignite = [h.obj for h in parts.handlers if h.obj is not None]
+    ignite = ignite_handlers(parts.handlers)
     if ignite:
-        from mmar_hydra.engine.ignite_bridge import IgniteBridge
-
         module.bridge = IgniteBridge(ignite, loader)
     kwargs = {"logger": False, "enable_checkpointing": False, "enable_model_summary": False}
     kwargs.update(trainer_kwargs)
@@ -83,8 +90,6 @@ def evaluate(network: Any, parts: EvalParts, trainer_kwargs: Mapping[str, Any]) 
     gc_policy.settle()
     with ddp_job():
         trainer.validate(module, dataloaders=loader, verbose=False)
-        if module.bridge is not None:
-            module.bridge.completed()
         filenames = _gather(module.filenames)
         metrics, details = {}, {}
         for part in parts.metrics:  # MONAI's Cumulative gathers every rank's cases, in rank order

@@ -201,6 +201,8 @@ HANDLER_ARGS = {name: sorted(_IMPLICIT.get(name, set())) for name in _MAPPERS}
 def _map(h: HandlerPart, plan: HandlerPlan, *, section: str, finetune: bool) -> None:
     name = h.name.rsplit(".", 1)[-1]
     mapper = _MAPPERS.get(name)
+    if mapper is None and h.obj is not None:
+        return  # an ignite handler the evaluation loop runs itself (engine.ignite_bridge)
     if mapper is None:
         plan.unmapped.append(
             f"{h.json_path}: {h.name} has no Lightning counterpart in mmar_hydra and is not run"

@@ -14,6 +14,7 @@ import torch
 
 from mmar_hydra.components.metrics import metric_value
 from mmar_hydra.components.parts import EvalParts, MetricPart, TrainParts
+from mmar_hydra.engine.ignite_bridge import IgniteBridge, batched_output, ignite_handlers
 from mmar_hydra.engine.interaction import run_interaction
 from mmar_hydra.errors import ConfigError
 
@@ -146,6 +147,9 @@ class MMARLightningModule(pl.LightningModule):
         self.last_val_filenames: list[str] = []
         # per-case values of the last validation, {log_label: buffer}, for eval CSVs
         self.last_val_details: dict[str, Any] = {}
+        # the validate section's ignite handlers (custom/ ones), run by a bridge made lazily
+        self._ignite = ignite_handlers(parts.validate.handlers) if parts.validate else []
+        self.bridge: IgniteBridge | None = None
 
     # -- forward ---------------------------------------------------------------------
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -204,9 +208,15 @@ class MMARLightningModule(pl.LightningModule):
         items = run_post_transforms(parts.post_transforms, batch, pred)
         _update_metrics(parts.metrics, items)
         self.last_val_filenames.extend(_filenames(items))
+        if self.bridge is not None:
+            self.bridge.iteration(batch, batched_output(batch, items))
 
     def on_validation_epoch_start(self) -> None:
         self.last_val_filenames = []
+        if self._ignite and not self.trainer.sanity_checking:
+            if self.bridge is None:  # attached once, as Clara attached them to its evaluator
+                self.bridge = IgniteBridge(self._ignite, self.trainer.val_dataloaders)
+            self.bridge.start(epoch=self.current_epoch + 1, device=self.device)
 
     def on_validation_epoch_end(self) -> None:
         if self.eval_parts is None:
@@ -217,6 +227,8 @@ class MMARLightningModule(pl.LightningModule):
             details[part.log_label] = _buffer(part.metric)
             part.metric.reset()
         self.last_val_metrics, self.last_val_details = values, details
+        if self.bridge is not None and not self.trainer.sanity_checking:
+            self.bridge.completed()
         for label, value in values.items():
             # MONAI's Cumulative metrics already gathered every rank's cases: equal on all ranks
             self.log(label, value, prog_bar=True, sync_dist=True)

@@ -4,29 +4,22 @@ The early-access pathology MMAR's ``custom/image_reader.py`` opens slides with
 ``cuimage.CuImage(path)`` and reads them with ``img.read_region(location=(x, y),
 size=(w, h), level=0)`` and ``img.shape`` ((H, W, C)). ``cuimage`` was never published on
 PyPI, and cuCIM needs CUDA, so this module gives custom code the same API over MONAI's
-``WSIReader`` with the first installed backend (tifffile, else OpenSlide). It is meant to
-be served as ``cuimage`` by the custom/ compat import layer, only while custom/ code is
-imported; :data:`CUSTOM_IMPORT_ALIASES` is the entry for that layer's list.
+``WSIReader`` with the first installed backend (tifffile, else OpenSlide). The custom/
+compat import layer serves it as ``cuimage`` (``components.custom_compat.MODULE_ALIASES``),
+only to custom/ code and only while that code imports.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 
 from mmar_hydra.pathology.backends import choose_backend
 
-__all__ = ["CuImage", "CUSTOM_IMPORT_ALIASES", "BACKEND"]
+__all__ = ["CuImage", "BACKEND"]
 
-# module a custom/ file imports -> (module served instead, why)
-CUSTOM_IMPORT_ALIASES = {
-    "cuimage": (
-        "mmar_hydra.pathology.cuimage_compat",
-        "cuimage (cuCIM's early-access predecessor) was never on PyPI; "
-        "MONAI's WSIReader reads the slides",
-    ),
-}
 BACKEND = choose_backend("cuCIM")[0]
 
 
@@ -45,6 +38,8 @@ class CuImage:
         self._wsi = self._reader.read(self.path)
         height, width = self._reader.get_size(self._wsi, 0)
         self.shape = (int(height), int(width), 3)
+        # cuCIM reads from many threads (SmartCache's init workers); a tifffile handle does not
+        self._lock = threading.Lock()
 
     def read_region(
         self,
@@ -58,9 +53,10 @@ class CuImage:
             height, width = self._reader.get_size(self._wsi, level)
         else:
             width, height = (int(v) for v in size)
-        region, _ = self._reader.get_data(
-            self._wsi, location=(y, x), size=(height, width), level=level
-        )
+        with self._lock:
+            region, _ = self._reader.get_data(
+                self._wsi, location=(y, x), size=(height, width), level=level
+            )
         return np.moveaxis(np.asarray(region), 0, -1)
 
     def __array__(self, dtype: Any = None) -> np.ndarray:  # np.asarray(whole slide)

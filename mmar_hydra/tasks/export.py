@@ -23,6 +23,7 @@ from mmar_hydra.errors import ConfigError
 from mmar_hydra.mmar.layout import model_file
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.tasks.records import record_run
+from mmar_hydra.writers.export_checks import check_sample_input
 
 __all__ = ["run", "default_input_shape", "FORMATS", "parse_formats", "export_record"]
 
@@ -163,6 +164,7 @@ def run(ctx: TaskContext) -> Path:
     network = network_for_checkpoint(checkpoint, config, mmar_root=root, allow_code=ctx.allow_code)
     report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
     print(f"loaded {model_path} ({report.summary()})")
+    check_sample_input(network.eval().cpu(), shape, given=settings.input_shape is not None)
     train_conf = checkpoint.get("train_conf") or {
         k: v for k, v in config.items() if k != "mmar_source"
     }

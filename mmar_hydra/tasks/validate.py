@@ -83,6 +83,8 @@ def run(ctx: TaskContext) -> float | None:
         if dev_run
         else build_loggers(logger_spec(ctx.cfg), info, paths=paths, rank=rank, for_eval=True)
     )
+    if not dev_run:  # Clara made MMAR_EVAL_OUTPUT_PATH first; custom/ handlers write there
+        paths.eval_dir.mkdir(parents=True, exist_ok=True)
     result = evaluate(network, parts, kwargs)
     is_validate = ctx.cfg.task in ("validate", "ensemble") and bool(result["metrics"])
     if rank == 0:

@@ -17,6 +17,7 @@ from mmar_hydra.errors import CheckpointError, ConfigError
 
 __all__ = [
     "ExportCheck",
+    "check_sample_input",
     "sample_input",
     "spatial_dynamic_shapes",
     "compare_outputs",
@@ -33,6 +34,34 @@ def sample_input(input_shape: Sequence[int], seed: int = 0) -> Any:
 
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(*[int(s) for s in input_shape], generator=generator)
+
+
+def check_sample_input(network: Any, input_shape: Sequence[int], *, given: bool) -> None:
+    """The eager network runs on ``input_shape``; else a clean error asking for ``input_shape``.
+
+    Args:
+        network: the network about to be exported (eval mode, CPU).
+        input_shape: the export's sample input shape.
+        given: the user passed ``input_shape=`` (else it was derived from the config).
+
+    Raises:
+        ConfigError: the network fails on an input of that shape.
+    """
+    import torch
+
+    try:
+        with torch.no_grad():
+            network(sample_input(input_shape))
+    except Exception as exc:  # noqa: BLE001 - any failure of the forward pass is the shape's
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        origin = "" if given else " (derived from the config: no roi_size / crop size said more)"
+        raise ConfigError(
+            f"the network does not run on a sample input of shape {list(input_shape)}{origin}: "
+            f"{type(exc).__name__}: {first}",
+            path="input_shape",
+            expected="the shape [batch, channels, *spatial] the network takes",
+            fix="pass it, e.g. input_shape=[1,3,224,224] for 2D RGB patches",
+        ) from None
 
 
 def spatial_dynamic_shapes(input_shape: Sequence[int]) -> tuple[dict[int, Any]]:

@@ -124,7 +124,9 @@ def make_pathology_data(
     datalist_40.write_text(json.dumps({"name": "Pathology", **items}, indent=1))
     loclabel = root / "LocLabel"
     loclabel.mkdir(exist_ok=True)
-    ea: dict[str, list[dict]] = {"testing": items["testing"], "testing_one": items["testing"][:1]}
+    # the early-access datalist names a slide's foreground mask "label" (its config/dataset.json)
+    testing = [{"image": i["image"], "label": i["mask"]} for i in items["testing"]]
+    ea: dict[str, list[dict]] = {"testing": testing, "testing_one": testing[:1]}
     for split, lines in rows.items():
         (loclabel / f"tumor_{split}.txt").write_text("\n".join(lines) + "\n")
         ea[split] = [{"image": "WSI/", "label": f"LocLabel/tumor_{split}.txt"}]
