@@ -1,6 +1,7 @@
-"""A trusted MMAR's own custom/ handlers run as ignite handlers in the evaluation loops:
-``task=validate`` and the validation during training, with Clara's event order, epoch
-numbers and ``state.output``; a failing one stops with a clean error naming it."""
+"""A trusted MMAR's own custom/ handlers run as ignite handlers in the loop of their section:
+``task=validate``, the validation during training and the training loop, with Clara's event
+order, epoch and iteration numbers and ``state.output``; a failing one stops with a clean
+error naming it."""
 
 from __future__ import annotations
 
@@ -61,21 +62,33 @@ def _events(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
-def test_custom_handler_runs_in_every_validation_during_training(tiny_demo, tmp_path):
-    log = tmp_path / "events.jsonl"
-    _with_recorder(tiny_demo, "config_train.json", "validate", log)
+def test_custom_handlers_run_in_the_training_and_validation_loops(tiny_demo, tmp_path):
+    """One fit: a ``validate`` handler sees one evaluator run per validation, a ``train``
+    handler one run for the whole fit."""
+    val_log, train_log = tmp_path / "validate.jsonl", tmp_path / "train.jsonl"
+    _with_recorder(tiny_demo, "config_train.json", "validate", val_log)
+    _with_recorder(tiny_demo, "config_train.json", "train", train_log)
     proc = run_main(f"mmar={tiny_demo}", "task=train", "allow_code=true", *TINY_TRAIN)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "is not run" not in proc.stdout + proc.stderr
-    events = _events(log)
-    # one run of Clara's evaluator per validation (2 epochs, 2 validation cases each)
+
+    events = _events(val_log)  # 2 epochs, validated each with 2 cases
     order = ["STARTED", "EPOCH_STARTED", *["ITERATION_COMPLETED"] * 2, "EPOCH_COMPLETED"]
     assert [e["event"] for e in events] == [*order, "COMPLETED"] * 2
-    assert [e["epoch"] for e in events if e["event"] == "STARTED"] == [1, 2]
+    assert [e["epoch"] for e in events if e["event"] == "EPOCH_STARTED"] == [1, 2]
+    assert [e["epoch"] for e in events if e["event"] == "STARTED"] == [0, 1]  # as in ignite
     steps = [e for e in events if e["event"] == "ITERATION_COMPLETED"]
     assert [e["iteration"] for e in steps] == [1, 2, 1, 2]  # counted per pass, as ignite did
     assert all(e["output"] == ["image", "label", "pred"] and e["device"] == "cpu" for e in steps)
     assert steps[0]["pred_shape"][:2] == [1, 2]  # batched, after the post transforms
+
+    events = _events(train_log)  # 2 epochs of 2 steps (4 cases, batch size 2)
+    epoch = ["EPOCH_STARTED", *["ITERATION_COMPLETED"] * 2, "EPOCH_COMPLETED"]
+    assert [e["event"] for e in events] == ["STARTED", *epoch, *epoch, "COMPLETED"]
+    steps = [e for e in events if e["event"] == "ITERATION_COMPLETED"]
+    assert [e["iteration"] for e in steps] == [1, 2, 3, 4]  # counted across epochs
+    assert [e["epoch"] for e in steps] == [1, 1, 2, 2]
+    assert all(e["output"] == ["image", "label", "loss", "pred"] for e in steps)
 
 
 def test_custom_handler_runs_in_task_validate(trained_demo, tmp_path):

@@ -112,7 +112,8 @@ def test_pathology_ea_is_custom_code_refused_without_allow_code(pathology_ea):
 
 def test_pathology_ea_trains_exports_and_infers(pathology_ea, corpus):
     """config_train.json (custom model on torchvision, TorchVisiond, cuimage through the
-    compat layer), its SmartCache variant, export, and inference with its ProbMapSaver."""
+    compat layer), its SmartCache variant, export, inference with its ProbMapSaver, both
+    validations and finetune."""
     mmar, env = pathology_ea
     env = [*env, "allow_code=true"]
     out = _ok(*env, "task=train", "epochs=1")
@@ -141,22 +142,15 @@ def test_pathology_ea_trains_exports_and_infers(pathology_ea, corpus):
     prob = np.load(mmar / "eval" / "tumor_001.npy")  # written by its custom ProbMapSaver
     assert prob.shape == mask.shape and (mmar / "eval" / "tumor_001.csv").is_file()
 
-
-@pytest.mark.parametrize(
-    "config, task, fix",
-    [
-        ("config_finetune.json", "finetune", ["train.dataset.args", "validate.dataset.args"]),
-        ("config_validation_ckpt.json", "validate", ["dataset.args"]),
+    # these configs leave the reader at that default too: the same clean error as published;
+    # with the train configs' reader they run (finetune from the model.pt trained above)
+    for config, task, fix in [
         ("config_validation.json", "validate", ["dataset.args"]),
-    ],
-)
-def test_pathology_ea_reader_default_is_broken_as_published(pathology_ea, config, task, fix):
-    """These configs leave ``image_reader_name`` at the custom code's default, which the
-    MMAR's own reader refuses: a clean error; with the train configs' reader they run."""
-    mmar, env = pathology_ea
-    _ok(*env, "allow_code=true", "task=train", "epochs=1")  # the MMAR_CKPT they start from
-    env = [*env, "allow_code=true", f"config_file=config/{config}"]
-    code, out = _run(*env, f"task={task}", "epochs=1")
-    assert code == 2 and READER in out and "Traceback" not in out, out[-2000:]
-    out = _ok(*env, f"task={task}", "epochs=1", *[f"{p}.{READER_FIX}" for p in fix])
-    assert ("case(s) validated" in out) if task == "validate" else "CheckpointLoader" in out
+        ("config_validation_ckpt.json", "validate", ["dataset.args"]),
+        ("config_finetune.json", "finetune", ["train.dataset.args", "validate.dataset.args"]),
+    ]:
+        run = [*env, f"task={task}", f"config_file=config/{config}", "epochs=1"]
+        code, out = _run(*run)
+        assert code == 2 and READER in out and "Traceback" not in out, out[-2000:]
+        out = _ok(*run, *[f"{p}.{READER_FIX}" for p in fix])
+        assert "case(s) validated" in out if task == "validate" else "CheckpointLoader" in out

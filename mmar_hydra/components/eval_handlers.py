@@ -1,16 +1,16 @@
 """Evaluation handlers that run as ignite handlers (see ``engine.ignite_bridge``).
 
 Most Clara handlers are mapped by the engine to Lightning pieces and never built. Two kinds
-have no Lightning counterpart and are run as they are, as ignite handlers inside the
-evaluation loops (``task=validate`` / ``task=infer``, and the validation during training):
+have no Lightning counterpart and are run as they are, as ignite handlers inside the loop of
+their section (``task=validate`` / ``task=infer``, the validation during training, and a
+training config's ``train`` handlers in the training loop):
 
 - the library handlers named in :data:`RUN_AS_IGNITE` (MONAI's ``ProbMapProducer``);
 - a trusted MMAR's own ``custom/`` handlers (deepgrow's ``DeepgrowStatsHandler`` and
   ``SegmentationSaver``, the whole-slide ``ProbMapSaver``): code the MMAR ships, imported
   only with ``allow_code=true``.
 
-In a flat (validation / inference) config and in a training config's ``validate`` section,
-the resolver builds them -- class, signature check, prepared args, constructor -- in both
+The resolver builds them -- class, signature check, prepared args, constructor -- in both
 check and build walks (check stops before the constructor).
 """
 
@@ -22,12 +22,10 @@ from mmar_hydra.components.custom_compat import is_custom_class
 from mmar_hydra.components.signature_check import check_args
 from mmar_hydra.errors import ComponentError, MMARError
 
-__all__ = ["RUN_AS_IGNITE", "EVALUATION_SECTIONS", "runs_as_ignite", "build_ignite_handler"]
+__all__ = ["RUN_AS_IGNITE", "runs_as_ignite", "build_ignite_handler"]
 
 # short class names of library handlers run as ignite handlers inside the evaluation loop
 RUN_AS_IGNITE = ("ProbMapProducer",)
-# resolver sections whose handlers belong to an evaluation loop: flat configs, validate
-EVALUATION_SECTIONS = ("", "validate")
 
 
 def runs_as_ignite(name: str, cls: Any = None) -> bool:

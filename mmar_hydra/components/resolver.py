@@ -30,11 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmar_hydra.components.code_strings import is_code_string, parse_code_string
-from mmar_hydra.components.eval_handlers import (
-    EVALUATION_SECTIONS,
-    build_ignite_handler,
-    runs_as_ignite,
-)
+from mmar_hydra.components.eval_handlers import build_ignite_handler, runs_as_ignite
 from mmar_hydra.components.hooks import (
     HookContext,
     is_pipeline_dataset,
@@ -367,10 +363,9 @@ class Resolver:
 
         def resolve() -> HandlerPart:
             name = str(spec.get("name") or spec.get("path") or "")
-            in_eval = self.name in EVALUATION_SECTIONS
-            named = in_eval and runs_as_ignite(name)
+            named = runs_as_ignite(name)
             cls = self.resolve(spec, where) if spec.get("path") or "." in name or named else None
-            ignite = in_eval and runs_as_ignite(name, cls)  # run by the evaluation loop
+            ignite = runs_as_ignite(name, cls)  # run by its section's loop (ignite_bridge)
             args = dict(self.value(spec.get("args") or {}, json_path(where, "args")))
             args = prepare(self.hooks, None, spec, args, where)
             obj = build_ignite_handler(

@@ -1,4 +1,4 @@
-"""Ignite event handlers run inside the Lightning evaluation loops.
+"""Ignite event handlers run inside the Lightning training and evaluation loops.
 
 Clara's evaluators were ignite engines; some evaluation handlers only make sense as ignite
 handlers: MONAI's ``ProbMapProducer`` (whole-slide probability maps) and a trusted MMAR's
@@ -10,7 +10,10 @@ training) is one ``run`` of that engine, as ``SupervisedEvaluator.run(global_epo
 iteration count back at 0, ``ITERATION_COMPLETED`` after every step with ``state.batch`` /
 ``state.output`` set, then ``EPOCH_COMPLETED`` and ``COMPLETED``. ``state.output`` holds the
 batched ``image``, ``label`` and ``pred`` after the post transforms, the dict MONAI's
-evaluator handed its handlers.
+evaluator handed its handlers. A training config's own ``train`` handlers see one run for
+the whole fit, as Clara's trainer gave them: ``STARTED`` once, ``EPOCH_STARTED`` /
+``EPOCH_COMPLETED`` per epoch, ``ITERATION_COMPLETED`` per step with the iteration counted
+across epochs and ``loss`` in ``state.output``, ``COMPLETED`` at the end.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ class IgniteBridge:
 
     Args:
         handlers: the handler parts whose built ``obj`` has ``attach(engine)``.
-        dataloader: the evaluation data loader (``engine.data_loader``).
+        dataloader: the loop's data loader (``engine.data_loader``).
     """
 
     def __init__(self, handlers: list[HandlerPart], dataloader: Any) -> None:
@@ -88,24 +91,44 @@ class IgniteBridge:
             self._guarded(lambda h=handler: h.obj.attach(self.engine), "attach")
 
     def start(self, epoch: int = 1, device: Any = "cpu") -> None:
-        """A pass begins: ``epoch`` is the training epoch it validates (1 for a task),
-        ``device`` where the loop runs (``engine.state.device``)."""
+        """An evaluation pass begins (one ``SupervisedEvaluator.run``): ``epoch`` is the
+        training epoch it validates (1 for a task), ``device`` where the loop runs."""
+        self.engine.state.epoch = epoch - 1  # ignite's epoch while STARTED fires
+        self.run_started(device, max_epochs=max(epoch, 1), iteration=0)
+        self.epoch_started(epoch)
+
+    def completed(self) -> None:
+        """The evaluation pass is over (maps are finalised, files closed)."""
+        self.epoch_completed()
+        self.run_completed()
+
+    def run_started(self, device: Any, *, max_epochs: int, iteration: int = 0) -> None:
+        """``STARTED``: a run begins on ``device``; ``iteration`` counts the steps already
+        done (a resumed training run)."""
         state: Any = self.engine.state
         state.device = torch.device(device)
-        state.epoch, state.max_epochs, state.iteration = epoch, max(epoch, 1), 0
+        state.max_epochs, state.iteration = max_epochs, iteration
         self._fire(self.events.STARTED)
+
+    def epoch_started(self, epoch: int) -> None:
+        """``EPOCH_STARTED`` of ``epoch`` (1-based, as ignite counts)."""
+        state: Any = self.engine.state
+        state.epoch = epoch
         self._fire(self.events.EPOCH_STARTED)
 
     def iteration(self, batch: dict[str, Any], output: dict[str, Any]) -> None:
-        """One evaluation step is done: ``batch`` as loaded, ``output`` with ``pred``."""
+        """One step is done: ``batch`` as loaded, ``output`` with ``pred`` (and ``loss``)."""
         state: Any = self.engine.state
         state.iteration += 1
         state.batch, state.output = batch, output
         self._fire(self.events.ITERATION_COMPLETED)
 
-    def completed(self) -> None:
-        """The pass is over (maps are finalised, files closed)."""
+    def epoch_completed(self) -> None:
+        """``EPOCH_COMPLETED`` of the current epoch."""
         self._fire(self.events.EPOCH_COMPLETED)
+
+    def run_completed(self) -> None:
+        """``COMPLETED``: the run is over."""
         self._fire(self.events.COMPLETED)
 
     def _fire(self, event: Any) -> None:

@@ -147,9 +147,12 @@ class MMARLightningModule(pl.LightningModule):
         self.last_val_filenames: list[str] = []
         # per-case values of the last validation, {log_label: buffer}, for eval CSVs
         self.last_val_details: dict[str, Any] = {}
-        # the validate section's ignite handlers (custom/ ones), run by a bridge made lazily
+        # each section's ignite handlers (custom/ ones), run by bridges made lazily
         self._ignite = ignite_handlers(parts.validate.handlers) if parts.validate else []
         self.bridge: IgniteBridge | None = None
+        self._train_ignite = ignite_handlers(parts.handlers)
+        self.train_bridge: IgniteBridge | None = None
+        self._last_output: dict[str, Any] = {}
 
     # -- forward ---------------------------------------------------------------------
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -184,7 +187,31 @@ class MMARLightningModule(pl.LightningModule):
             # only what the metric reads: decollating the image batch too costs ~10% of a step
             items = run_post_transforms(self.train_post, {"label": batch["label"]}, pred.detach())
             _update_metrics(self.train_metrics, items)
+        if self.train_bridge is not None:  # Clara's trainer output, for its handlers
+            items = run_post_transforms(self.train_post, batch, pred.detach())
+            self._last_output = {**batched_output(batch, items), "loss": loss.detach()}
         return loss
+
+    # -- the train section's ignite handlers (one run for the whole fit) ---------------
+    def on_train_start(self) -> None:
+        if self._train_ignite:
+            self.train_bridge = IgniteBridge(self._train_ignite, self.trainer.train_dataloader)
+            max_epochs = int(self.trainer.max_epochs or 1)
+            self.train_bridge.run_started(
+                self.device, max_epochs=max_epochs, iteration=self.global_step
+            )
+
+    def on_train_epoch_start(self) -> None:
+        if self.train_bridge is not None:
+            self.train_bridge.epoch_started(self.current_epoch + 1)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.train_bridge is not None:
+            self.train_bridge.iteration(batch, self._last_output)
+
+    def on_train_end(self) -> None:
+        if self.train_bridge is not None:
+            self.train_bridge.run_completed()
 
     def on_train_epoch_end(self) -> None:
         for part in self.train_metrics:
@@ -194,6 +221,8 @@ class MMARLightningModule(pl.LightningModule):
         opt = found[0] if isinstance(found, list) and found else found  # one per MMAR
         if isinstance(opt, torch.optim.Optimizer) and opt.param_groups:
             self.log("lr", float(opt.param_groups[0]["lr"]), sync_dist=False)
+        if self.train_bridge is not None:
+            self.train_bridge.epoch_completed()
 
     # -- validation ------------------------------------------------------------------
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
