@@ -22,6 +22,7 @@ def _module() -> MMARLightningModule:
         inferer=None,
         post_transforms=None,
         metrics=[],
+        handlers=[],
         validate=None,
         iteration=None,
         amp=False,
