@@ -35,6 +35,7 @@ COVERED_ELSEWHERE = {
     "cte_deepgrow3d_ea": "tests/test_public_deepgrow.py",
     "cte_deepgrow3d_40": "tests/test_public_deepgrow.py",
 }
+DEEPGROW = sorted(m for m in COVERED_ELSEWHERE if "deepgrow" in m)
 # the config each MMAR trains first: the one its export / validation / inference read
 PRIMARY = {**dict.fromkeys(GS, "config_train_Unet.json"), **dict.fromkeys(FL, "config_train.json")}
 EXPORT_SHAPE = "input_shape=[1,1,48,48,48]"
@@ -286,6 +287,8 @@ NOT_TASK_CONFIGS = [
         for f in ("config_fed_client.json", "config_fed_server.json")
     ],
     *[(m, "config_aiaa.json", "a Clara AIAA config") for m in GS[1:]],
+    *[(m, "config_aiaa.json", "a Clara AIAA config") for m in DEEPGROW],
+    *[(m, "deepgrow_pipeline.json", "a Clara AIAA config") for m in DEEPGROW if "3d" in m],
     *[(m, "config_automl.json", "Clara AutoML's controller config") for m in AUTOML],
 ]
 
