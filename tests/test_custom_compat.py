@@ -23,20 +23,26 @@ RAGGED = np.asarray([[1, 2], [3]])
 """
 
 
+def _import_custom(custom, name: str, *also: str):  # noqa: ANN202
+    """``name`` imported from the ``custom`` folder through the compat layer; (module, notes)."""
+    notes: list[str] = []
+    sys.path.insert(0, str(custom))
+    try:
+        with custom_imports(custom, say=notes.append):
+            module = importlib.import_module(name)
+    finally:
+        sys.path.remove(str(custom))
+        for loaded in (name, *also):
+            sys.modules.pop(loaded, None)
+    return module, notes
+
+
 def test_custom_code_of_old_monai_imports_with_one_note_per_alias(tmp_path):
     custom = tmp_path / "custom"
     (custom / "oldpkg").mkdir(parents=True)
     (custom / "oldpkg" / "__init__.py").write_text("")
     (custom / "oldpkg" / "transforms.py").write_text(OLD_STYLE)
-    notes: list[str] = []
-    sys.path.insert(0, str(custom))
-    try:
-        with custom_imports(custom, say=notes.append):
-            module = importlib.import_module("oldpkg.transforms")
-    finally:
-        sys.path.remove(str(custom))
-        for name in ("oldpkg", "oldpkg.transforms"):
-            sys.modules.pop(name, None)
+    module, notes = _import_custom(custom, "oldpkg.transforms", "oldpkg")
     from monai.metrics import compute_dice
     from monai.transforms import MapTransform
 
@@ -61,14 +67,7 @@ def test_cuimage_is_served_to_custom_code_only_while_it_imports(tmp_path):
     custom = tmp_path / "custom"
     custom.mkdir()
     (custom / "reader_mod.py").write_text(CUIMAGE_USER)
-    notes: list[str] = []
-    sys.path.insert(0, str(custom))
-    try:
-        with custom_imports(custom, say=notes.append):
-            module = importlib.import_module("reader_mod")
-    finally:
-        sys.path.remove(str(custom))
-        sys.modules.pop("reader_mod", None)
+    module, notes = _import_custom(custom, "reader_mod")
     from mmar_hydra.pathology import cuimage_compat
 
     assert module.has_cci and module.cuimage is cuimage_compat
@@ -92,3 +91,28 @@ def test_40_saver_with_code_output_transform_runs_it_before_saving():
     assert code["path"].endswith("OutputTransformd")
     assert code["args"]["key"] == "pred_inverted_saved" and code["args"]["like"] == "pred_inverted"
     assert save["name"] == "SaveImaged" and save["args"]["keys"] == "pred_inverted_saved"
+
+
+OLD_PLOT = """\
+from monai.visualize import plot_2d_or_3d_image
+"""
+
+
+def test_old_positional_plot_2d_or_3d_image_writes_a_gif(tmp_path):
+    """MONAI <= 0.6 order (..., max_channels, max_frames, tag): 64 is frames, not an axis."""
+    import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "plot_mod.py").write_text(OLD_PLOT)
+    module, notes = _import_custom(custom, "plot_mod")
+    assert any("MONAI 0.7 put frame_dim before max_frames" in n for n in notes)
+    writer = SummaryWriter(str(tmp_path / "tb"))
+    volume = np.random.default_rng(0).random((1, 1, 16, 16, 8)).astype(np.float32)
+    module.plot_2d_or_3d_image(volume, 1, writer, 0, 1, 64, "region_1_image")
+    writer.close()
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    assert any(t.startswith("region_1_image") for t in events.Tags()["images"])
