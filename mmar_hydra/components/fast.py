@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.components.cache_estimate import available_memory
+from mmar_hydra.components.fast_copy import share_cache
+from mmar_hydra.components.fast_indices import cache_crop_indices, inserted
 from mmar_hydra.run_paths import RunPaths
 
 __all__ = ["FastPlan", "apply_fast", "cpu_has_bf16", "NEEDS_METADATA"]
@@ -37,6 +39,8 @@ NEEDS_METADATA = frozenset(
     | {"Orientation", "ResampleToMatchd", "ResampleToMatch", "SpatialResampled"}
 )
 _RANDOM_PREFIX = "Rand"
+# datasets that cache the deterministic transforms ("Dataset" becomes one of them)
+_CACHING = frozenset({"Dataset", "CacheDataset", "PersistentDataset", "SmartCacheDataset"})
 
 
 @dataclass
@@ -96,6 +100,12 @@ def _rewrite_section(
     if not isinstance(dataset, dict):
         return
     kind = _short(dataset)
+    found = section.get("pre_transforms")
+    transforms: list[Any] = found if name == "train" and isinstance(found, list) else []
+    first = _first_random(transforms)
+    if first is not None and kind in _CACHING:  # before the estimate: it counts the indices
+        plan.notes += cache_crop_indices(transforms, first)
+        first = _first_random(transforms)
     if kind == "Dataset":
         new, why = _cache_choice(name, estimate)
         dataset["name"] = new
@@ -120,10 +130,6 @@ def _rewrite_section(
             f"{name}.dataloader: DataLoader(num_workers={workers}) -> "
             "ThreadDataLoader(num_workers=0) (the cache lives in this process)"
         )
-    transforms = section.get("pre_transforms")
-    if name != "train" or not isinstance(transforms, list):
-        return
-    first = _first_random(transforms)
     if first is None:
         return
     late = [_short(t) for t in transforms[first:] if not _short(t).startswith(_RANDOM_PREFIX)]
@@ -135,7 +141,7 @@ def _rewrite_section(
         )
     if gpu:
         keys = _keys_of(transforms)
-        device = {"name": "ToDeviced", "args": {"keys": keys, "device": "cuda"}}
+        device = inserted("ToDeviced", {"keys": keys, "device": "cuda"})
         transforms.insert(first, device)
         plan.notes.append(
             f"train.pre_transforms[{first}]: ToDeviced({keys}) before the random transforms"
@@ -187,6 +193,9 @@ def apply_fast(
     else:
         plan.track_meta_off = True
         plan.notes.append("training loop: set_track_meta(False) (no transform there needs it)")
+        train = out.get("train")
+        if isinstance(train, dict):
+            plan.notes += share_cache(train, _first_random(train.get("pre_transforms") or []))
     if gpu:
         plan.precision, plan.channels_last = "16-mixed", True
         plan.notes.append("GPU: 16-mixed precision (AMP) and channels_last memory")
