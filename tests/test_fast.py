@@ -27,7 +27,7 @@ def _plain_pipeline(root: Path) -> dict:
     return cfg
 
 
-def test_dataset_and_loader_are_cached_and_threaded(tiny_demo, monkeypatch):
+def test_dataset_is_cached_and_cpu_loader_has_no_workers_and_no_thread(tiny_demo, monkeypatch):
     monkeypatch.setattr(fast, "cpu_has_bf16", lambda: True)
     config, plan = apply_fast(
         _plain_pipeline(tiny_demo), paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False
@@ -36,11 +36,14 @@ def test_dataset_and_loader_are_cached_and_threaded(tiny_demo, monkeypatch):
     assert (
         train["dataset"]["name"] == "CacheDataset" and train["dataset"]["args"]["cache_rate"] == 1
     )
-    assert train["dataloader"]["name"] == "ThreadDataLoader"
-    assert "num_workers" not in train["dataloader"]["args"]
+    # on a CPU a loader thread competes with training for the same cores
+    assert train["dataloader"]["name"] == "DataLoader"
+    assert train["dataloader"]["args"]["num_workers"] == 0
     assert plan.track_meta_off and plan.precision == "bf16-mixed" and not plan.channels_last
     text = "\n".join(plan.notes)
-    assert "train.dataset: Dataset -> CacheDataset" in text and "ThreadDataLoader" in text
+    assert "train.dataset: Dataset -> CacheDataset" in text
+    assert "DataLoader(num_workers=2) -> DataLoader(num_workers=0)" in text
+    assert "no loader thread on a CPU" in text
     assert "set_track_meta(False)" in text
 
 
@@ -64,6 +67,9 @@ def test_gpu_gets_to_device_amp_and_channels_last(tiny_demo):
     assert names[first_random - 3 : first_random] == ["FgBgToIndicesd", "EnsureTyped", "ToDeviced"]
     assert config["train"]["pre_transforms"][first_random - 1]["args"]["device"] == "cuda"
     assert plan.precision == "16-mixed" and plan.channels_last
+    # on a GPU the loader thread prepares the next batch while the GPU computes
+    assert config["train"]["dataloader"]["name"] == "ThreadDataLoader"
+    assert "num_workers" not in config["train"]["dataloader"]["args"]
 
 
 def test_metadata_stays_on_when_a_training_transform_needs_it(tiny_demo):
