@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY_TRAIN, run_main
 
-from mmar_hydra.components import cache_estimate, fast, fast_copy
+from mmar_hydra.components import cache_estimate, fast, fast_post, fast_copy
 from mmar_hydra.components.fast import apply_fast
 from mmar_hydra.run_paths import RunPaths
 
@@ -88,8 +88,11 @@ def test_fast_training_runs_with_metadata_off_in_the_loop(tiny_demo, monkeypatch
     seen = []
     step = module.MMARLightningModule.training_step
 
+    post = []
+
     def spy(self, batch, batch_idx):  # noqa: ANN001, ANN202
         seen.append(get_track_meta())
+        post.extend((self.train_post, self.eval_parts.post_transforms))
         return step(self, batch, batch_idx)
 
     monkeypatch.setattr(module.MMARLightningModule, "training_step", spy)
@@ -103,6 +106,9 @@ def test_fast_training_runs_with_metadata_off_in_the_loop(tiny_demo, monkeypatch
     assert seen and not any(seen)  # every training step ran without metadata tracking
     assert get_track_meta()  # and it is back on afterwards
     assert (tiny_demo / "models" / "model.pt").is_file()
+    # the argmax post transform is fast_post's, in train and (through its ref) in validate
+    assert "fast: train.post_transforms[1]: AsDiscreted(argmax) -> " in proc.stdout
+    assert {type(c.transforms[-1]).__module__ for c in post} == {fast_post.__name__}
 
 
 @pytest.mark.parametrize("flags,expected", [("flags : avx512_bf16", True), ("flags : sse4", False)])
@@ -287,3 +293,51 @@ def test_transforms_trusted_with_the_shared_cache_leave_their_input_alone(name):
         set_track_meta(True)
     for key, value in data.items():
         assert torch.equal(value.as_tensor(), before[key].as_tensor()), f"{name} wrote into {key}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"argmax": True},
+        {"argmax": True, "to_onehot": 3},
+        {"argmax": [True, False], "to_onehot": 3},
+        {"argmax": True, "dim": 0, "keepdim": False},
+        {"argmax": True, "threshold": 0.5},
+    ],
+)
+def test_fast_argmax_gives_monai_s_values_type_and_metadata(args):
+    import torch
+    from monai.data import MetaTensor
+    from monai.transforms import AsDiscreted
+
+    torch.manual_seed(0)
+    pred = MetaTensor(torch.rand(3, 8, 8, 4), meta={"filename_or_obj": "case.nii.gz"})
+    pred[0, 0, 0, 0] = float("nan")  # NaN counts as the maximum in both
+    pred[1, 1, 1, 1] = pred[2, 1, 1, 1]  # a tie: the first maximum in both
+    label = MetaTensor((torch.rand(1, 8, 8, 4) > 0.5).float())
+    keys = ["pred", "label"] if isinstance(args["argmax"], list) else ["pred"]
+    expected = AsDiscreted(keys=keys, **args)({"pred": pred.clone(), "label": label.clone()})
+    got = fast_post.AsDiscreted(keys=keys, **args)({"pred": pred.clone(), "label": label.clone()})
+    for key in keys:
+        assert type(got[key]) is type(expected[key]) and got[key].dtype == expected[key].dtype
+        assert torch.equal(got[key].as_tensor(), expected[key].as_tensor())
+        assert got[key].meta.get("filename_or_obj") == expected[key].meta.get("filename_or_obj")
+
+
+def test_only_argmax_post_transforms_are_pointed_at_fast_post():
+    section = {
+        "post_transforms": [
+            {"name": "Activationsd", "args": {"keys": "pred", "softmax": True}},
+            {"name": "AsDiscreted", "args": {"keys": ["pred", "label"], "argmax": [True, False]}},
+            {"name": "AsDiscreted", "args": {"keys": "pred", "threshold": 0.5}},
+        ]
+    }
+    notes = fast_post.fast_argmax(section, "train")
+    specs = section["post_transforms"]
+    assert specs[1] == {
+        "name": "AsDiscreted",  # kept: a validate {"ref": "AsDiscreted"} still finds it
+        "path": "mmar_hydra.components.fast_post.AsDiscreted",
+        "args": {"keys": ["pred", "label"], "argmax": [True, False]},
+    }
+    assert "path" not in specs[0] and "path" not in specs[2]  # no argmax: MONAI's own
+    assert len(notes) == 1 and notes[0].startswith("train.post_transforms[1]: AsDiscreted(argmax)")

@@ -54,6 +54,7 @@ ALLOWED_PACKAGES: dict[str, str] = {
     "ignite.metrics": "ignite metrics (Clara 4.0's Accuracy)",
     "ignite.handlers": "ignite handlers",
     "mmar_hydra.pathology": "Clara 4.0's whole-slide datasets and networks (compat)",
+    "mmar_hydra.components.fast_post": "fast=true's post transforms (MONAI's, faster argmax)",
 }
 # top-level packages whose modules may be imported to look a name up (library code only:
 # importing them runs nothing a config chose). Any other module needs allow_code to import.
