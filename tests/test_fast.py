@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY_TRAIN, run_main
 
-from mmar_hydra.components import cache_estimate, fast, fast_post, fast_copy
+from mmar_hydra.components import cache_estimate, fast, fast_copy, fast_post
 from mmar_hydra.components.fast import apply_fast
 from mmar_hydra.run_paths import RunPaths
 
