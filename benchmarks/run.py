@@ -218,7 +218,11 @@ def main() -> None:
     results.update({key: value["median"] for key, value in main_ratios.items()})
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    latest = out / "latest.json"
+    kept = json.loads(latest.read_text()) if latest.is_file() else {}
+    # fast_preset.py's figures (fast_*) come from another script: keep them
+    results = {**{k: v for k, v in kept.items() if k.startswith("fast_")}, **results}
+    latest.write_text(json.dumps(results, indent=2))
     (out / "latest.md").write_text(markdown(results))
     print(markdown(results))
 
