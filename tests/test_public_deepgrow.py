@@ -129,6 +129,9 @@ def test_deepgrow_mmar_trains_and_validates(clara_examples, raw, tmp_path, name)
         assert (mmar / "models" / "model.ts").is_file()
     out = _ok(*validate)
     assert "case(s) validated" in out and "is not run" not in out, out[-2000:]
+    if name.endswith("_40"):  # and the checkpoint through its CheckpointLoader
+        ckpt = _ok(*validate, "dont_load_ts_model=true", "dont_load_ckpt_model=false")
+        assert "case(s) validated" in ckpt and "model: checkpoint" in ckpt, ckpt[-2000:]
     # its custom SegmentationSaver (2D: PNG grids, 3D: NIfTI) and DeepgrowStatsHandler ran
     saved = sorted((mmar / "eval" / "segs").iterdir())
     assert saved and all(p.name.endswith(".png" if dims == 2 else ".nii.gz") for p in saved)
