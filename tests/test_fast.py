@@ -11,6 +11,7 @@ from conftest import TINY_TRAIN, run_main
 
 from mmar_hydra.components import cache_estimate, fast, fast_copy, fast_post
 from mmar_hydra.components.fast import apply_fast
+from mmar_hydra.components.fast_indices import spec_name
 from mmar_hydra.run_paths import RunPaths
 
 
@@ -61,7 +62,7 @@ def test_gpu_gets_to_device_amp_and_channels_last(tiny_demo):
     config, plan = apply_fast(
         _plain_pipeline(tiny_demo), paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=True
     )
-    names = [fast._short(t) for t in config["train"]["pre_transforms"]]
+    names = [spec_name(t) for t in config["train"]["pre_transforms"]]
     first_random = next(i for i, n in enumerate(names) if n.startswith("Rand"))
     # the indices are computed (and cached) on the CPU, then everything moves to the GPU
     assert names[first_random - 3 : first_random] == ["FgBgToIndicesd", "EnsureTyped", "ToDeviced"]
@@ -120,7 +121,7 @@ def test_cpu_bf16_detection(tmp_path, monkeypatch, flags, expected):
 
 
 def _crop_args(config: dict) -> dict:
-    crop = next(t for t in config["train"]["pre_transforms"] if fast._short(t).startswith("Rand"))
+    crop = next(t for t in config["train"]["pre_transforms"] if spec_name(t).startswith("Rand"))
     return crop["args"]
 
 
@@ -129,7 +130,7 @@ def test_crop_indices_are_cached_before_the_random_crop(tiny_demo):
         _plain_pipeline(tiny_demo), paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False
     )
     pre = config["train"]["pre_transforms"]
-    names = [fast._short(t) for t in pre]
+    names = [spec_name(t) for t in pre]
     crop = names.index("RandCropByPosNegLabeld")
     assert names[crop - 2 : crop] == ["FgBgToIndicesd", "EnsureTyped"]
     index = pre[crop - 2]["args"]
@@ -196,10 +197,10 @@ def test_cached_indices_give_the_same_crops_without_scanning_the_label(tiny_demo
 def test_crop_after_another_random_transform_keeps_its_indices_uncached(tiny_demo):
     cfg = _plain_pipeline(tiny_demo)
     pre = cfg["train"]["pre_transforms"]
-    crop = next(i for i, t in enumerate(pre) if fast._short(t) == "RandCropByPosNegLabeld")
+    crop = next(i for i, t in enumerate(pre) if spec_name(t) == "RandCropByPosNegLabeld")
     pre.insert(crop, {"name": "RandFlipd", "args": {"keys": ["image", "label"], "prob": 0.5}})
     config, plan = apply_fast(cfg, paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False)
-    names = [fast._short(t) for t in config["train"]["pre_transforms"]]
+    names = [spec_name(t) for t in config["train"]["pre_transforms"]]
     assert "FgBgToIndicesd" not in names
     assert "fg_indices_key" not in _crop_args(config)
     assert any("keeps computing its label indices every step: RandFlipd" in n for n in plan.notes)
@@ -208,7 +209,7 @@ def test_crop_after_another_random_transform_keeps_its_indices_uncached(tiny_dem
 def test_label_classes_crop_gets_class_indices(tiny_demo):
     cfg = _plain_pipeline(tiny_demo)
     pre = cfg["train"]["pre_transforms"]
-    crop = next(i for i, t in enumerate(pre) if fast._short(t) == "RandCropByPosNegLabeld")
+    crop = next(i for i, t in enumerate(pre) if spec_name(t) == "RandCropByPosNegLabeld")
     pre[crop] = {
         "name": "RandCropByLabelClassesd",
         "args": {
@@ -221,9 +222,9 @@ def test_label_classes_crop_gets_class_indices(tiny_demo):
     }
     config, plan = apply_fast(cfg, paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False)
     pre = config["train"]["pre_transforms"]
-    index = next(t for t in pre if fast._short(t) == "ClassesToIndicesd")
+    index = next(t for t in pre if spec_name(t) == "ClassesToIndicesd")
     assert index["args"]["num_classes"] == 2 and "image_key" not in index["args"]
-    crop_args = next(t for t in pre if fast._short(t) == "RandCropByLabelClassesd")["args"]
+    crop_args = next(t for t in pre if spec_name(t) == "RandCropByLabelClassesd")["args"]
     assert crop_args["indices_key"] == "label_cls_indices"
 
 

@@ -41,7 +41,7 @@ from typing import Any
 
 from mmar_hydra.components.cache_estimate import available_memory
 from mmar_hydra.components.fast_copy import share_cache
-from mmar_hydra.components.fast_indices import cache_crop_indices, inserted
+from mmar_hydra.components.fast_indices import cache_crop_indices, inserted, spec_name
 from mmar_hydra.components.fast_post import fast_argmax
 from mmar_hydra.run_paths import RunPaths
 
@@ -78,17 +78,13 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def _short(spec: Any) -> str:
-    return str((spec or {}).get("name") or (spec or {}).get("path") or "").rsplit(".", 1)[-1]
-
-
 def _size(n: int) -> str:
     return f"{n / 1024**3:.1f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"
 
 
 def _first_random(transforms: list[Any]) -> int | None:
     for i, t in enumerate(transforms):
-        if isinstance(t, Mapping) and _short(t).startswith(_RANDOM_PREFIX):
+        if isinstance(t, Mapping) and spec_name(t).startswith(_RANDOM_PREFIX):
             return i
     return None
 
@@ -115,7 +111,7 @@ def _rewrite_section(
     dataset = section.get("dataset")
     if not isinstance(dataset, dict):
         return
-    kind = _short(dataset)
+    kind = spec_name(dataset)
     found = section.get("pre_transforms")
     transforms: list[Any] = found if name == "train" and isinstance(found, list) else []
     first = _first_random(transforms)
@@ -135,7 +131,7 @@ def _rewrite_section(
     if (
         kind in ("CacheDataset", "PersistentDataset")
         and isinstance(loader, dict)
-        and _short(loader) == "DataLoader"
+        and spec_name(loader) == "DataLoader"
     ):
         args = loader.setdefault("args", {})
         workers = args.pop("num_workers", 0)
@@ -155,12 +151,12 @@ def _rewrite_section(
             )
     if first is None:
         return
-    late = [_short(t) for t in transforms[first:] if not _short(t).startswith(_RANDOM_PREFIX)]
+    late = [spec_name(t) for t in transforms[first:] if not spec_name(t).startswith(_RANDOM_PREFIX)]
     late = [n for n in late if n not in ("EnsureTyped", "ToTensord", "ToDeviced")]
     if late:
         plan.notes.append(
             f"train.pre_transforms: {', '.join(late)} come(s) after the first random transform "
-            f"({_short(transforms[first])}) and run(s) every epoch, uncached"
+            f"({spec_name(transforms[first])}) and run(s) every epoch, uncached"
         )
     if gpu:
         keys = _keys_of(transforms)
@@ -186,7 +182,7 @@ def _needs_metadata(config: Mapping[str, Any]) -> list[str]:
     run_each_step = (pre[first:] if first is not None else []) + (
         train.get("post_transforms") or []
     )
-    return [_short(t) for t in run_each_step if _short(t) in NEEDS_METADATA]
+    return [spec_name(t) for t in run_each_step if spec_name(t) in NEEDS_METADATA]
 
 
 def apply_fast(

@@ -11,8 +11,9 @@ in the loop too: with it on, a transform's output carries its input's metadata f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
+
+from mmar_hydra.components.fast_indices import spec_name
 
 __all__ = ["share_cache", "NO_INPUT_WRITES"]
 
@@ -26,12 +27,6 @@ NO_INPUT_WRITES = frozenset(
 _SHARING = frozenset({"CacheDataset", "SmartCacheDataset"})
 
 
-def _name(spec: Any) -> str:
-    if not isinstance(spec, Mapping):
-        return ""
-    return str(spec.get("name") or spec.get("path") or "").rsplit(".", 1)[-1]
-
-
 def share_cache(train: dict[str, Any], first: int | None) -> list[str]:
     """``copy_cache=False`` on the training dataset when that is safe; returns the notes.
 
@@ -43,12 +38,12 @@ def share_cache(train: dict[str, Any], first: int | None) -> list[str]:
     transforms = train.get("pre_transforms")
     if first is None or not isinstance(dataset, dict) or not isinstance(transforms, list):
         return []
-    if _name(dataset) not in _SHARING:
+    if spec_name(dataset) not in _SHARING:
         return []
     args = dataset.setdefault("args", {})
     if "copy_cache" in args:  # the MMAR chose
         return []
-    unknown = sorted({_name(t) for t in transforms[first:]} - NO_INPUT_WRITES)
+    unknown = sorted({spec_name(t) for t in transforms[first:]} - NO_INPUT_WRITES)
     if unknown:
         return [
             f"train.dataset: copy_cache stays on ({', '.join(unknown)} not known to leave "
@@ -57,5 +52,5 @@ def share_cache(train: dict[str, Any], first: int | None) -> list[str]:
     args["copy_cache"] = False
     return [
         f"train.dataset: copy_cache=False (no deep copy of each cached case per step: "
-        f"{', '.join(_name(t) for t in transforms[first:])} never write into their input)"
+        f"{', '.join(spec_name(t) for t in transforms[first:])} never write into their input)"
     ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["cache_crop_indices", "inserted", "INDEX_CROPS"]
+__all__ = ["cache_crop_indices", "inserted", "spec_name", "INDEX_CROPS"]
 
 # crop transform -> the transform that computes its indices
 INDEX_CROPS = {
@@ -34,7 +34,8 @@ def inserted(name: str, args: dict[str, Any]) -> dict[str, Any]:
     return {"path": f"monai.transforms.{name}", "args": args}
 
 
-def _name(spec: Any) -> str:
+def spec_name(spec: Any) -> str:
+    """A component spec's short class name (``name``, else ``path``), "" for anything else."""
     if not isinstance(spec, Mapping):
         return ""
     return str(spec.get("name") or spec.get("path") or "").rsplit(".", 1)[-1]
@@ -76,14 +77,14 @@ def cache_crop_indices(transforms: list[Any], first: int) -> list[str]:
     """
     notes: list[str] = []
     for i, spec in enumerate(transforms[first:], start=first):
-        crop = _name(spec)
+        crop = spec_name(spec)
         args = spec.get("args") if isinstance(spec, Mapping) else None
         if crop not in INDEX_CROPS or not isinstance(args, dict) or _has_indices(args):
             continue
         if i != first:
             notes.append(
                 f"train.pre_transforms: {crop} keeps computing its label indices every step: "
-                f"{_name(transforms[first])} (random) comes before it"
+                f"{spec_name(transforms[first])} (random) comes before it"
             )
             continue
         label = args.get("label_key")

@@ -67,17 +67,21 @@ class IgniteBridge:
     Args:
         handlers: the handler parts whose built ``obj`` has ``attach(engine)``.
         dataloader: the loop's data loader (``engine.data_loader``).
+        role: ``"evaluation"`` or ``"training"``: which loop, for error messages.
     """
 
-    def __init__(self, handlers: list[HandlerPart], dataloader: Any) -> None:
+    def __init__(
+        self, handlers: list[HandlerPart], dataloader: Any, role: str = "evaluation"
+    ) -> None:
         self.handlers = handlers
+        self.role = role
         try:
             from ignite.engine import Engine, Events
         except ImportError:
             names = ", ".join(h.name for h in handlers)
             raise MMARError(
                 f"{names}: an ignite event handler, and pytorch-ignite is not installed",
-                expected="pytorch-ignite, which runs Clara's evaluation handlers",
+                expected=f"pytorch-ignite, which runs Clara's {role} handlers",
                 fix='pip install -e ".[pathology]" (or pip install pytorch-ignite)',
             ) from None
         self.events = Events
@@ -149,7 +153,7 @@ class IgniteBridge:
         name = found.name if found else ", ".join(h.name for h in self.handlers)
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         return ComponentError(
-            f"the evaluation handler {name} failed ({when}): {type(exc).__name__}: {first}",
+            f"the {self.role} handler {name} failed ({when}): {type(exc).__name__}: {first}",
             file=found.file if found else None,
             path=found.json_path if found else None,
             expected="a handler that runs on this MMAR's data",

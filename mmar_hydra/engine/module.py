@@ -183,19 +183,21 @@ class MMARLightningModule(pl.LightningModule):
             )
         n = image.shape[0]
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
-        if self.train_metrics and self.train_post is not None:
-            # only what the metric reads: decollating the image batch too costs ~10% of a step
-            items = run_post_transforms(self.train_post, {"label": batch["label"]}, pred.detach())
-            _update_metrics(self.train_metrics, items)
         if self.train_bridge is not None:  # Clara's trainer output, for its handlers
             items = run_post_transforms(self.train_post, batch, pred.detach())
             self._last_output = {**batched_output(batch, items), "loss": loss.detach()}
+        elif self.train_metrics and self.train_post is not None:
+            # only what the metric reads: decollating the image batch too costs ~10% of a step
+            items = run_post_transforms(self.train_post, {"label": batch["label"]}, pred.detach())
+        if self.train_metrics and self.train_post is not None:
+            _update_metrics(self.train_metrics, items)
         return loss
 
     # -- the train section's ignite handlers (one run for the whole fit) ---------------
     def on_train_start(self) -> None:
         if self._train_ignite:
-            self.train_bridge = IgniteBridge(self._train_ignite, self.trainer.train_dataloader)
+            loader = self.trainer.train_dataloader
+            self.train_bridge = IgniteBridge(self._train_ignite, loader, role="training")
             max_epochs = int(self.trainer.max_epochs or 1)
             self.train_bridge.run_started(
                 self.device, max_epochs=max_epochs, iteration=self.global_step
