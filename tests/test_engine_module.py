@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import torch
 from monai.data import MetaTensor
 from monai.losses import DiceCELoss
 
+from mmar_hydra.components.parts import TrainParts
 from mmar_hydra.engine.module import MMARLightningModule
 
 
 def _module() -> MMARLightningModule:
     network = torch.nn.Conv3d(1, 2, 1)
-    parts = SimpleNamespace(
+    parts = TrainParts(  # the real parts type: a fake one drifts from what the module reads
         network=network,
         loss=DiceCELoss(to_onehot_y=True, softmax=True),
         optimizer=torch.optim.SGD(network.parameters(), lr=0.1),
         lr_scheduler=None,
+        dataloader=None,
         inferer=None,
         post_transforms=None,
-        metrics=[],
-        handlers=[],
-        validate=None,
-        iteration=None,
-        amp=False,
+        pre_transforms=None,
     )
     return MMARLightningModule(parts)
 

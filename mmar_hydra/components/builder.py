@@ -70,6 +70,7 @@ def _resolvers(
             instantiate=instantiate,
             data=data,
             guard_cases=guard_cases,
+            origins=walk.origins,
         )
 
     if isinstance(cfg.get("train"), Mapping):
@@ -166,6 +167,7 @@ def build_train(
         amp=_flag(trainer.get("amp", cfg.get("amp", False))),
         train_conf=train.train_conf,
         iteration=trainer.get("iteration_update", built.get("iteration")),
+        origins=train.walk.origins,
     )
     if validate is not None:
         parts.validate = _eval_parts(validate, cfg)
@@ -186,6 +188,7 @@ def _eval_parts(section: Resolver, cfg: Mapping[str, Any]) -> EvalParts:
         handlers=built.get("handlers") or [],
         amp=_flag(evaluator.get("amp", cfg.get("amp", False))),
         iteration=evaluator.get("iteration_update", built.get("iteration")),
+        origins=section.walk.origins,
     )
 
 

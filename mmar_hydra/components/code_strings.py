@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mmar_hydra.components.origins import code_filename
 from mmar_hydra.errors import CodeNotAllowedError, ConfigError
 
 __all__ = ["is_code_string", "CodeString", "parse_code_string", "from_engine"]
@@ -147,12 +148,12 @@ def _safe_expr(text: str) -> tuple[Maker, tuple[str, ...]] | None:
     return (lambda scope: fn), ()
 
 
-def _unsafe(text: str) -> tuple[Maker, tuple[str, ...]]:
-    """Compile with Python: only reached with allow_code=true."""
+def _unsafe(text: str, where: str = "") -> tuple[Maker, tuple[str, ...]]:
+    """Compile with Python (run only with allow_code=true); its frames name its JSON path."""
     refs = tuple(dict.fromkeys(_REF.findall(text)))
     src = text[1:] if text.startswith("#") else text
     src = _REF.sub(_REF_PREFIX + r"\1", src)
-    code = compile(src, "<mmar code string>", "eval")
+    code = compile(src, code_filename(where), "eval")
 
     def make(scope: Mapping[str, Any]) -> Any:
         import monai
@@ -197,7 +198,7 @@ def parse_code_string(
         make, refs = safe
         return CodeString(text=text, refs=refs, _make=make, where=where, file=file)
     try:  # compiling runs nothing; it finds syntax errors whether or not code is allowed
-        make, refs = _unsafe(stripped)
+        make, refs = _unsafe(stripped, where)
     except SyntaxError as exc:
         raise ConfigError(
             f"invalid code string {text!r}: {exc.msg}",

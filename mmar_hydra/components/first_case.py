@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from os import PathLike
 from typing import Any
 
+from mmar_hydra.components.hooks import split_of
+from mmar_hydra.components.origins import failing_origin
 from mmar_hydra.components.resolver import Resolver, is_pipeline_dataset
 from mmar_hydra.errors import DataError, MMARError
 
@@ -27,6 +30,7 @@ def check_first_case(section: Resolver | None) -> list[MMARError]:
     spec = section.spec.get("dataset") if section is not None else None
     if section is None or not isinstance(spec, Mapping) or "pre_transforms" not in section.spec:
         return []
+    items: list[Any] = []
     try:
         cls = section.resolve(spec, section.where("dataset"))
         if hasattr(cls, "first_case"):  # a caching dataset that reads its own first case
@@ -51,24 +55,45 @@ def check_first_case(section: Resolver | None) -> list[MMARError]:
     except MMARError as exc:
         return [exc]
     except Exception as exc:  # noqa: BLE001 - report what the transforms said
-        return [_transform_failed(section, exc)]
+        first = items[0] if items else _first_entry(section, spec)
+        return [_transform_failed(section, exc, first)]
     if section.name != "train":  # evaluation configs may keep labels in their own space
         return []
     return _shape_mismatch(section, loaded, items[0])
 
 
-def _transform_failed(section: Resolver, exc: Exception) -> DataError:
+def _first_entry(section: Resolver, spec: Mapping[str, Any]) -> Any:
+    """The dataset's first datalist entry, read again (a hook failed before it was kept)."""
+    if "data_list_file_path" not in spec:
+        return None
+    try:
+        items = split_of(section.hooks, spec, section.where("dataset"))[1]
+    except MMARError:
+        return None
+    return items[0] if items else None
+
+
+def _transform_failed(section: Resolver, exc: Exception, item: Any) -> DataError:
     root: BaseException = exc
     while root.__cause__ is not None:
         root = root.__cause__
-    failing = str(exc).splitlines()[0].replace("applying transform ", "")[:160]
+    origin = failing_origin(exc, section.walk.origins)
+    if origin is not None:
+        failing, path = origin.describe(), origin.where
+        dotted = path.replace("[", ".").replace("]", "")
+        fix = f"change the transform's args for this data, or disable it: {dotted}.disabled=true"
+    else:
+        failing = str(exc).splitlines()[0].replace("applying transform ", "")[:160]
+        path, fix = section.where("pre_transforms"), "run with debug=true for the traceback"
+    image = item.get("image") if isinstance(item, Mapping) else None
+    case = f" (case {image})" if isinstance(image, str | PathLike) else ""
     return DataError(
-        f"the pre_transforms failed on the first case ({failing}): "
+        f"the pre_transforms failed on the first case{case}, in {failing}: "
         f"{type(root).__name__}: {str(root).splitlines()[0][:300]}",
         file=section.file,
-        path=section.where("pre_transforms"),
+        path=path,
         expected="transforms that accept this data",
-        fix="run with debug=true to see which transform failed",
+        fix=fix,
     )
 
 

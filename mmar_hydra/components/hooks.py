@@ -56,6 +56,7 @@ class HookContext:
     guard_cases: bool = (
         False  # True: built datasets (not the check's) report bad cases (faults.bad_cases)
     )
+    origins: Any = None  # components.origins.Origins of the walk: names a failing transform
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _datalist(
 ) -> None:
     if not ctx.data:
         return
-    list_path, items, key = _split(ctx, spec, where)
+    list_path, items, key = split_of(ctx, spec, where)
     missing = missing_files(items)
     if missing:
         shown = "\n            ".join(missing[:5])
@@ -108,7 +109,7 @@ def _datalist(
     args["data"] = items
 
 
-def _split(ctx: HookContext, spec: Mapping[str, Any], where: str) -> tuple[Any, list[dict], str]:
+def split_of(ctx: HookContext, spec: Mapping[str, Any], where: str) -> tuple[Any, list[dict], str]:
     """(datalist file, the whole split, split key) a dataset spec names."""
     list_path = ctx.paths.read(str(spec["data_list_file_path"]))
     base = ctx.paths.read(str(spec.get("data_file_base_dir", list_path.parent)))
@@ -130,13 +131,23 @@ def _bad_cases(
     if not CaseGuard.can_wrap(args["transform"]):
         return
     if "data_list_file_path" in spec:  # named by the whole split (before DDP sharding)
-        list_path, items, key = _split(ctx, spec, where)
+        list_path, items, key = split_of(ctx, spec, where)
         source = str(list_path)
     else:
         items, key, source = data, json_path(where, "args", "data"), str(ctx.file or "")
     cases = CaseIndex(items, key=key, datalist=source, section=ctx.section or "data")
     retry = is_subclass_named(cls, "PersistentDataset")
-    args["transform"] = CaseGuard.around(args["transform"], cases, retry_cached=retry)
+    transforms = getattr(args["transform"], "transforms", args["transform"])
+    names = [_described(ctx.origins, t) for t in transforms]
+    args["transform"] = CaseGuard.around(args["transform"], cases, retry_cached=retry, names=names)
+
+
+def _described(origins: Any, transform: Any) -> str:
+    """``"ScaleIntensityd (train.pre_transforms[3])"``, or the class name when not recorded."""
+    origin = None
+    if origins is not None:  # a legacy_arrays wrapper keeps the original as .transform
+        origin = origins.find(transform) or origins.find(getattr(transform, "transform", None))
+    return origin.describe() if origin is not None else type(transform).__name__
 
 
 def _persistent_cache_dir(

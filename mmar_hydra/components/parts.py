@@ -67,6 +67,7 @@ class EvalParts:
     model: ModelSource | None = None  # flat configs only; train's validate uses the train model
     amp: bool = False
     iteration: Any | None = None  # Clara's iteration_update (deepgrow's Interaction), or None
+    origins: Any = None  # components.origins.Origins: what was built, from where (for errors)
 
 
 @dataclass
@@ -88,3 +89,4 @@ class TrainParts:
     validate: EvalParts | None = None
     train_conf: dict[str, Any] = field(default_factory=dict)  # plain data, stored in checkpoints
     iteration: Any | None = None  # Clara's iteration_update (deepgrow's Interaction), or None
+    origins: Any = None  # components.origins.Origins: what was built, from where (for errors)

@@ -39,6 +39,7 @@ from mmar_hydra.components.hooks import (
 )
 from mmar_hydra.components.iteration import ITERATION_KEY, build_iteration
 from mmar_hydra.components.metrics import build_metric
+from mmar_hydra.components.origins import Origin, Origins
 from mmar_hydra.components.parts import HandlerPart, MetricPart, ModelSource
 from mmar_hydra.components.registry import resolve_class
 from mmar_hydra.components.signature_check import check_args
@@ -98,6 +99,7 @@ class Walk:
     instantiate: bool
     problems: list[MMARError] = field(default_factory=list)
     stack: list[tuple[str, str]] = field(default_factory=list)  # (section, key) being resolved
+    origins: Origins = field(default_factory=Origins)  # what was built, from where (build mode)
 
 
 class Resolver:
@@ -197,7 +199,12 @@ class Resolver:
                 scope = {r: self.ref(r, where) for r in code.refs}
                 if any(_pending(v) for v in scope.values()):
                     return Unbuilt(None, {"code": obj}, where)
-                return code.evaluate(scope)
+                built = code.evaluate(scope)
+                origin = Origin(f"the code string {obj[:200]!r}", where, self.file)
+                self.walk.origins.add_code(where, origin)
+                if callable(built):
+                    self.walk.origins.add(built, origin)
+                return built
             return obj
         if isinstance(obj, Mapping):
             return {k: self.value(v, json_path(where, str(k))) for k, v in obj.items()}
@@ -341,7 +348,9 @@ class Resolver:
         if not instantiate:
             return Unbuilt(cls, args, where)
         try:
-            return cls(**args)
+            obj = cls(**args)
+            self.walk.origins.add(obj, Origin(label, where, self.file))
+            return obj
         except MMARError:
             raise
         except Exception as exc:  # noqa: BLE001 - any constructor failure is the config's
@@ -390,6 +399,7 @@ class Resolver:
             args = self.value(spec.get("args") or {}, json_path(where, "args"))
             args = {k: v for k, v in args.items() if not isinstance(v, Unbuilt)}
             metric = build_metric(name, args, where=where, file=self.file)
+            self.walk.origins.add(metric, Origin(name, where, self.file))
             output = args.get("output_transform")  # 4.0: lambda x: (x['pred_inverted'], ...)
             label = str(spec.get("log_label") or name)
             return MetricPart(

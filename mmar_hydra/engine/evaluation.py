@@ -20,6 +20,7 @@ from mmar_hydra.distributed import ddp_job
 from mmar_hydra.engine.ignite_bridge import IgniteBridge, batched_output, ignite_handlers
 from mmar_hydra.engine.interaction import run_interaction
 from mmar_hydra.engine.module import _filenames, _update_metrics, run_post_transforms
+from mmar_hydra.engine.step_errors import guarded_step
 from mmar_hydra.faults.bad_case_loader import BadCaseTracker
 from mmar_hydra.faults.bad_cases import BadCasePolicy
 
@@ -37,7 +38,12 @@ class MMAREvalModule(pl.LightningModule):
         self.parts = parts
         self.filenames: list[str] = []
         self.bridge: Any = None  # engine.ignite_bridge.IgniteBridge, when handlers need one
+        # for errors raised inside a step (engine.step_errors)
+        self.origins = parts.origins
+        self.stage_name = "validation" if parts.metrics else "inference"
+        self.step_loaders = {"evaluation": parts.dataloader}
 
+    @guarded_step("evaluation")
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if self.parts.iteration is not None:  # Clara's iteration_update (engine.interaction)
             batch = run_interaction(

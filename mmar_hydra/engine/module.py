@@ -16,6 +16,7 @@ from mmar_hydra.components.metrics import metric_value
 from mmar_hydra.components.parts import EvalParts, MetricPart, TrainParts
 from mmar_hydra.engine.ignite_bridge import IgniteBridge, batched_output, ignite_handlers
 from mmar_hydra.engine.interaction import run_interaction
+from mmar_hydra.engine.step_errors import guarded_step
 from mmar_hydra.errors import ConfigError
 
 __all__ = [
@@ -153,6 +154,12 @@ class MMARLightningModule(pl.LightningModule):
         self._train_ignite = ignite_handlers(parts.handlers)
         self.train_bridge: IgniteBridge | None = None
         self._last_output: dict[str, Any] = {}
+        # for errors raised inside a step (engine.step_errors): what was built, from where
+        self.origins = parts.origins
+        self.step_loaders = {
+            "training": parts.dataloader,
+            "validation": parts.validate.dataloader if parts.validate else None,
+        }
 
     # -- forward ---------------------------------------------------------------------
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -162,6 +169,7 @@ class MMARLightningModule(pl.LightningModule):
         return inferer(image, self.network) if inferer is not None else self.network(image)
 
     # -- training --------------------------------------------------------------------
+    @guarded_step("training")
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         if self.train_iteration is not None:  # Clara's iteration_update (engine.interaction)
             batch = run_interaction(
@@ -227,6 +235,7 @@ class MMARLightningModule(pl.LightningModule):
             self.train_bridge.epoch_completed()
 
     # -- validation ------------------------------------------------------------------
+    @guarded_step("validation")
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         parts = self.eval_parts
         if parts is None:

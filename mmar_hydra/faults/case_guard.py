@@ -60,10 +60,13 @@ class CaseGuard(Compose):
         retry_cached: a marker met after the cached part (a PersistentDataset's file on
             disk, from this run or an earlier one) is tried again from the datalist entry,
             so a file fixed since is used.
+        names: each transform's name and JSON path (``"NormalizeIntensityd
+            (train.pre_transforms[3])"``), to say which one raised.
     """
 
     cases: CaseIndex
     retry_cached: bool
+    names: list[str]
 
     @staticmethod
     def can_wrap(transform: Any) -> bool:
@@ -72,14 +75,39 @@ class CaseGuard(Compose):
         return type(transform) is Compose or isinstance(transform, list | tuple)
 
     @classmethod
-    def around(cls, compose: Any, cases: CaseIndex, *, retry_cached: bool = False) -> CaseGuard:
+    def around(
+        cls,
+        compose: Any,
+        cases: CaseIndex,
+        *,
+        retry_cached: bool = False,
+        names: list[str] | None = None,
+    ) -> CaseGuard:
         if not isinstance(compose, Compose):
             compose = Compose(compose)
         guard = cls.__new__(cls)
         guard.__dict__.update(compose.__dict__)
         guard.cases = cases
         guard.retry_cached = retry_cached
+        guard.names = list(names or [])
         return guard
+
+    def _reason(self, exc: BaseException) -> str:
+        """The root cause, with the transform that raised (matched in this process: after
+        pickling into a DataLoader worker, objects have new addresses)."""
+        reason = root_cause(exc)
+        wrapped = {f"applying transform {t}": i for i, t in enumerate(self.transforms)}
+        current: BaseException | None = exc
+        found = None
+        while current is not None:
+            found = wrapped.get(str(current), found)
+            current = current.__cause__
+        if found is None:
+            return reason
+        name = (
+            self.names[found] if found < len(self.names) else type(self.transforms[found]).__name__
+        )
+        return f"{reason} (raised in {name})"
 
     def _load_index(self) -> int | None:
         return next((i for i, t in enumerate(self.transforms) if isinstance(t, LoadImaged)), None)
@@ -127,4 +155,4 @@ class CaseGuard(Compose):
             except Exception as probe:  # noqa: BLE001 - this file is the bad one
                 return self.cases.case(index, key, path, root_cause(probe))
         first = next(iter(files.values()), CaseIndex.name_of(data) or "")
-        return self.cases.case(index, "", first, root_cause(exc))
+        return self.cases.case(index, "", first, self._reason(exc))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmar_hydra.errors import ConfigError, json_path
+from mmar_hydra.reader.compat_code import rewrite_code_calls
 from mmar_hydra.reader.compat_deepgrow import DEEPGROW_RULES, loaders_with_meta_dict
 from mmar_hydra.reader.compat_inversion import INVERSION_RULES, handler_to_transforms
 from mmar_hydra.reader.compat_pathology import PATHOLOGY_RULES, translate_pathology
@@ -61,6 +62,12 @@ COMPAT_RULES: list[tuple[str, str, str]] = [
         "`EnsureType(d)`",
         "ToTensord's inverse returns numpy",
     ),
+    (
+        "the calls above inside code strings (`lambda x: __import__('monai').transforms."
+        "AsDiscrete(argmax=True, to_onehot=True, n_classes=2)(x)`)",
+        "the same rewrite of the call, with `ast`",
+        "issue #33",
+    ),
     # -- issue #15, developer C: digital pathology (rules in reader/compat_pathology.py) --
     *PATHOLOGY_RULES,
     # -- issue #15, developer B: deepgrow, custom/ imports (rules in reader/compat_deepgrow.py)
@@ -94,6 +101,8 @@ _DROPPED_ARGS: tuple[str, ...] = (
     "as_tensor_output",
     "batched",
 )
+# the class names whose calls inside code strings the component rules rewrite
+_CODE_CALLS = frozenset({*_RENAMED_TRANSFORMS, "AsDiscrete", "AsDiscreted"})
 _META_DICT = re.compile(r"_meta_dict\b|\bmeta_dict\b")
 _CHANNEL_FIRST = {"EnsureChannelFirstd", "EnsureChannelFirst"}
 _NEEDS_CHANNEL = {"Spacingd", "Orientationd", "Spacing", "Orientation"}
@@ -270,6 +279,31 @@ class _Translator:
                 "merged into threshold in MONAI",
             )
 
+    # -- code strings ----------------------------------------------------------------
+    def code_string(self, text: str, path: str) -> str:
+        """``text`` with the component rules applied to the MONAI calls inside it."""
+
+        def translate(comp: dict[str, Any]) -> list[str]:
+            sub = _Translator(self.file)
+            try:
+                sub.component(comp, path)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"in the code string {text!r}: {exc.what}",
+                    file=self.file,
+                    path=path,
+                    expected=exc.expected,
+                    fix=exc.fix,
+                ) from None
+            return list(dict.fromkeys(note.reason for note in sub.notes))
+
+        new, rewrites = rewrite_code_calls(text, _CODE_CALLS, translate)
+        for rewrite in rewrites:
+            self.note(
+                path, rewrite.old, rewrite.new, "in a code string: " + "; ".join(rewrite.reasons)
+            )
+        return new
+
     # -- the whole tree --------------------------------------------------------------
     def walk(self, obj: Any, path: str) -> None:
         if isinstance(obj, dict):
@@ -282,10 +316,16 @@ class _Translator:
                         obj[key] = "cpu"
                         self.note(sub, f'"{value}"', '"cpu"', "this machine has no CUDA device")
                     continue
-                self.walk(value, sub)
+                if isinstance(value, str):
+                    obj[key] = self.code_string(value, sub)
+                else:
+                    self.walk(value, sub)
         elif isinstance(obj, list):
             for i, value in enumerate(obj):
-                self.walk(value, json_path(path, i))
+                if isinstance(value, str):
+                    obj[i] = self.code_string(value, json_path(path, i))
+                else:
+                    self.walk(value, json_path(path, i))
             # after the items: AddChanneld has become EnsureChannelFirstd by now
             self.reorder_channel_first(obj, path)
             loaders_with_meta_dict(obj, path, self.note)  # developer B: deepgrow's meta dicts
