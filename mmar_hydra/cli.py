@@ -217,7 +217,7 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
 
 
 def _rank_zero() -> bool:
-    from mmar_hydra.context import process_rank
+    from mmar_hydra.distributed import process_rank
 
     return process_rank() == 0
 

@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mmar_hydra.distributed import process_rank
 from mmar_hydra.errors import ConfigError
-from mmar_hydra.settings import SETTINGS_KEYS, Settings, parse_settings
+from mmar_hydra.settings import FRAMEWORK_KEYS, Settings, parse_settings
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from mmar_hydra.reader.mmar_reader import ReadResult
 
-__all__ = ["TaskContext", "resolve_config", "process_rank", "FRAMEWORK_KEYS"]
-
-# keys that steer mmar_hydra itself and are not part of the MMAR's config: the typed
-# settings, and the config groups of conf/ that are not MMAR parts
-FRAMEWORK_KEYS: tuple[str, ...] = (*SETTINGS_KEYS, "trainer", "logger")
-
-
-def process_rank() -> int:
-    """The global rank of this process as the launcher set it (0 when not distributed)."""
-    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return 0
+__all__ = ["TaskContext", "resolve_config"]
 
 
 def resolve_config(cfg: DictConfig, config_file: str | None = None) -> dict[str, Any]:

@@ -16,9 +16,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["single_job_argv", "ddp_job"]
+__all__ = ["single_job_argv", "ddp_job", "process_rank"]
 
 _LAUNCH_ENV = ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "RANK")
+
+
+def process_rank() -> int:
+    """The global rank of this process as the launcher set it (0 when not distributed)."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
 
 
 def single_job_argv(task_overrides: list[str], output_dir: str) -> list[str]:

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.context import FRAMEWORK_KEYS
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.settings import FRAMEWORK_KEYS
 
 __all__ = [
     "COMPONENT_GROUPS",

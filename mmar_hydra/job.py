@@ -114,7 +114,8 @@ class TaskJob:
         from hydra.core.hydra_config import HydraConfig
         from omegaconf import OmegaConf
 
-        from mmar_hydra.context import TaskContext, process_rank
+        from mmar_hydra.context import TaskContext
+        from mmar_hydra.distributed import process_rank
         from mmar_hydra.run_logging import job_logging
         from mmar_hydra.tasks import get_task, load_task_module
 

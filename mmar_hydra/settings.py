@@ -22,6 +22,7 @@ from mmar_hydra.errors import ConfigError
 __all__ = [
     "Settings",
     "SETTINGS_KEYS",
+    "FRAMEWORK_KEYS",
     "parse_settings",
     "parse_bool",
     "is_true",
@@ -139,6 +140,9 @@ class Settings:
 
 
 SETTINGS_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))
+# keys that steer mmar_hydra itself and are not part of the MMAR's config: the typed
+# settings, and the config groups of conf/ that are not MMAR parts
+FRAMEWORK_KEYS: tuple[str, ...] = (*SETTINGS_KEYS, "trainer", "logger")
 
 
 def settings_defaults() -> dict[str, Any]:

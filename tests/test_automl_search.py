@@ -12,9 +12,9 @@ from mmar_hydra.automl.describe import describe_sample
 from mmar_hydra.automl.report import TrialResult, prune_trials, rank_trials, write_report
 from mmar_hydra.automl.sampler import TrialSampler
 from mmar_hydra.automl.search import run_search, search_options
-from mmar_hydra.automl.space import parse_space
 from mmar_hydra.automl.validation_config import validation_config
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.reader.search_space import parse_space
 
 CONFIG = {
     "learning_rate": 1e-3,

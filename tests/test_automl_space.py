@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from mmar_hydra.automl.apply import apply_sample
 from mmar_hydra.automl.controller import read_plan
 from mmar_hydra.automl.sampler import sample_sequence
-from mmar_hydra.automl.space import parse_space
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.reader.search_apply import apply_sample
+from mmar_hydra.reader.search_space import parse_space
 
 
 def _load(clara_examples, folder, name):

@@ -173,7 +173,7 @@ def test_eval_metrics_and_a_stale_model_ts(trained_demo, tmp_path):
     (mmar / "eval").mkdir()
     (mmar / "eval" / "metrics.csv").write_text("val_mean_dice,0.5\nval_acc,0.75\n")
     save_foreign_checkpoint(tmp_path / "other.pt")  # a model.ts of another network
-    from mmar_hydra.tasks.model_loading import network_for_checkpoint
+    from mmar_hydra.engine.model_loading import network_for_checkpoint
 
     other = torch.load(tmp_path / "other.pt", weights_only=True)
     conf = {"train": {"model": {"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1,

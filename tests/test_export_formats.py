@@ -26,7 +26,7 @@ def exports(trained_demo, tmp_path_factory):
 
 
 def _eager(mmar):
-    from mmar_hydra.tasks.model_loading import network_for_checkpoint
+    from mmar_hydra.engine.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, state_dict_of
 
     ckpt = load_checkpoint(mmar / "models" / "model.pt")

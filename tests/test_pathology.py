@@ -224,7 +224,7 @@ def test_prob_map_producer_runs_in_the_eval_loop(slides, tmp_path):
 
 def test_network_spec_without_weights_is_refused():
     from mmar_hydra.components.parts import ModelSource
-    from mmar_hydra.tasks.model_loading import load_eval_network
+    from mmar_hydra.engine.model_loading import load_eval_network
 
     source = ModelSource("network", network=torch.nn.Linear(1, 1))
     with pytest.raises(ConfigError, match="randomly initialised weights"):

@@ -180,8 +180,9 @@ def test_overrides_reach_the_built_objects(tiny_demo):
     from hydra.core.global_hydra import GlobalHydra
 
     from mmar_hydra import hydra_config
-    from mmar_hydra.context import FRAMEWORK_KEYS, resolve_config
+    from mmar_hydra.context import resolve_config
     from mmar_hydra.reader.mmar_reader import read_mmar
+    from mmar_hydra.settings import FRAMEWORK_KEYS
 
     read = read_mmar(tiny_demo, task="train")
     hydra_config.register_mmar(read.config)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mmar_hydra.automl.apply import bound_values, resolve_paths
-from mmar_hydra.automl.space import SearchSpace
+from mmar_hydra.reader.search_apply import bound_values, resolve_paths
+from mmar_hydra.reader.search_space import SearchSpace
 
 __all__ = ["describe_sample"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmar_hydra.automl.space import SearchSpace
+from mmar_hydra.reader.search_space import SearchSpace
 
 __all__ = ["TrialSampler", "distributions", "sample_sequence"]
 

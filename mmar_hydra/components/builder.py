@@ -18,8 +18,9 @@ from typing import Any
 from mmar_hydra.components.first_case import check_first_case
 from mmar_hydra.components.hooks import HookContext
 from mmar_hydra.components.parts import EvalParts, ModelSource, TrainParts
-from mmar_hydra.components.resolver import VALIDATOR_MARKER, Resolver, Walk
+from mmar_hydra.components.resolver import Resolver, Walk
 from mmar_hydra.errors import ConfigError, MMARError
+from mmar_hydra.mmar.keys import VALIDATOR_MARKER
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.settings import parse_bool
 

@@ -188,7 +188,7 @@ def _notes(used: list[tuple[int, ImportAlias]]) -> list[str]:
 
 
 def _stderr(text: str) -> None:
-    from mmar_hydra.context import process_rank
+    from mmar_hydra.distributed import process_rank
 
     if process_rank() == 0:
         print(text, file=sys.stderr)

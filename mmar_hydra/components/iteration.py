@@ -11,12 +11,9 @@ and the Interaction gets the ready ``Compose``, which every version of it accept
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mmar_hydra.errors import ConfigError, json_path
-
-if TYPE_CHECKING:
-    from mmar_hydra.components.resolver import Resolver
 
 __all__ = ["build_iteration", "ITERATION_KEY"]
 
@@ -24,34 +21,40 @@ ITERATION_KEY = "iteration"
 
 
 def build_iteration(
-    resolver: Resolver,
     spec: Mapping[str, Any],
     where: str,
+    *,
+    component: Callable[[Mapping[str, Any], str], Any],
+    compose: Callable[[list[tuple[str, dict[str, Any]]], str], Any],
     enabled: Callable[[Mapping[str, Any]], bool],
+    file: str | None = None,
 ) -> Any:
     """The Interaction of ``spec``, with its ``args.transforms`` built into a ``Compose``.
 
     Args:
-        resolver: the section's resolver (builds each transform, records problems).
         spec: the ``iteration`` component as written (name/path/args).
         where: its JSON path, for messages.
+        component: the section resolver's ``component(spec, where)`` (builds one, records
+            problems).
+        compose: the section resolver's transform-list builder, ``(items, where)``.
         enabled: whether a list item is switched on (the resolver's ``disabled`` rule).
+        file: the config file, for messages.
     """
     args = spec.get("args") or {}
     transforms = args.get("transforms") if isinstance(args, Mapping) else None
     if not isinstance(transforms, list):
-        return resolver.component(spec, where)
+        return component(spec, where)
     at = json_path(where, "args", "transforms")
     items = []
     for i, item in enumerate(transforms):
         if not isinstance(item, Mapping):
             raise ConfigError(
                 "an iteration transform is not a component",
-                file=resolver.file,
+                file=file,
                 path=json_path(at, i),
                 expected='{"name": "Activationsd", "args": {...}} (or with "path")',
             )
         if enabled(item):
             items.append((json_path(at, i), dict(item)))
-    compose = resolver._compose(items, at)
-    return resolver.component({**spec, "args": {**args, "transforms": compose}}, where)
+    built = compose(items, at)
+    return component({**spec, "args": {**args, "transforms": built}}, where)

@@ -44,6 +44,7 @@ from mmar_hydra.components.parts import HandlerPart, MetricPart, ModelSource
 from mmar_hydra.components.registry import resolve_class
 from mmar_hydra.components.signature_check import check_args
 from mmar_hydra.errors import ComponentError, ConfigError, MMARError, json_path
+from mmar_hydra.mmar.keys import ENGINE_KEYS, SINGLE_KEYS, TRANSFORM_KEYS, VALIDATOR_MARKER
 from mmar_hydra.settings import parse_bool
 
 __all__ = [
@@ -51,17 +52,9 @@ __all__ = [
     "Walk",
     "Unbuilt",
     "FAILED",
-    "VALIDATOR_MARKER",
     "is_enabled",
     "is_pipeline_dataset",
 ]
-
-VALIDATOR_MARKER = "validate"  # what train's "@evaluator" becomes: the engine's validation loop
-TRANSFORM_KEYS = ("pre_transforms", "post_transforms")
-METRIC_KEYS = ("key_metric", "additional_metrics")
-ENGINE_KEYS = ("trainer", "evaluator")  # ignite engines in Clara; the Lightning engine reads them
-# keys that hold one component (a list there is a Clara AutoML list of alternatives)
-SINGLE_KEYS = ("loss", "optimizer", "lr_scheduler", "dataset", "dataloader", "inferer")
 
 
 @dataclass(frozen=True)
@@ -229,7 +222,14 @@ class Resolver:
                 raise self.not_a_component(where)
             return self.value(spec.get("args") or {}, json_path(where, "args"))
         if key == ITERATION_KEY and isinstance(spec, Mapping):  # deepgrow's Interaction
-            return build_iteration(self, spec, where, is_enabled)
+            return build_iteration(
+                spec,
+                where,
+                component=self.component,
+                compose=self._compose,
+                enabled=is_enabled,
+                file=self.file,
+            )
         if key == "model" and self.name == "":  # flat configs: ts / ckpt / network alternatives
             return self.model_source()
         if isinstance(spec, list) and (key in SINGLE_KEYS or key == "model"):

@@ -68,7 +68,7 @@ def member_paths(models: Sequence[str] | None, cv_dir: Path | None, mmar_root: P
 
 def load_member(path: Path, *, mmar_root: Path, allow_code: bool) -> Any:
     """One member, ready to run (eval mode)."""
-    from mmar_hydra.tasks.model_loading import network_for_checkpoint
+    from mmar_hydra.engine.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.torchscript import load_torchscript
 

@@ -167,7 +167,7 @@ def write_oof(
 
     from mmar_hydra.components.builder import build_eval
     from mmar_hydra.engine.evaluation import evaluate
-    from mmar_hydra.tasks.model_loading import network_for_checkpoint
+    from mmar_hydra.engine.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.eval_csv import write_metric_files
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from mmar_hydra.components.parts import HandlerPart
-from mmar_hydra.context import process_rank
+from mmar_hydra.distributed import process_rank
 from mmar_hydra.errors import ComponentError, MMARError
 
 __all__ = ["IgniteBridge", "ignite_handlers", "batched_output"]

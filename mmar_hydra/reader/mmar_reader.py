@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.automl.plain import plain_config
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.mmar.layout import ENV_DEFAULTS, MMARLayout
 from mmar_hydra.reader.compat import CompatNote, apply_compat
 from mmar_hydra.reader.dialect import normalize_dialect
 from mmar_hydra.reader.jsonfile import load_json
+from mmar_hydra.reader.search_apply import plain_config
 from mmar_hydra.reader.variables import (
     escape_literal,
     merge_variables,

@@ -110,7 +110,7 @@ TASKS: dict[str, TaskSpec] = {
         ),
         TaskSpec(
             "ensemble",
-            "ensemble",
+            "validate",  # task=validate's evaluation with the members (cv.ensemble_setup)
             True,
             "validate / infer with the fold models: cv_dir= or models=[...], ensemble=, tta=",
             "validate",

@@ -1,6 +1,6 @@
 """``task=automl``: Clara AutoML's search over a ``trn_autoML_*.json``, trial by trial.
 
-1. the search space (the config's ``search`` blocks, :mod:`mmar_hydra.automl.space`) and the
+1. the search space (the config's ``search`` blocks, :mod:`mmar_hydra.reader.search_space`) and the
    plan (``config/config_automl.json``: budget, stop threshold, trials kept), with the
    command line's ``automl.*`` on top;
 2. seeded TPE asks for a sample; the trial is written as an MMAR,
@@ -130,11 +130,11 @@ def _engine_log(trial_dir: Path, ckpt: str) -> dict[str, Any]:
 
 
 def _trial_runner(ctx: TaskContext, raw: dict[str, Any], space: Any, folder: Path, stats: dict):
-    from mmar_hydra.automl.apply import apply_sample
     from mmar_hydra.automl.describe import describe_sample
     from mmar_hydra.automl.report import TrialResult
     from mmar_hydra.automl.trial_mmar import TRIAL_RECORD, write_trial_mmar
     from mmar_hydra.job import report
+    from mmar_hydra.reader.search_apply import apply_sample
     from mmar_hydra.runs.job_outcome import one_line
 
     assert ctx.read is not None
@@ -206,8 +206,8 @@ def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.automl.report import prune_trials, rank_trials, write_report
     from mmar_hydra.automl.sampler import TrialSampler
     from mmar_hydra.automl.search import run_search, search_options
-    from mmar_hydra.automl.space import parse_space
     from mmar_hydra.reader.jsonfile import load_json
+    from mmar_hydra.reader.search_space import parse_space
     from mmar_hydra.runs.run_folder import in_multirun
     from mmar_hydra.writers.atomic import atomic_write_text
 

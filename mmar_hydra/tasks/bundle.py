@@ -76,7 +76,7 @@ def _flat_source(
 
 def _network_as_trained(ctx: TaskContext, config: dict, report: ConversionReport) -> tuple:
     """(checkpoint, the train config whose model it fits, the loaded network), checked strictly."""
-    from mmar_hydra.tasks.model_loading import network_for_checkpoint
+    from mmar_hydra.engine.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
 
     model_path = ctx.mmar_root / str(ctx.settings.model_path or model_file(config, "MMAR_CKPT"))

@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.context import FRAMEWORK_KEYS, TaskContext
+from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.settings import FRAMEWORK_KEYS
 
 __all__ = ["run", "clone_mmar", "apply_override", "parse_value"]
 

@@ -144,7 +144,7 @@ def _say_check(fmt: str, check: Mapping[str, Any]) -> None:
 
 
 def run(ctx: TaskContext) -> Path:
-    from mmar_hydra.tasks.model_loading import network_for_checkpoint
+    from mmar_hydra.engine.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.model_record import record_files
     from mmar_hydra.writers.run_info import say_drift

@@ -37,8 +37,8 @@ def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.engine.loggers import build_loggers, record_evaluation
     from mmar_hydra.engine.progress import plan_progress
     from mmar_hydra.engine.trainer import distributed_layout, trainer_kwargs
-    from mmar_hydra.tasks.ensemble import ensemble_network, wants_ensemble
-    from mmar_hydra.tasks.model_loading import load_eval_network
+    from mmar_hydra.cv.ensemble_setup import ensemble_network, wants_ensemble
+    from mmar_hydra.engine.model_loading import load_eval_network
     from mmar_hydra.tasks.train import trainer_overrides
 
     read = ctx.read

@@ -13,19 +13,9 @@ from typing import Any
 
 from mmar_hydra.errors import CheckpointError
 from mmar_hydra.writers.atomic import atomic_torch_save
+from mmar_hydra.writers.model_record import package_versions, plain_data
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_weights", "state_dict_of", "LoadReport"]
-
-
-def _plain(obj: Any) -> Any:
-    """Config data reduced to what weights_only loading accepts."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if obj is None or isinstance(obj, bool | int | float | str):
-        return obj
-    return str(obj)
 
 
 def save_checkpoint(
@@ -39,11 +29,9 @@ def save_checkpoint(
     The dict also holds ``versions`` (Python, torch, MONAI, ...), so a later run with other
     versions can say so (:func:`mmar_hydra.writers.run_info.drift_warning`).
     """
-    from mmar_hydra.writers.model_record import package_versions
-
     module = getattr(network, "module", network)  # unwrap DDP / DataParallel
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
-    data = {"model": state, "train_conf": _plain(train_conf), "versions": package_versions()}
+    data = {"model": state, "train_conf": plain_data(train_conf), "versions": package_versions()}
     atomic_torch_save({**data, **(extra or {})}, Path(path))
 
 

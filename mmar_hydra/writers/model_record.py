@@ -16,9 +16,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.writers.checkpoints import _plain  # config data as plain JSON values
+__all__ = ["plain_data", "package_versions", "datalist_record", "record_files", "RECORD_FILES"]
 
-__all__ = ["package_versions", "datalist_record", "record_files", "RECORD_FILES"]
+
+def plain_data(obj: Any) -> Any:
+    """Config data reduced to plain JSON values (what ``weights_only`` loading accepts)."""
+    if isinstance(obj, Mapping):
+        return {str(k): plain_data(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [plain_data(v) for v in obj]
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    return str(obj)
+
 
 RECORD_FILES = ("metadata.json", "train_conf.json")
 _TRACKED = (
@@ -68,6 +78,6 @@ def datalist_record(path: str | Path | None) -> dict[str, Any] | None:
 def record_files(metadata: Mapping[str, Any], train_conf: Mapping[str, Any]) -> dict[str, str]:
     """``{"metadata.json": ..., "train_conf.json": ...}``: the record as JSON texts."""
     return {
-        "metadata.json": json.dumps(_plain(metadata), indent=2),
-        "train_conf.json": json.dumps(_plain(train_conf), indent=2),
+        "metadata.json": json.dumps(plain_data(metadata), indent=2),
+        "train_conf.json": json.dumps(plain_data(train_conf), indent=2),
     }

@@ -1,4 +1,5 @@
-"""``task=ensemble``, and validate / infer with ``models=[...]``, ``cv_dir=...`` or ``tta=flip``.
+"""The network of ``task=ensemble``, and of validate / infer with ``models=[...]``, ``cv_dir=...``
+or ``tta=flip``.
 
 The evaluation is ``task=validate``'s (or ``task=infer``'s, for a config without metrics): the
 same data, inferer, post transforms, metrics and output files. Only the network differs: the
@@ -14,7 +15,7 @@ from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.run_paths import RunPaths
 
-__all__ = ["run", "wants_ensemble", "ensemble_network"]
+__all__ = ["wants_ensemble", "ensemble_network"]
 
 _TTA = (None, "none", "flip")
 
@@ -65,7 +66,7 @@ def ensemble_network(ctx: TaskContext, parts: Any, say: Any) -> Any:
     from mmar_hydra.cv.folder import CVFolder
     from mmar_hydra.cv.members import check_same_shapes, load_member, member_paths
     from mmar_hydra.cv.tta import FlipTTA
-    from mmar_hydra.tasks.model_loading import load_eval_network
+    from mmar_hydra.engine.model_loading import load_eval_network
 
     mode, tta, axes = _settings(ctx)
     models = _as_list(ctx.settings.models)
@@ -102,10 +103,3 @@ def ensemble_network(ctx: TaskContext, parts: Any, say: Any) -> Any:
         + (f", flip TTA over axes {axes if axes is not None else 'all'}" if tta else "")
     )
     return ensemble.eval()
-
-
-def run(ctx: TaskContext) -> float | None:
-    """Validate (or infer, for a config without metrics) with the ensemble."""
-    from mmar_hydra.tasks.validate import run as validate
-
-    return validate(ctx)

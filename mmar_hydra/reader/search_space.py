@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.errors import ConfigError, json_path
+from mmar_hydra.mmar.keys import SINGLE_KEYS
 
 __all__ = ["Binding", "SearchParam", "SearchSpace", "parse_space", "walk_components"]
 
@@ -110,8 +111,6 @@ def walk_components(config: Any, where: str = "") -> Iterator[tuple[str, dict[st
 
 def _alternative_lists(config: Any, where: str = "") -> Iterator[tuple[str, list[Any]]]:
     """Lists under single-component keys (``loss: [...]``): Clara's lists of alternatives."""
-    from mmar_hydra.components.resolver import SINGLE_KEYS
-
     if isinstance(config, Mapping):
         for key, value in config.items():
             at = json_path(where, key)

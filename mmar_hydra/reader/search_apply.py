@@ -1,4 +1,5 @@
-"""Write one trial's sampled values into a training config: a plain MMAR config again.
+"""Write one trial's sampled values into a training config: a plain MMAR config again; and a
+search config read for a plain run (``task=train`` / ``check``), its first alternatives.
 
 The result has no ``search`` / ``apply`` keys, every list of alternatives is reduced to the
 one enabled alternative, and every sampled value sits where Clara's ``search`` block put it,
@@ -12,9 +13,11 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mmar_hydra.automl.space import Binding, SearchSpace
+from mmar_hydra.errors import ErrorGroup
+from mmar_hydra.reader.compat import CompatNote
+from mmar_hydra.reader.search_space import Binding, SearchSpace, parse_space
 
-__all__ = ["apply_sample", "bound_values", "default_sample", "resolve_paths"]
+__all__ = ["apply_sample", "bound_values", "default_sample", "resolve_paths", "plain_config"]
 
 _STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
 
@@ -45,7 +48,7 @@ def apply_sample(config: Mapping[str, Any], space: SearchSpace, sample: Mapping[
 
     Args:
         config: the search config as loaded JSON.
-        space: its :func:`~mmar_hydra.automl.space.parse_space` result (without problems).
+        space: its :func:`~mmar_hydra.reader.search_space.parse_space` result (without problems).
         sample: the trial's values; a float missing here keeps the config's value.
     """
     out = copy.deepcopy(dict(config))
@@ -89,3 +92,31 @@ def _strip(node: Any) -> None:
     elif isinstance(node, list):
         for v in node:
             _strip(v)
+
+
+def plain_config(raw: dict[str, Any], file: str) -> tuple[dict[str, Any], list[CompatNote]]:
+    """``raw`` unchanged when it has no search space, else its plain-run form and a note.
+
+    Args:
+        raw: the training config as loaded JSON.
+        file: its path relative to the MMAR, for messages.
+
+    Raises:
+        ErrorGroup: every problem of the search blocks, alternatives and switches.
+    """
+    space = parse_space(raw, file=file)
+    if space.problems:
+        raise ErrorGroup.of(space.problems)
+    if not space and not space.alternatives:
+        return raw, []
+    lists = ", ".join(f"{k} ({n})" for k, n in space.alternatives.items()) or "none"
+    note = CompatNote(
+        file=file,
+        path="search",
+        old=f"Clara AutoML search space: {len(space.params)} search block(s), "
+        f"lists of alternatives: {lists}",
+        new="first alternative of each list, the config's default values",
+        reason="a plain run trains one configuration; task=automl runs the search "
+        "(Clara's medl.apps.automl; README 'Clara AutoML')",
+    )
+    return apply_sample(raw, space, {}), [note]
