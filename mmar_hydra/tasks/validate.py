@@ -33,12 +33,12 @@ def _write_eval_files(paths: RunPaths, handlers: list[Any], result: dict) -> lis
 
 def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.components.builder import build_eval
+    from mmar_hydra.cv.ensemble_setup import ensemble_network, wants_ensemble
     from mmar_hydra.engine.evaluation import evaluate
     from mmar_hydra.engine.loggers import build_loggers, record_evaluation
+    from mmar_hydra.engine.model_loading import load_eval_network
     from mmar_hydra.engine.progress import plan_progress
     from mmar_hydra.engine.trainer import distributed_layout, trainer_kwargs
-    from mmar_hydra.cv.ensemble_setup import ensemble_network, wants_ensemble
-    from mmar_hydra.engine.model_loading import load_eval_network
     from mmar_hydra.tasks.train import trainer_overrides
 
     read = ctx.read
