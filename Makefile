@@ -43,10 +43,11 @@ test: $(STAMP) ## run the test suite and the notebooks (<= 3 min on 2 cores); pr
 test-slow: $(STAMP) ## run the long end-to-end tests
 	$(PYTHON) -m pytest -m slow $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff lint + format check + mypy (settings in pyproject.toml)
+lint: $(STAMP) ## ruff lint + format check + mypy + the import-linter layer contract (pyproject.toml)
 	$(PYTHON) -m ruff check mmar_hydra tests
 	$(PYTHON) -m ruff format --check mmar_hydra tests
 	$(PYTHON) -m mypy
+	$(PYTHON) -c "from importlinter.cli import lint_imports_command; lint_imports_command()" --no-cache
 
 format: $(STAMP) ## ruff format + autofix
 	$(PYTHON) -m ruff format mmar_hydra tests

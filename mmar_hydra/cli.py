@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mmar_hydra.errors import ConfigError, MMARError
-from mmar_hydra.job import report
+from mmar_hydra.errors import ConfigError, MMARError, report
 from mmar_hydra.settings import Settings, is_true
 
 __all__ = ["main", "entry", "prepare", "hydra_args", "Prepared", "HELP", "report"]
@@ -174,7 +173,7 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
         if args.shell_completion:
             hydra_config.register_empty()
         return Prepared([*overrides, *flags])
-    hydra_config.parse_overrides(overrides)
+    hydra_config.check_settings_overrides(overrides)  # syntax, then the schema of our keys
     own_conf = bool(args.config_dir) or any("hydra.searchpath" in o for o in overrides)
     overrides = hydra_config.normalize_debug(overrides, own_conf=own_conf)
     spec = get_task(_value(overrides, "task") or "check")

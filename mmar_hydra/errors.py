@@ -8,6 +8,8 @@ so they are never disguised as user mistakes.
 
 from __future__ import annotations
 
+import sys
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ __all__ = [
     "PreemptedError",
     "BadCaseError",
     "json_path",
+    "report",
 ]
 
 
@@ -172,3 +175,16 @@ class BadCaseError(DataError):
     """
 
     kind = "bad case"
+
+
+def report(error: BaseException, debug: bool) -> int:
+    """Print a user error (traceback only in debug) and return the exit code."""
+    if debug:
+        traceback.print_exception(error)
+    if isinstance(error, MMARError):
+        print(error.format(), file=sys.stderr)
+        if not debug:
+            print("  (add debug=true for a traceback)", file=sys.stderr)
+        return error.exit_code
+    print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+    return 1

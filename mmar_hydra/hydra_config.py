@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.errors import ConfigError
-from mmar_hydra.settings import FRAMEWORK_KEYS
+from mmar_hydra.settings import FRAMEWORK_KEYS, SETTINGS_KEYS, Settings, parse_settings
 
 __all__ = [
     "COMPONENT_GROUPS",
@@ -26,10 +26,12 @@ __all__ = [
     "register_mmar",
     "register_empty",
     "register_settings",
+    "check_settings_overrides",
     "rewrite_overrides",
     "parse_overrides",
     "runs_dir",
     "job_overrides",
+    "in_multirun",
     "debug_presets",
     "normalize_debug",
     "debug_wanted",
@@ -86,10 +88,31 @@ def _forget(group: str, name: str) -> None:
 
 
 def register_settings() -> None:
-    """Register ``_settings_``: the defaults of :class:`mmar_hydra.settings.Settings`."""
-    from mmar_hydra.settings import settings_defaults
+    """Register ``_settings_``: :class:`mmar_hydra.settings.Settings` as typed nodes, so Hydra
+    itself converts ``force=no`` to false and refuses ``force=maybe`` while composing.
 
-    _store(None, "_settings_", settings_defaults())
+    The root stays a plain dict (the MMAR's keys merge into it); each key keeps its node
+    type from the schema (bool, int, float, str, optional, list).
+    """
+    from omegaconf import OmegaConf
+
+    typed = OmegaConf.structured(Settings)
+    node = OmegaConf.create({})
+    for key in SETTINGS_KEYS:
+        node[key] = typed._get_node(key)
+    _store(None, "_settings_", node)
+
+
+def check_settings_overrides(overrides: Sequence[str]) -> None:
+    """The command line's values of mmar_hydra's own keys, read by the schema before anything
+    runs: ``force=maybe`` is a clean ConfigError naming the key (Hydra would stop composing
+    with its own message). Sweeps (``seed=1,2``) are read per job."""
+    values = {}
+    for override in parse_overrides(overrides):
+        key = override.key_or_group.lstrip("+")
+        if key in SETTINGS_KEYS and key != "debug" and not override.is_sweep_override():
+            values[key] = override.value()
+    parse_settings(values)
 
 
 def _forget_previous_mmar() -> None:
@@ -178,6 +201,17 @@ def rewrite_overrides(overrides: Sequence[str], known: Mapping[str, Any]) -> lis
         else:
             out.append("++" + text)
     return out
+
+
+def in_multirun() -> bool:
+    """Whether this process runs a job of a ``-m`` sweep."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except (ImportError, ValueError):  # not under Hydra
+        return False
 
 
 def job_overrides() -> list[str]:

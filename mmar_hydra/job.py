@@ -18,63 +18,41 @@ The failure policy, the same for every task (the pattern of lightning-hydra-temp
 from __future__ import annotations
 
 import sys
-import traceback
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mmar_hydra.errors import MMARError
-from mmar_hydra.settings import is_true, parse_settings
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
 
-if TYPE_CHECKING:
-    from mmar_hydra.reader.mmar_reader import ReadResult
+from mmar_hydra.context import TaskContext
+from mmar_hydra.distributed import process_rank
+from mmar_hydra.errors import MMARError, report
+from mmar_hydra.hydra_config import in_multirun, job_overrides
+from mmar_hydra.reader.mmar_reader import ReadResult, read_mmar
+from mmar_hydra.run_logging import job_logging
+from mmar_hydra.runs.job_outcome import one_line, write_outcome
+from mmar_hydra.settings import Settings, is_true, parse_settings
+from mmar_hydra.tasks import get_task, load_task_module
 
-__all__ = ["TaskJob", "report", "reread"]
-
-
-def report(error: BaseException, debug: bool) -> int:
-    """Print a user error (traceback only in debug) and return the exit code."""
-    if debug:
-        traceback.print_exception(error)
-    if isinstance(error, MMARError):
-        print(error.format(), file=sys.stderr)
-        if not debug:
-            print("  (add debug=true for a traceback)", file=sys.stderr)
-        return error.exit_code
-    print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
-    return 1
+__all__ = ["TaskJob", "reread"]
 
 
-def reread(cfg: Any) -> ReadResult | None:
+def reread(settings: Settings) -> ReadResult | None:
     """The MMAR read from the job's own config (a pickled or re-run job has no CLI pre-read)."""
-    from mmar_hydra.tasks import get_task
-
-    spec = get_task(cfg.task)
-    if not spec.needs_mmar or not cfg.get("mmar"):
+    spec = get_task(settings.task)
+    if not spec.needs_mmar or not settings.mmar:
         return None
-    from mmar_hydra.reader.mmar_reader import read_mmar
-
     return read_mmar(
-        cfg.mmar,
+        settings.mmar,
         task=spec.reader_task or spec.name,
-        config_file=cfg.get("config_file"),
-        env_file=cfg.get("env_file"),
+        config_file=settings.config_file,
+        env_file=settings.env_file,
     )
-
-
-def _is_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    try:
-        return HydraConfig.get().mode == RunMode.MULTIRUN
-    except ValueError:  # not under Hydra
-        return False
 
 
 def _quiet_python_warnings() -> None:
     """MONAI's deprecation chatter is for developers, not MMAR users."""
-    import warnings
-
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -97,7 +75,7 @@ class TaskJob:
         debug = is_true(cfg.get("debug"))
         if not debug:
             _quiet_python_warnings()
-        multirun = _is_multirun()
+        multirun = in_multirun()
         try:
             result = self._run(cfg)
         except Exception as exc:  # noqa: BLE001 - the failure policy of the module docstring
@@ -111,34 +89,24 @@ class TaskJob:
         return result
 
     def _run(self, cfg: Any) -> Any:
-        from hydra.core.hydra_config import HydraConfig
-        from omegaconf import OmegaConf
-
-        from mmar_hydra.context import TaskContext
-        from mmar_hydra.distributed import process_rank
-        from mmar_hydra.run_logging import job_logging
-        from mmar_hydra.tasks import get_task, load_task_module
-
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         settings = parse_settings(cfg)  # a key of the wrong type fails before any work
-        read = self.read if self.read is not None else reread(cfg)
+        read = self.read if self.read is not None else reread(settings)
         spec = get_task(settings.task)
+        ctx = TaskContext.for_job(
+            cfg, read, run_dir, command=self.command, sweep_clone=spec.sweep_clone
+        )
         with job_logging(
-            read.layout.root if read is not None else None,
-            run_dir if spec.run_dir else None,
+            ctx.job_paths,
+            run_dir=spec.run_dir,
             verbose=settings.verbose,
             allow_code=settings.allow_code,
         ):
-            ctx = TaskContext(cfg=cfg, read=read, run_dir=run_dir, command=self.command)
             if settings.print_conf and process_rank() == 0:
                 print(OmegaConf.to_yaml(OmegaConf.create(ctx.resolved)))
             return load_task_module(spec).run(ctx)
 
     def _record_failure(self, exc: Exception, debug: bool) -> float:
-        from hydra.core.hydra_config import HydraConfig
-
-        from mmar_hydra.runs.job_outcome import one_line
-
         code = report(exc, debug or not isinstance(exc, MMARError))
         _outcome(status="failed", error=one_line(exc), exit_code=code)
         num = getattr(HydraConfig.get().job, "num", "?")
@@ -148,10 +116,5 @@ class TaskJob:
 
 def _outcome(**record: Any) -> None:
     """Write this sweep job's ``job.json`` (:mod:`mmar_hydra.runs.job_outcome`)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from mmar_hydra.hydra_config import job_overrides
-    from mmar_hydra.runs.job_outcome import write_outcome
-
     job_dir = Path(HydraConfig.get().runtime.output_dir)
     write_outcome(job_dir, overrides=job_overrides(), **record)

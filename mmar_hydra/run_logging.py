@@ -97,7 +97,7 @@ def _literal(text: str, *, where: str, file: Path) -> object:
         ) from None
 
 
-def _check_handler(cp: configparser.ConfigParser, name: str, roots: list[Path], file: Path) -> None:
+def _check_handler(cp: configparser.ConfigParser, name: str, paths: RunPaths, file: Path) -> None:
     """Refuse code and files outside the MMAR; make relative log files MMAR-relative."""
     section = f"handler_{name}"
     if not cp.has_section(section):
@@ -125,7 +125,6 @@ def _check_handler(cp: configparser.ConfigParser, name: str, roots: list[Path], 
     if raw is None:
         return  # fileConfig reports the missing file name itself
     where = f"[{section}] {key}"
-    paths = RunPaths.inside(roots[0], roots[-1])  # the one write rule (MMAR + run folder)
     target = paths.write(str(raw), where=where, file=str(file))
     if key == "kwargs":
         kwargs["filename"] = str(target)
@@ -156,21 +155,19 @@ def _names_in(path: Path) -> list[str]:
         return []
 
 
-def apply_log_config(
-    path: Path, *, mmar_root: Path, run_dir: Path | None, allow_code: bool = False
-) -> list[str]:
+def apply_log_config(path: Path, *, paths: RunPaths, allow_code: bool = False) -> list[str]:
     """Configure Python logging from ``path`` with :func:`logging.config.fileConfig`.
 
     Returns the names of the loggers it configured (``""`` for the root logger).
 
     Args:
         path: the MMAR's ``resources/log.config``.
-        mmar_root: the MMAR root (``%(mmar_root)s``; relative log files resolve against it).
-        run_dir: the job's run folder (``%(run_dir)s``); log files may go there too.
+        paths: the task's folders: ``%(mmar_root)s`` and ``%(run_dir)s``; a log file is a
+            write like any other (:meth:`RunPaths.write`: inside the MMAR -- a sweep job's
+            clone -- or the run folder).
         allow_code: accept any handler class and argument expression (fileConfig evals them).
     """
-    roots = [Path(mmar_root).resolve(), *([Path(run_dir).resolve()] if run_dir else [])]
-    defaults = {"mmar_root": str(roots[0]), "run_dir": str(roots[-1])}
+    defaults = {"mmar_root": str(paths.mmar_root), "run_dir": str(paths.run_dir)}
     cp = configparser.ConfigParser(defaults)
     try:
         with open(path, encoding="utf-8") as fh:
@@ -178,7 +175,7 @@ def apply_log_config(
         if not allow_code:
             handlers = cp.get("handlers", "keys", fallback="")
             for name in (n.strip() for n in handlers.split(",") if n.strip()):
-                _check_handler(cp, name, roots, path)
+                _check_handler(cp, name, paths, path)
         names = _configured_names(cp)
         logging.config.fileConfig(cp, disable_existing_loggers=False)
         return names
@@ -242,23 +239,23 @@ def quiet_other_libraries() -> type[logging.Logger]:
 
 @contextmanager
 def job_logging(
-    mmar_root: Path | None, run_dir: Path | None, *, verbose: bool, allow_code: bool
+    paths: RunPaths | None, *, run_dir: bool, verbose: bool, allow_code: bool
 ) -> Iterator[Path | None]:
     """One job's logging, for the duration of the job; yields the log.config used, if any.
 
     Args:
-        mmar_root: the MMAR of the job (``None`` for tasks without one).
-        run_dir: the job's run folder; ``None`` for tasks that write none (their logging stays
-            off, as the CLI configured it, and log.config is not read).
+        paths: the task's folders (``None`` for tasks without an MMAR).
+        run_dir: whether the task writes a run folder; tasks that write none keep their
+            logging off, as the CLI configured it, and log.config is not read.
         verbose: show other libraries' INFO lines too.
         allow_code: passed to :func:`apply_log_config`.
     """
-    path = log_config_of(mmar_root) if run_dir is not None else None
+    path = log_config_of(paths.mmar_root) if paths is not None and run_dir else None
     saved = None
     if path is not None:  # the loggers it names too: they may not exist yet
         saved = _LoggerState.of(["", *_names_in(path), *_LoggerState.named()])
-    if path is not None and mmar_root is not None:
-        apply_log_config(path, mmar_root=Path(mmar_root), run_dir=run_dir, allow_code=allow_code)
+    if path is not None and paths is not None:
+        apply_log_config(path, paths=paths, allow_code=allow_code)
     logger_class = None if verbose else quiet_other_libraries()
     if path is not None:
         message = f"logging: configured from {path} (logging.config.fileConfig, as Clara did)"

@@ -1,6 +1,7 @@
 """One owner of a task's output folders: :class:`RunPaths`.
 
-Made once per task (``RunPaths.for_task``), it decides where everything a run writes goes --
+Made once per task, by the job (``RunPaths.for_task`` in :class:`mmar_hydra.job.TaskJob`,
+handed to the task as ``TaskContext.paths``), it decides where everything a run writes goes --
 ``MMAR_CKPT_DIR`` (models, TensorBoard events, train_stats.json), ``MMAR_EVAL_OUTPUT_PATH``,
 cache folders, and the MMAR-shaped run folder of a sweep job -- and it enforces the write
 roots. The component resolver sends every path argument of a component or handler
@@ -23,15 +24,13 @@ so there is one confinement rule.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mmar_hydra.errors import ConfigError
-from mmar_hydra.mmar.layout import MODEL_FILES, undefined_variable
-
-if TYPE_CHECKING:
-    from mmar_hydra.context import TaskContext
+from mmar_hydra.mmar.layout import ENV_DEFAULTS, MODEL_FILES, undefined_variable
 
 __all__ = ["RunPaths", "WRITE_ARGS", "READ_ARGS"]
 
@@ -64,34 +63,47 @@ class RunPaths:
     run_dir: Path
     allowed: tuple[Path, ...] = ()
     redirect_outside: bool = False
-    ckpt_value: str = "models"
-    eval_value: str = "eval"
+    ckpt_value: str = ENV_DEFAULTS["MMAR_CKPT_DIR"]
+    eval_value: str = ENV_DEFAULTS["MMAR_EVAL_OUTPUT_PATH"]
 
     # -- construction --------------------------------------------------------------------
     @classmethod
     def for_task(
-        cls, ctx: TaskContext, config: dict[str, Any], *, job_clone: bool = False
+        cls,
+        mmar_root: str | Path,
+        run_dir: str | Path,
+        config: Mapping[str, Any],
+        *,
+        allow_write: Sequence[str | Path] = (),
+        allow_code: bool = False,
+        job_clone: bool = False,
     ) -> RunPaths:
-        """The paths of ``ctx``'s task; with ``job_clone`` (a sweep job) every write goes to
-        the job's MMAR clone, ``<run dir>/mmar`` (made by :meth:`make_job_clone`)."""
-        root = ctx.mmar_root
-        write_root = (Path(ctx.run_dir) / "mmar").resolve() if job_clone else root
-        settings = ctx.settings
+        """The paths of one task: built once per job by :class:`mmar_hydra.job.TaskJob`
+        (``TaskContext.paths``), the only place a :class:`RunPaths` is made.
+
+        Args:
+            mmar_root: the MMAR as given on the command line.
+            run_dir: Hydra's folder for this job.
+            config: the resolved MMAR config (``MMAR_CKPT_DIR``, ``MMAR_EVAL_OUTPUT_PATH``;
+                their defaults are the reader's, :data:`mmar_hydra.mmar.layout.ENV_DEFAULTS`).
+            allow_write: ``allow_write=[...]``, relative to the MMAR.
+            allow_code: a trusted MMAR: writes outside the roots are redirected, not refused.
+            job_clone: a ``-m`` sweep job: every write goes to its MMAR clone,
+                ``<run dir>/mmar`` (made after the check, :mod:`mmar_hydra.tasks.preflight`).
+        """
+        root = Path(mmar_root).resolve()
+        run = Path(run_dir).resolve()
         return cls(
             mmar_root=root,
-            write_root=write_root,
-            run_dir=Path(ctx.run_dir).resolve(),
-            allowed=tuple(_absolute(p, root) for p in settings.allow_write),
-            redirect_outside=settings.allow_code,
-            ckpt_value=str(config.get("MMAR_CKPT_DIR") or "models"),
-            eval_value=str(config.get("MMAR_EVAL_OUTPUT_PATH") or "eval"),
+            write_root=run / "mmar" if job_clone else root,
+            run_dir=run,
+            allowed=tuple(_absolute(p, root) for p in allow_write),
+            redirect_outside=allow_code,
+            ckpt_value=str(config.get("MMAR_CKPT_DIR") or ENV_DEFAULTS["MMAR_CKPT_DIR"]),
+            eval_value=str(
+                config.get("MMAR_EVAL_OUTPUT_PATH") or ENV_DEFAULTS["MMAR_EVAL_OUTPUT_PATH"]
+            ),
         )
-
-    @classmethod
-    def inside(cls, mmar_root: Path, run_dir: Path | None = None) -> RunPaths:
-        """Plain paths for one MMAR (no sweep job, no extra roots): tests and library use."""
-        root = Path(mmar_root).resolve()
-        return cls(mmar_root=root, write_root=root, run_dir=Path(run_dir or root).resolve())
 
     # -- resolution ----------------------------------------------------------------------
     @property
@@ -147,22 +159,6 @@ class RunPaths:
     def cache_dir(self, section: str) -> Path:
         """The default folder of a PersistentDataset that names none (Clara picked one)."""
         return self.write(Path("cache") / f"persistent_{section or 'eval'}", where="cache_dir")
-
-    def make_job_clone(self, ctx: TaskContext) -> Path:
-        """Clone the MMAR into ``write_root`` with the job's resolved config in it."""
-        from mmar_hydra.hydra_config import job_overrides
-        from mmar_hydra.runs.run_folder import make_job_mmar
-
-        read = ctx.read
-        assert read is not None and self.is_job_clone  # only sweep jobs of MMAR tasks
-        return make_job_mmar(
-            read.layout.root,
-            self.write_root,
-            ctx.mmar_config,
-            config_file=read.config_file,
-            env_keys=set(read.env),
-            overrides=job_overrides(),
-        )
 
     @property
     def custom_dir(self) -> Path:

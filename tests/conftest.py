@@ -38,6 +38,14 @@ TINY_TRAIN = [
 TINY_EVAL = ["inferer.args.roi_size=[24,24,16]"]
 
 
+def paths_inside(mmar_root: Path, run_dir: Path | None = None, config: dict | None = None):
+    """The :class:`RunPaths` of a task on ``mmar_root`` (run folder ``run_dir``, default the
+    MMAR), made the way the job makes them, for tests that call library functions."""
+    from mmar_hydra.run_paths import RunPaths
+
+    return RunPaths.for_task(mmar_root, run_dir or mmar_root, config or {})
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600):
     """``python -m mmar_hydra ARGS`` in a subprocess, as a user runs it.
 

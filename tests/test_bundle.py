@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_TRAIN, run_cli, run_main
+from conftest import TINY_TRAIN, paths_inside, run_cli, run_main
 
 # The mandatory keys of "MONAI Bundle Specification" (docs.monai.io, mb_specification), with
 # its optional_packages_version under the current name (MONAI >= 1.4 maps the old name to
@@ -179,7 +179,7 @@ def test_eval_metrics_and_a_stale_model_ts(trained_demo, tmp_path):
     conf = {"train": {"model": {"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1,
             "out_channels": 2, "channels": [8, 16, 32], "strides": [2, 2], "num_res_units": 1,
             "norm": "batch"}}}}  # fmt: skip
-    net = network_for_checkpoint(other, conf, mmar_root=mmar, allow_code=False)
+    net = network_for_checkpoint(other, conf, paths=paths_inside(mmar), allow_code=False)
     torch.jit.save(torch.jit.script(net.eval()), str(mmar / "models" / "model.ts"))
     out = tmp_path / "b"
     proc = _ok(run_main(f"mmar={mmar}", "task=bundle", f"out={out}", *TINY_TRAIN))

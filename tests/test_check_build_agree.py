@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import CLARA_EXAMPLES
+from conftest import CLARA_EXAMPLES, paths_inside
 
 from mmar_hydra.components.builder import build_eval, build_train, check_config
 from mmar_hydra.errors import BadCaseError, MMARError
@@ -89,7 +89,7 @@ def test_check_and_build_agree(rel, copies, spleen):
     except MMARError as exc:  # rejected by the reader: neither check nor build sees it
         assert exc.format()  # a clean, formatted error (no traceback)
         return
-    paths = RunPaths.inside(mmar)
+    paths = paths_inside(mmar)
     problems = check_config(config, paths=paths, allow_code=True)
     if not problems:
         _build_one_batch(config, paths)  # must not raise

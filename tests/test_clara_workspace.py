@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nibabel as nib
 import pytest
-from conftest import TINY_EVAL, run_main
+from conftest import TINY_EVAL, paths_inside, run_main
 
 from mmar_hydra.apps.clara_args import translate
 from mmar_hydra.errors import CodeNotAllowedError, ConfigError
@@ -211,10 +211,10 @@ def test_log_config_code_and_files_outside_the_mmar_are_refused(tmp_path):
     evil = LOG_TO_FILE.replace("args=(sys.stderr,)", "args=(__import__('os').getcwd(),)")
     log_config.write_text(evil)
     with pytest.raises(CodeNotAllowedError, match="not a literal value"):
-        apply_log_config(log_config, mmar_root=tmp_path, run_dir=None)
+        apply_log_config(log_config, paths=paths_inside(tmp_path))
     log_config.write_text(LOG_TO_FILE.replace("logs/mmar_hydra.log", "../../outside.log"))
     with pytest.raises(ConfigError, match="refusing to write outside the MMAR"):
-        apply_log_config(log_config, mmar_root=tmp_path, run_dir=None)
+        apply_log_config(log_config, paths=paths_inside(tmp_path))
     assert not (tmp_path.parent.parent / "outside.log").exists()
 
 
@@ -235,7 +235,7 @@ def test_other_libraries_info_lines_are_hidden_unless_verbose(verbose):
     before = logging.getLogger(f"otherlib_{verbose}")  # a library imported before the job
     ours = logging.getLogger(f"mmar_hydra.quiet_{verbose}")
     try:
-        with job_logging(None, None, verbose=verbose, allow_code=False):
+        with job_logging(None, run_dir=False, verbose=verbose, allow_code=False):
             late = logging.getLogger(f"latelib_{verbose}")  # created during the job, with its
             late.propagate, late.handlers = False, [collect]  # own handler (MONAI's get_logger)
             for logger in (before, ours, late):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import paths_inside
 
 from mmar_hydra.components.builder import check_config
 from mmar_hydra.components.code_strings import is_code_string, parse_code_string
@@ -133,7 +134,7 @@ def test_check_reports_every_problem_and_cycles(tmp_path):
                 "inferer": {"name": "SimpleInferer", "args": {"x": "@nothing"}},
             }
         ),
-        mmar_root=tmp_path,
+        paths=paths_inside(tmp_path),
         check_data=False,
     )
     texts = "\n".join(p.format() for p in problems)
@@ -150,10 +151,9 @@ def test_check_reports_every_problem_and_cycles(tmp_path):
 def _resolver(spec, name, root, *, rank=0, parent=None, instantiate=True):
     from mmar_hydra.components.hooks import HookContext
     from mmar_hydra.components.resolver import Resolver, Walk
-    from mmar_hydra.run_paths import RunPaths
 
     walk = parent.walk if parent is not None else Walk(instantiate=instantiate)
-    hooks = HookContext(paths=RunPaths.inside(root), section=name, file=None, rank=rank)
+    hooks = HookContext(paths=paths_inside(root), section=name, file=None, rank=rank)
     return Resolver(spec, name, walk=walk, hooks=hooks, allow_code=False, parent=parent)
 
 

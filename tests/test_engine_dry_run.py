@@ -1,4 +1,4 @@
-"""The one-batch dry run before training (engine/run.py)."""
+"""The one-batch dry run before training (engine/startup.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from monai.data import CacheDataset, DataLoader, Dataset
 from monai.transforms import Compose, MapTransform, RandSpatialCropd
 
-from mmar_hydra.engine.run import dry_run
+from mmar_hydra.engine.startup import dry_run
 from mmar_hydra.errors import DataError
 
 

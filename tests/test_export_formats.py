@@ -7,7 +7,7 @@ import re
 
 import pytest
 import torch
-from conftest import run_main
+from conftest import paths_inside, run_main
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def _eager(mmar):
     from mmar_hydra.writers.checkpoints import load_checkpoint, state_dict_of
 
     ckpt = load_checkpoint(mmar / "models" / "model.pt")
-    net = network_for_checkpoint(ckpt, None, mmar_root=mmar, allow_code=False)
+    net = network_for_checkpoint(ckpt, None, paths=paths_inside(mmar), allow_code=False)
     net.load_state_dict(state_dict_of(ckpt))
     return net.eval()
 

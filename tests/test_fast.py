@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TINY_TRAIN, run_main
+from conftest import TINY_TRAIN, paths_inside, run_main
 
 from mmar_hydra.components import cache_estimate, fast, fast_copy, fast_post
-from mmar_hydra.components.fast import apply_fast
+from mmar_hydra.components.fast import apply_fast, settle_cache
 from mmar_hydra.components.fast_indices import spec_name
-from mmar_hydra.run_paths import RunPaths
 
 
 def _plain_pipeline(root: Path) -> dict:
@@ -30,9 +29,8 @@ def _plain_pipeline(root: Path) -> dict:
 
 def test_dataset_is_cached_and_cpu_loader_has_no_workers_and_no_thread(tiny_demo, monkeypatch):
     monkeypatch.setattr(fast, "cpu_has_bf16", lambda: True)
-    config, plan = apply_fast(
-        _plain_pipeline(tiny_demo), paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False
-    )
+    config, plan = apply_fast(_plain_pipeline(tiny_demo), gpu=False)
+    plan.notes += settle_cache(config, plan, paths=paths_inside(tiny_demo), allow_code=False)
     train = config["train"]
     assert (
         train["dataset"]["name"] == "CacheDataset" and train["dataset"]["args"]["cache_rate"] == 1
@@ -51,17 +49,30 @@ def test_dataset_is_cached_and_cpu_loader_has_no_workers_and_no_thread(tiny_demo
 def test_a_cache_too_big_for_memory_goes_to_disk(tiny_demo, monkeypatch):
     monkeypatch.setattr(cache_estimate, "available_memory", lambda: 1000)
     monkeypatch.setattr(fast, "available_memory", lambda: 1000)
-    config, plan = apply_fast(
-        _plain_pipeline(tiny_demo), paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False
-    )
-    assert config["train"]["dataset"]["name"] == "PersistentDataset"
-    assert any("cached on disk instead" in n for n in plan.notes)
+    config, plan = apply_fast(_plain_pipeline(tiny_demo), gpu=False)
+    notes = settle_cache(config, plan, paths=paths_inside(tiny_demo), allow_code=False)
+    dataset = config["train"]["dataset"]
+    assert dataset["name"] == "PersistentDataset" and "cache_rate" not in dataset["args"]
+    assert any("cached on disk instead" in n for n in notes)
+
+
+def test_fast_builds_nothing_before_the_check(tiny_demo, monkeypatch):
+    """fast=true rewrites the config, the one check walk runs on it, and only a config that
+    passed is built: a bad component is reported by the check, no cache is sized."""
+    sized = []
+    monkeypatch.setattr(fast, "estimate_dataset_cache", lambda *a, **k: sized.append(a))
+    config = tiny_demo / "config" / "config_train.json"
+    cfg = json.loads(config.read_text())
+    cfg["train"]["dataset"].update(name="Dataset", args={"transform": "@pre_transforms"})
+    cfg["train"]["pre_transforms"][0]["args"]["no_such_arg"] = 1
+    config.write_text(json.dumps(cfg))
+    proc = run_main(f"mmar={tiny_demo}", "task=train", "fast=true", *TINY_TRAIN)
+    assert proc.returncode == 2 and "no_such_arg" in proc.stderr, proc.stderr[-2000:]
+    assert sized == []  # the cache estimate (a build) never ran on the unchecked config
 
 
 def test_gpu_gets_to_device_amp_and_channels_last(tiny_demo):
-    config, plan = apply_fast(
-        _plain_pipeline(tiny_demo), paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=True
-    )
+    config, plan = apply_fast(_plain_pipeline(tiny_demo), gpu=True)
     names = [spec_name(t) for t in config["train"]["pre_transforms"]]
     first_random = next(i for i, n in enumerate(names) if n.startswith("Rand"))
     # the indices are computed (and cached) on the CPU, then everything moves to the GPU
@@ -76,7 +87,7 @@ def test_gpu_gets_to_device_amp_and_channels_last(tiny_demo):
 def test_metadata_stays_on_when_a_training_transform_needs_it(tiny_demo):
     cfg = _plain_pipeline(tiny_demo)
     cfg["train"]["post_transforms"].append({"name": "SaveImaged", "args": {"keys": "pred"}})
-    _, plan = apply_fast(cfg, paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False)
+    _, plan = apply_fast(cfg, gpu=False)
     assert not plan.track_meta_off
     assert any("SaveImaged need(s) it" in n for n in plan.notes)
 
@@ -126,9 +137,7 @@ def _crop_args(config: dict) -> dict:
 
 
 def test_crop_indices_are_cached_before_the_random_crop(tiny_demo):
-    config, plan = apply_fast(
-        _plain_pipeline(tiny_demo), paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False
-    )
+    config, plan = apply_fast(_plain_pipeline(tiny_demo), gpu=False)
     pre = config["train"]["pre_transforms"]
     names = [spec_name(t) for t in pre]
     crop = names.index("RandCropByPosNegLabeld")
@@ -167,10 +176,8 @@ def test_cached_indices_give_the_same_crops_without_scanning_the_label(tiny_demo
     plain = _plain_pipeline(tiny_demo)
     _crop_args(plain)["spatial_size"] = [24, 24, 16]  # the tiny demo's cases are small
     plain["train"]["dataset"]["name"] = "CacheDataset"
-    rewritten, _ = apply_fast(
-        copy.deepcopy(plain), paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False
-    )
-    built = [build_train(c, paths=RunPaths.inside(tiny_demo)) for c in (plain, rewritten)]
+    rewritten, _ = apply_fast(copy.deepcopy(plain), gpu=False)
+    built = [build_train(c, paths=paths_inside(tiny_demo)) for c in (plain, rewritten)]
     plain_ds, fast_ds = (b.dataloader.dataset for b in built)
     assert isinstance(plain_ds, CacheDataset) and isinstance(fast_ds, CacheDataset)
     scans: list[int] = []
@@ -199,7 +206,7 @@ def test_crop_after_another_random_transform_keeps_its_indices_uncached(tiny_dem
     pre = cfg["train"]["pre_transforms"]
     crop = next(i for i, t in enumerate(pre) if spec_name(t) == "RandCropByPosNegLabeld")
     pre.insert(crop, {"name": "RandFlipd", "args": {"keys": ["image", "label"], "prob": 0.5}})
-    config, plan = apply_fast(cfg, paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False)
+    config, plan = apply_fast(cfg, gpu=False)
     names = [spec_name(t) for t in config["train"]["pre_transforms"]]
     assert "FgBgToIndicesd" not in names
     assert "fg_indices_key" not in _crop_args(config)
@@ -220,7 +227,7 @@ def test_label_classes_crop_gets_class_indices(tiny_demo):
             "num_samples": 2,
         },
     }
-    config, plan = apply_fast(cfg, paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False)
+    config, plan = apply_fast(cfg, gpu=False)
     pre = config["train"]["pre_transforms"]
     index = next(t for t in pre if spec_name(t) == "ClassesToIndicesd")
     assert index["args"]["num_classes"] == 2 and "image_key" not in index["args"]
@@ -229,9 +236,7 @@ def test_label_classes_crop_gets_class_indices(tiny_demo):
 
 
 def test_cache_is_handed_out_without_a_copy_when_no_transform_writes_into_it(tiny_demo):
-    config, plan = apply_fast(
-        _plain_pipeline(tiny_demo), paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False
-    )
+    config, plan = apply_fast(_plain_pipeline(tiny_demo), gpu=False)
     assert config["train"]["dataset"]["args"]["copy_cache"] is False
     assert "copy_cache" not in config["validate"]["dataset"].get("args", {})
     assert any("train.dataset: copy_cache=False" in n for n in plan.notes)
@@ -242,12 +247,12 @@ def test_cache_is_copied_when_a_transform_may_write_into_it(tiny_demo):
     cfg["train"]["pre_transforms"].append(
         {"name": "RandCoarseDropoutd", "args": {"keys": "image", "holes": 2, "spatial_size": 4}}
     )
-    config, plan = apply_fast(cfg, paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False)
+    config, plan = apply_fast(cfg, gpu=False)
     assert "copy_cache" not in config["train"]["dataset"]["args"]
     assert any("copy_cache stays on (RandCoarseDropoutd" in n for n in plan.notes)
     cfg = _plain_pipeline(tiny_demo)
     cfg["train"]["post_transforms"].append({"name": "SaveImaged", "args": {"keys": "pred"}})
-    config, _ = apply_fast(cfg, paths=RunPaths.inside(tiny_demo), allow_code=False, gpu=False)
+    config, _ = apply_fast(cfg, gpu=False)
     assert "copy_cache" not in config["train"]["dataset"]["args"]  # metadata on: copied
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import paths_inside
 from corpus.pathology import GRID, REGION, make_pathology_data
 
 from mmar_hydra.errors import ConfigError, DataError
@@ -228,4 +229,6 @@ def test_network_spec_without_weights_is_refused():
 
     source = ModelSource("network", network=torch.nn.Linear(1, 1))
     with pytest.raises(ConfigError, match="randomly initialised weights"):
-        load_eval_network(source, [], mmar_root=Path("."), allow_code=False, file="c.json")
+        load_eval_network(
+            source, [], paths=paths_inside(Path(".")), allow_code=False, file="c.json"
+        )

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import run_main
+from conftest import paths_inside, run_main
 from monai.data import MetaTensor
 
 from mmar_hydra.components.builder import check_config
@@ -139,7 +139,7 @@ def test_task_postprocess_writes_the_inference_config_and_the_decision(tiny_demo
     assert [t["name"] for t in post][2:4] == ["AsDiscreted", "KeepLargestConnectedComponentd"]
     assert post[3]["args"] == {"keys": "pred", "applied_labels": [1], "independent": False}
     read = read_mmar(tiny_demo, task="infer", config_file="config/config_inference_cv.json")
-    assert check_config(read.config, mmar_root=tiny_demo, check_data=False) == []
+    assert check_config(read.config, paths=paths_inside(tiny_demo), check_data=False) == []
     report = (folder.root / "cv_report.md").read_text()
     assert "## Post-processing chosen on the out-of-fold predictions" in report
     assert (folder.root / "postprocess.csv").read_text().count("\n") == 3

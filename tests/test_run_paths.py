@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import paths_inside
 
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.run_paths import RunPaths
@@ -57,7 +58,7 @@ def test_a_sweep_job_never_writes_into_its_parent(tmp_path: Path) -> None:
 def test_an_undefined_model_file_is_refused_where_it_is_read(tmp_path: Path) -> None:
     from mmar_hydra.mmar.layout import undefined_marker
 
-    paths = RunPaths.inside(tmp_path)
+    paths = paths_inside(tmp_path)
     for use in (paths.read, paths.write):
         with pytest.raises(ConfigError, match="MMAR_CKPT is not defined") as err:
             use(undefined_marker("MMAR_CKPT"), where="model.ckpt_path", file="config/v.json")

@@ -8,7 +8,8 @@ import shutil
 
 from conftest import run_main
 
-from mmar_hydra.runs.collect import differing_keys, flatten
+from mmar_hydra.mmar.keys import flatten
+from mmar_hydra.runs.collect import differing_keys
 
 SMALL = [
     "epochs=2",

@@ -7,7 +7,7 @@ import json
 import shutil
 
 import pytest
-from conftest import TINY_EVAL, TINY_TRAIN, run_main
+from conftest import TINY_EVAL, TINY_TRAIN, paths_inside, run_main
 
 from mmar_hydra.writers.run_info import drift_warning, mmar_hash
 
@@ -157,13 +157,12 @@ def test_mmar_hash_follows_the_config_folder(tiny_demo):
 
 
 def test_an_unknown_logger_and_a_server_uri_are_user_errors(tiny_demo):
-    from mmar_hydra.engine.loggers import build_loggers
     from mmar_hydra.errors import ConfigError
-    from mmar_hydra.run_paths import RunPaths
+    from mmar_hydra.tracking.loggers import build_loggers
     from mmar_hydra.tracking.mlflow_store import store_location
 
     with pytest.raises(ConfigError, match="unknown logger 'comet'"):
-        build_loggers({"comet": {}}, None, paths=RunPaths.inside(tiny_demo))
+        build_loggers({"comet": {}}, None, paths=paths_inside(tiny_demo))
     with pytest.raises(ConfigError, match="tracking server"):
         store_location("http://example.org:5000", None)
     assert store_location(None, tiny_demo / "runs")[0].endswith("runs/mlflow.db")

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from conftest import paths_inside
 
 from mmar_hydra.components.builder import build_train
-from mmar_hydra.engine.run import fit
-from mmar_hydra.run_paths import RunPaths
+from mmar_hydra.tasks.train_recipe import TrainPlan, TrainRecipe
 
 
 def _fit(cfg: dict, root: Path) -> dict:
-    paths = RunPaths.inside(root, root / "runs")
-    parts = build_train(cfg, paths=paths)
-    return fit(parts, globals_=cfg, paths=paths, say=lambda *_: None)
+    """The training recipe on a config dict, as the task runs it after the check."""
+    paths = paths_inside(root, root / "runs")
+    return TrainRecipe(cfg, paths, TrainPlan.of(cfg, run_dir=paths.run_dir)).train()
 
 
 def _section(pre, dataset_key, net, loss, post, metric, **extra) -> dict:
@@ -195,7 +195,7 @@ def test_overrides_reach_the_built_objects(tiny_demo):
     with initialize_config_dir(str(hydra_config.conf_dir()), version_base="1.3"):
         cfg = compose("config", overrides=hydra_config.rewrite_overrides(overrides, read.config))
     config = {k: v for k, v in resolve_config(cfg).items() if k not in FRAMEWORK_KEYS}
-    parts = build_train(config, mmar_root=tiny_demo)
+    parts = build_train(config, paths=paths_inside(tiny_demo))
     assert parts.optimizer.param_groups[0]["lr"] == 0.0123
     assert parts.network.model[0].conv.unit0.conv.out_channels == 4
     assert parts.max_epochs == 40
@@ -226,7 +226,7 @@ def test_persistent_dataset_caches_inside_the_mmar(tiny_demo):
     ds["name"] = "PersistentDataset"
     ds["args"] = {"transform": "@pre_transforms"}  # no cache_dir: the framework picks one
     # as real Clara 4.0 MMARs ship it: the check accepts what the build runs
-    assert check_config(cfg, mmar_root=tiny_demo) == []
+    assert check_config(cfg, paths=paths_inside(tiny_demo)) == []
     _fit(cfg, tiny_demo)
     cached = list((tiny_demo / "cache" / "persistent_train").glob("*.pt"))
     assert len(cached) == 4  # one per training case, inside the MMAR

@@ -13,7 +13,7 @@ from conftest import TINY_EVAL, TINY_TRAIN
 
 from mmar_hydra.apps.clara_args import set_value, translate
 from mmar_hydra.errors import ConfigError
-from mmar_hydra.tasks.clone import clone_mmar
+from mmar_hydra.runs.clone import clone_mmar
 from mmar_hydra.tasks.commands import write_commands
 
 

@@ -7,7 +7,7 @@ job's run folder, :mod:`mmar_hydra.runs.run_folder`), with
   sampled values written in, no ``search`` / ``apply``), the other search configs and the
   AutoML controller config left out;
 - the user's MMAR overrides written into its JSON as ``task=clone`` writes them
-  (:func:`mmar_hydra.tasks.clone.apply_override`), and the data paths made absolute, so the
+  (:func:`mmar_hydra.runs.clone.apply_override`), and the data paths made absolute, so the
   trial trains, validates and exports on its own: ``task=train mmar=trial_0 config_file=...``;
 - ``config/config_validation.json`` for ``task=validate`` (:mod:`.validation_config`);
 - ``clone.json`` (parent, time, overrides) and ``trial.json`` (the sample, later its result).
@@ -27,8 +27,8 @@ from typing import Any
 
 from mmar_hydra.automl.validation_config import VALIDATION_FILE, validation_config
 from mmar_hydra.mmar.layout import ENV_DEFAULTS
+from mmar_hydra.runs.clone import apply_override, parse_value
 from mmar_hydra.runs.run_folder import COPIED_FOLDERS
-from mmar_hydra.tasks.clone import apply_override, parse_value
 
 __all__ = ["write_trial_mmar", "TRIAL_RECORD"]
 

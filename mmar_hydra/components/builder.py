@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from mmar_hydra.components.first_case import check_first_case
@@ -36,14 +35,6 @@ __all__ = [
 
 def _file(cfg: Mapping[str, Any]) -> str | None:
     return (cfg.get("mmar_source") or {}).get("config_file")
-
-
-def _paths(paths: RunPaths | None, mmar_root: Path | str | None) -> RunPaths:
-    if paths is not None:
-        return paths
-    if mmar_root is None:
-        raise TypeError("give paths= (a RunPaths) or mmar_root=")
-    return RunPaths.inside(Path(mmar_root))
 
 
 def _resolvers(
@@ -91,8 +82,7 @@ def _resolvers(
 def check_config(
     cfg: Mapping[str, Any],
     *,
-    paths: RunPaths | None = None,
-    mmar_root: Path | str | None = None,
+    paths: RunPaths,
     allow_code: bool = False,
     check_data: bool = True,
 ) -> list[MMARError]:
@@ -101,7 +91,6 @@ def check_config(
     With ``check_data`` the datalists are read (their files must exist) and the first case
     goes through the pre-transforms; without, only the components are checked.
     """
-    paths = _paths(paths, mmar_root)
     train, other = _resolvers(cfg, paths, instantiate=False, allow_code=allow_code, data=check_data)
     sections = [s for s in (train, other) if s is not None]
     for section in sections:
@@ -123,8 +112,7 @@ def _flag(value: Any) -> bool:
 def build_train(
     cfg: Mapping[str, Any],
     *,
-    paths: RunPaths | None = None,
-    mmar_root: Path | str | None = None,
+    paths: RunPaths,
     allow_code: bool = False,
     rank: int = 0,
     world_size: int = 1,
@@ -135,7 +123,7 @@ def build_train(
     """
     train, validate = _resolvers(
         cfg,
-        _paths(paths, mmar_root),
+        paths,
         instantiate=True,
         allow_code=allow_code,
         rank=rank,
@@ -196,14 +184,11 @@ def _eval_parts(section: Resolver, cfg: Mapping[str, Any]) -> EvalParts:
 def build_network(
     train_cfg: Mapping[str, Any],
     *,
-    paths: RunPaths | None = None,
-    mmar_root: Path | str | None = None,
+    paths: RunPaths,
     allow_code: bool = False,
 ) -> Any:
     """Only the network of a training config (export, validation from a checkpoint)."""
-    train, _ = _resolvers(
-        train_cfg, _paths(paths, mmar_root), instantiate=True, allow_code=allow_code
-    )
+    train, _ = _resolvers(train_cfg, paths, instantiate=True, allow_code=allow_code)
     if train is None or "model" not in train.spec:
         raise ConfigError(
             "cannot rebuild the network: the training config has no train.model",
@@ -217,8 +202,7 @@ def build_network(
 def build_eval(
     cfg: Mapping[str, Any],
     *,
-    paths: RunPaths | None = None,
-    mmar_root: Path | str | None = None,
+    paths: RunPaths,
     allow_code: bool = False,
     rank: int = 0,
     section: str | None = None,
@@ -229,7 +213,7 @@ def build_eval(
     with ``section="validate"`` a training config's validate section."""
     train, flat = _resolvers(
         cfg,
-        _paths(paths, mmar_root),
+        paths,
         instantiate=True,
         allow_code=allow_code,
         rank=rank,

@@ -34,18 +34,19 @@ checks the rewritten pipeline):
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.components.builder import estimate_dataset_cache
 from mmar_hydra.components.cache_estimate import available_memory
 from mmar_hydra.components.fast_copy import share_cache
 from mmar_hydra.components.fast_indices import cache_crop_indices, inserted, spec_name
 from mmar_hydra.components.fast_post import fast_argmax
 from mmar_hydra.run_paths import RunPaths
 
-__all__ = ["FastPlan", "apply_fast", "cpu_has_bf16", "NEEDS_METADATA"]
+__all__ = ["FastPlan", "apply_fast", "settle_cache", "cpu_has_bf16", "NEEDS_METADATA"]
 
 # transforms that read or write image metadata (affine, original shape, file names)
 NEEDS_METADATA = frozenset(
@@ -57,6 +58,8 @@ _RANDOM_PREFIX = "Rand"
 _CPU_THREAD = "it would compete with training for the same cores"
 # datasets that cache the deterministic transforms ("Dataset" becomes one of them)
 _CACHING = frozenset({"Dataset", "CacheDataset", "PersistentDataset", "SmartCacheDataset"})
+# what apply_fast may give a CacheDataset that a PersistentDataset does not take
+_CACHE_ONLY_ARGS = ("cache_rate", "copy_cache", "cache_num", "num_workers", "runtime_cache")
 
 
 @dataclass
@@ -67,6 +70,7 @@ class FastPlan:
     track_meta_off: bool = False  # set_track_meta(False) in the training loop
     precision: str | None = None  # "16-mixed" (GPU) / "bf16-mixed" (CPU with bf16)
     channels_last: bool = False  # GPU: the network in channels_last memory
+    cached: list[str] = field(default_factory=list)  # sections whose Dataset became a cache
 
 
 def cpu_has_bf16() -> bool:
@@ -89,25 +93,7 @@ def _first_random(transforms: list[Any]) -> int | None:
     return None
 
 
-def _cache_choice(section: str, estimate: Callable[[str], int | None]) -> tuple[str, str]:
-    need = estimate(section)
-    have = available_memory()
-    if need is None or have is None or need <= 0.5 * have:
-        shown = f"about {_size(need)}" if need is not None else "its size unknown"
-        return "CacheDataset", f"the cache needs {shown}"
-    return "PersistentDataset", (
-        f"a memory cache would need {_size(need)} of {_size(have)} available: "
-        "cached on disk instead"
-    )
-
-
-def _rewrite_section(
-    name: str,
-    section: dict[str, Any],
-    estimate: Callable[[str], int | None],
-    plan: FastPlan,
-    gpu: bool,
-) -> None:
+def _rewrite_section(name: str, section: dict[str, Any], plan: FastPlan, gpu: bool) -> None:
     dataset = section.get("dataset")
     if not isinstance(dataset, dict):
         return
@@ -118,15 +104,11 @@ def _rewrite_section(
     if first is not None and kind in _CACHING:  # before the estimate: it counts the indices
         plan.notes += cache_crop_indices(transforms, first)
         first = _first_random(transforms)
-    if kind == "Dataset":
-        new, why = _cache_choice(name, estimate)
-        dataset["name"] = new
+    if kind == "Dataset":  # its size is settled after the check (settle_cache)
+        dataset["name"] = kind = "CacheDataset"
         dataset.pop("path", None)
-        args = dataset.setdefault("args", {})
-        if new == "CacheDataset":
-            args["cache_rate"] = 1.0
-        plan.notes.append(f"{name}.dataset: Dataset -> {new} ({why})")
-        kind = new
+        dataset.setdefault("args", {})["cache_rate"] = 1.0
+        plan.cached.append(name)
     loader = section.get("dataloader")
     if (
         kind in ("CacheDataset", "PersistentDataset")
@@ -185,25 +167,17 @@ def _needs_metadata(config: Mapping[str, Any]) -> list[str]:
     return [spec_name(t) for t in run_each_step if spec_name(t) in NEEDS_METADATA]
 
 
-def apply_fast(
-    config: Mapping[str, Any],
-    *,
-    paths: RunPaths,
-    allow_code: bool,
-    gpu: bool,
-) -> tuple[dict[str, Any], FastPlan]:
-    """The fast version of a resolved training config, and what the engine adds."""
-    from mmar_hydra.components.builder import estimate_dataset_cache
+def apply_fast(config: Mapping[str, Any], *, gpu: bool) -> tuple[dict[str, Any], FastPlan]:
+    """The fast version of a resolved training config, and what the engine adds.
 
+    Nothing is built here: the rewritten config is then checked like any other, and only
+    after the check passed does :func:`settle_cache` size the new caches.
+    """
     out = copy.deepcopy(dict(config))
     plan = FastPlan()
-
-    def estimate(section: str) -> int | None:
-        return estimate_dataset_cache(out, section, paths=paths, allow_code=allow_code)
-
     for name in ("train", "validate"):
         if isinstance(out.get(name), dict):
-            _rewrite_section(name, out[name], estimate, plan, gpu)
+            _rewrite_section(name, out[name], plan, gpu)
             plan.notes += fast_argmax(out[name], name)
     needs = _needs_metadata(out)
     if needs:
@@ -223,3 +197,35 @@ def apply_fast(
         plan.precision = "bf16-mixed"
         plan.notes.append("CPU with bfloat16 instructions: bf16-mixed precision")
     return out, plan
+
+
+def settle_cache(
+    config: dict[str, Any], plan: FastPlan, *, paths: RunPaths, allow_code: bool
+) -> list[str]:
+    """After the check: each ``Dataset`` :func:`apply_fast` made a ``CacheDataset`` stays one when
+    its cache fits in half the available memory, else it caches on disk (``PersistentDataset``).
+
+    The estimate runs one case through the built deterministic transforms, so it comes after
+    the check walk passed, as every build does. Returns the notes (``config`` is changed).
+    """
+    notes = []
+    for name in plan.cached:
+        probe = copy.deepcopy(config)  # the plain Dataset it was (a CacheDataset would fill)
+        probe[name]["dataset"]["name"] = "Dataset"
+        for key in _CACHE_ONLY_ARGS:
+            probe[name]["dataset"]["args"].pop(key, None)
+        need = estimate_dataset_cache(probe, name, paths=paths, allow_code=allow_code)
+        have = available_memory()
+        if need is None or have is None or need <= 0.5 * have:
+            shown = f"about {_size(need)}" if need is not None else "its size unknown"
+            notes.append(f"{name}.dataset: Dataset -> CacheDataset (the cache needs {shown})")
+            continue
+        dataset = config[name]["dataset"]
+        dataset["name"] = "PersistentDataset"
+        for key in _CACHE_ONLY_ARGS:
+            dataset["args"].pop(key, None)
+        notes.append(
+            f"{name}.dataset: Dataset -> PersistentDataset (a memory cache would need "
+            f"{_size(need)} of {_size(have)} available: cached on disk instead)"
+        )
+    return notes

@@ -13,7 +13,6 @@ from typing import Any
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
-from mmar_hydra.run_paths import RunPaths
 
 __all__ = ["wants_ensemble", "ensemble_network"]
 
@@ -72,24 +71,17 @@ def ensemble_network(ctx: TaskContext, parts: Any, say: Any) -> Any:
     models = _as_list(ctx.settings.models)
     models = [str(m) for m in models] if models else None
     if models or ctx.settings.cv_dir or ctx.settings.task == "ensemble":
-        cv_dir = (
-            None
-            if models
-            else CVFolder.at(
-                RunPaths.for_task(ctx, ctx.mmar_config), ctx.settings.cv_dir, writing=False
-            ).root
-        )
+        cv_dir = None if models else CVFolder.at(ctx.paths, ctx.settings.cv_dir, writing=False).root
         paths = member_paths(models, cv_dir, ctx.mmar_root)
         members = [
-            (str(p), load_member(p, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code))
-            for p in paths
+            (str(p), load_member(p, paths=ctx.paths, allow_code=ctx.allow_code)) for p in paths
         ]
         check_same_shapes(members)
         for name, _ in members:
             say(f"ensemble member: {name}")
     else:  # tta on the config's own model
         network = load_eval_network(
-            parts.model, parts.handlers, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, say=say
+            parts.model, parts.handlers, paths=ctx.paths, allow_code=ctx.allow_code, say=say
         )
         members = [("model", network)]
     nets = [FlipTTA(n, axes, name=name) if tta else n for name, n in members]

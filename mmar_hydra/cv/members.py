@@ -13,6 +13,7 @@ from typing import Any
 
 from mmar_hydra.cv.folder import CVFolder
 from mmar_hydra.errors import CheckpointError, ConfigError
+from mmar_hydra.run_paths import RunPaths
 
 __all__ = ["member_paths", "load_member", "check_same_shapes"]
 
@@ -66,7 +67,7 @@ def member_paths(models: Sequence[str] | None, cv_dir: Path | None, mmar_root: P
     return paths
 
 
-def load_member(path: Path, *, mmar_root: Path, allow_code: bool) -> Any:
+def load_member(path: Path, *, paths: RunPaths, allow_code: bool) -> Any:
     """One member, ready to run (eval mode)."""
     from mmar_hydra.engine.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
@@ -76,9 +77,7 @@ def load_member(path: Path, *, mmar_root: Path, allow_code: bool) -> Any:
         if path.suffix == ".ts":
             return load_torchscript(path).eval()
         checkpoint = load_checkpoint(path)
-        network = network_for_checkpoint(
-            checkpoint, None, mmar_root=mmar_root, allow_code=allow_code
-        )
+        network = network_for_checkpoint(checkpoint, None, paths=paths, allow_code=allow_code)
         load_weights(network, state_dict_of(checkpoint), strict=True, file=str(path))
     except CheckpointError as exc:
         exc.what = f"ensemble member {path}: {exc.what}"

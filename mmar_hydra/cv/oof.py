@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.writers.atomic import atomic_write_bytes, atomic_write_text
 
 __all__ = ["SaveOOF", "OOFCase", "write_oof", "load_case", "oof_cases", "encode", "decode"]
@@ -142,7 +143,7 @@ def oof_cases(oof_dirs: list[Path]) -> list[Path]:
 def write_oof(
     config: Mapping[str, Any],
     *,
-    mmar_root: Path,
+    paths: RunPaths,
     model_path: Path,
     out_dir: Path,
     trainer_kwargs: Mapping[str, Any],
@@ -153,7 +154,7 @@ def write_oof(
 
     Args:
         config: the resolved training config with the fold's datalist.
-        mmar_root: the MMAR root (relative paths of the config resolve against it).
+        paths: the task's folders (relative paths of the config resolve against its MMAR).
         model_path: the fold's ``models/model.pt``.
         out_dir: the fold's OOF folder.
         trainer_kwargs: Trainer arguments (one process: OOF runs after the sweep).
@@ -171,9 +172,9 @@ def write_oof(
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.eval_csv import write_metric_files
 
-    parts = build_eval(config, mmar_root=mmar_root, allow_code=allow_code, section="validate")
+    parts = build_eval(config, paths=paths, allow_code=allow_code, section="validate")
     checkpoint = load_checkpoint(model_path)
-    network = network_for_checkpoint(checkpoint, config, mmar_root=mmar_root, allow_code=allow_code)
+    network = network_for_checkpoint(checkpoint, config, paths=paths, allow_code=allow_code)
     load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
     for old in out_dir.glob("*.npz"):  # a re-run replaces an interrupted one's cases
         old.unlink()

@@ -45,7 +45,7 @@ class IntervalSave:
 
 @dataclass
 class HandlerPlan:
-    """What the engine does for the MMAR's handlers (read by ``engine.run.fit``)."""
+    """What the engine does for the MMAR's handlers (read by the training recipe, ``tasks.train_recipe``)."""
 
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
     scheduler_interval: str = "epoch"

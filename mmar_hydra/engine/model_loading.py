@@ -13,6 +13,7 @@ from typing import Any
 
 from mmar_hydra.components.parts import HandlerPart, ModelSource
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.run_paths import RunPaths
 
 __all__ = ["load_eval_network", "network_for_checkpoint", "training_config"]
 
@@ -42,7 +43,7 @@ def network_for_checkpoint(
     checkpoint: Mapping[str, Any],
     config: Mapping[str, Any] | None,
     *,
-    mmar_root: Path,
+    paths: RunPaths,
     allow_code: bool,
 ) -> Any:
     """The network a checkpoint was trained as: its ``train_conf``, else ``config``, else the MMAR's."""
@@ -54,15 +55,16 @@ def network_for_checkpoint(
             and isinstance(conf.get("train"), Mapping)
             and "model" in conf["train"]
         ):
-            return build_network(conf, mmar_root=mmar_root, allow_code=allow_code)
-    return build_network(training_config(mmar_root), mmar_root=mmar_root, allow_code=allow_code)
+            return build_network(conf, paths=paths, allow_code=allow_code)
+    conf = training_config(paths.mmar_root)
+    return build_network(conf, paths=paths, allow_code=allow_code)
 
 
 def load_eval_network(
     source: ModelSource | None,
     handlers: list[HandlerPart],
     *,
-    mmar_root: Path,
+    paths: RunPaths,
     allow_code: bool,
     say: Any = print,
     file: str | None = None,
@@ -86,10 +88,10 @@ def load_eval_network(
         return network
     network = source.network
     loads = [h for h in handlers if h.name == "CheckpointLoader"]
-    paths = [Path(str(source.path))] if source.kind == "ckpt" else []
+    files = [Path(str(source.path))] if source.kind == "ckpt" else []
     # CheckpointLoader's load_path was resolved against the MMAR by the component resolver
-    paths += [Path(str(h.args["load_path"])) for h in loads if "load_path" in h.args]
-    if network is not None and not paths:
+    files += [Path(str(h.args["load_path"])) for h in loads if "load_path" in h.args]
+    if network is not None and not files:
         raise ConfigError(
             "the model is a network spec and nothing loads its weights: it would evaluate "
             "randomly initialised weights",
@@ -100,13 +102,11 @@ def load_eval_network(
             fix="this config is broken as published: add a CheckpointLoader handler, or "
             "validate the TorchScript model (dont_load_ts_model=false dont_load_ckpt_model=true)",
         )
-    for path in dict.fromkeys(paths):  # the same file named twice is loaded once
+    for path in dict.fromkeys(files):  # the same file named twice is loaded once
         checkpoint = load_checkpoint(path)
         say_drift(checkpoint.get("versions"), path, say)
         if network is None:
-            network = network_for_checkpoint(
-                checkpoint, None, mmar_root=mmar_root, allow_code=allow_code
-            )
+            network = network_for_checkpoint(checkpoint, None, paths=paths, allow_code=allow_code)
         report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(path))
         say(f"model: checkpoint {path} ({report.summary()})")
     if network is None:

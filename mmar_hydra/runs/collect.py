@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import glob
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunRecord", "find_mmars", "load_run", "flatten", "differing_keys", "curves"]
+from mmar_hydra.mmar.keys import flatten
+
+__all__ = ["RunRecord", "find_mmars", "load_run", "differing_keys", "curves"]
 
 # keys that differ between any two folders without saying anything about the experiment
 _NOISE = ("mmar_source", "MMAR_CKPT_DIR", "MMAR_EVAL_OUTPUT_PATH", "MMAR_CKPT", "MMAR_TORCHSCRIPT")
@@ -96,22 +97,6 @@ def load_run(root: Path, name: str | None = None) -> RunRecord:
         params=_param_count(models / "model.pt") or _param_count(models / "final_model.pt"),
         status=status,
     )
-
-
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts and lists as ``{"train.model.args.channels": [...], ...}`` (lists kept whole
-    when they hold scalars, indexed when they hold components)."""
-    if isinstance(obj, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(obj, list) and any(isinstance(v, Mapping | list) for v in obj):
-        out = {}
-        for i, v in enumerate(obj):
-            out.update(flatten(v, f"{prefix}.{i}"))
-        return out
-    return {prefix: obj}
 
 
 def differing_keys(configs: list[dict[str, Any]]) -> list[str]:

@@ -13,7 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.runs.collect import RunRecord, curves, differing_keys, flatten
+from mmar_hydra.mmar.keys import flatten
+from mmar_hydra.runs.collect import RunRecord, curves, differing_keys
 
 __all__ = ["compare_runs", "label_of", "write_table", "plot_curves"]
 

@@ -16,20 +16,10 @@ from typing import Any
 
 from mmar_hydra.mmar.layout import ENV_DEFAULTS
 
-__all__ = ["in_multirun", "make_job_mmar", "COPIED_FOLDERS"]
+__all__ = ["make_job_mmar", "COPIED_FOLDERS"]
 
 COPIED_FOLDERS = ("config", "commands", "custom", "docs", "resources")
 _DATA_PATHS = ("DATA_ROOT", "DATASET_JSON")
-
-
-def in_multirun() -> bool:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        return HydraConfig.get().mode == RunMode.MULTIRUN
-    except (ImportError, ValueError):
-        return False
 
 
 def make_job_mmar(

@@ -23,6 +23,7 @@ class TaskSpec:
     summary: str
     reader_task: str = ""  # which config file the reader picks by default (see MMARLayout)
     run_dir: bool = True  # False: the task writes no run folder (no Hydra outputs/)
+    sweep_clone: bool = False  # a job of a -m sweep writes into its own MMAR clone
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -31,19 +32,37 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             "check", "check", True, "validate an MMAR end to end without training", "train", False
         ),
-        TaskSpec("train", "train", True, "train what config_train.json describes", "train"),
+        TaskSpec(
+            "train",
+            "train",
+            True,
+            "train what config_train.json describes",
+            "train",
+            sweep_clone=True,
+        ),
         TaskSpec(
             "finetune",
             "train",
             True,
             "train starting from MMAR_CKPT (config_finetune.json, else config_train.json)",
             "finetune",
+            sweep_clone=True,
         ),
         TaskSpec(
-            "validate", "validate", True, "validate a model with config_validation.json", "validate"
+            "validate",
+            "validate",
+            True,
+            "validate a model with config_validation.json",
+            "validate",
+            sweep_clone=True,
         ),
         TaskSpec(
-            "infer", "validate", True, "write predictions with config_inference.json", "infer"
+            "infer",
+            "validate",
+            True,
+            "write predictions with config_inference.json",
+            "infer",
+            sweep_clone=True,
         ),
         TaskSpec(
             "export",
@@ -114,6 +133,7 @@ TASKS: dict[str, TaskSpec] = {
             True,
             "validate / infer with the fold models: cv_dir= or models=[...], ensemble=, tta=",
             "validate",
+            sweep_clone=True,
         ),
         TaskSpec(
             "postprocess",

@@ -68,11 +68,7 @@ def _split_overrides() -> tuple[list[str], list[str]]:
 
 
 def _folder(ctx: TaskContext, run_id: str) -> Path:
-    from mmar_hydra.run_paths import RunPaths
-
-    folder = RunPaths.for_task(ctx, ctx.mmar_config).write(
-        Path("automl") / run_id, where="automl.run_id"
-    )
+    folder = ctx.paths.write(Path("automl") / run_id, where="automl.run_id")
     if folder.exists() and any(folder.iterdir()):
         raise ConfigError(
             "the AutoML run folder exists and is not empty",
@@ -107,7 +103,7 @@ def _train(ctx: TaskContext, trial_dir: Path, config_rel: Path, job: list[str]) 
             f"config_file={_quoted(str(config_rel))}",
         ]
         cfg = compose("config", overrides=hydra_config.rewrite_overrides([*own, *job], read.config))
-        return train.run(TaskContext(cfg=cfg, read=read, run_dir=trial_dir))
+        return train.run(TaskContext.for_job(cfg, read, trial_dir))
     finally:
         assert ctx.read is not None
         hydra_config.register_mmar(ctx.read.config)
@@ -133,14 +129,14 @@ def _trial_runner(ctx: TaskContext, raw: dict[str, Any], space: Any, folder: Pat
     from mmar_hydra.automl.describe import describe_sample
     from mmar_hydra.automl.report import TrialResult
     from mmar_hydra.automl.trial_mmar import TRIAL_RECORD, write_trial_mmar
-    from mmar_hydra.job import report
+    from mmar_hydra.errors import report
     from mmar_hydra.reader.search_apply import apply_sample
     from mmar_hydra.runs.job_outcome import one_line
 
     assert ctx.read is not None
     config_rel = ctx.read.config_file.relative_to(ctx.mmar_root)
     mmar_overrides, job_overrides = _split_overrides()
-    ckpt = str(ctx.mmar_config.get("MMAR_CKPT_DIR") or "models")
+    ckpt = ctx.paths.ckpt_value
 
     def run_trial(i: int, sample: dict[str, Any]) -> TrialResult:
         settings = describe_sample(raw, space, sample)
@@ -206,9 +202,9 @@ def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.automl.report import prune_trials, rank_trials, write_report
     from mmar_hydra.automl.sampler import TrialSampler
     from mmar_hydra.automl.search import run_search, search_options
+    from mmar_hydra.hydra_config import in_multirun
     from mmar_hydra.reader.jsonfile import load_json
     from mmar_hydra.reader.search_space import parse_space
-    from mmar_hydra.runs.run_folder import in_multirun
     from mmar_hydra.writers.atomic import atomic_write_text
 
     if in_multirun():

@@ -93,9 +93,7 @@ def _network_as_trained(ctx: TaskContext, config: dict, report: ConversionReport
             "the checkpoint was trained with other model args; network_def is the "
             "checkpoint's train_conf model: " + str(trained["train"]["model"].get("args")),
         )
-    network = network_for_checkpoint(
-        checkpoint, conf, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code
-    )
+    network = network_for_checkpoint(checkpoint, conf, paths=ctx.paths, allow_code=ctx.allow_code)
     loaded = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
     print(f"model: {model_path} ({loaded.summary()})")
     return checkpoint, conf, network.eval()
@@ -148,9 +146,7 @@ def run(ctx: TaskContext) -> Path:
             fix="pick it with config_file=config/config_train.json",
         )
     config = ctx.mmar_config
-    problems = check_config(
-        config, mmar_root=ctx.mmar_root, allow_code=ctx.allow_code, check_data=False
-    )
+    problems = check_config(config, paths=ctx.paths, allow_code=ctx.allow_code, check_data=False)
     if problems:
         raise ErrorGroup.of(problems)
     report = ConversionReport(source=str(ctx.mmar_root))

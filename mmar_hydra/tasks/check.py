@@ -16,13 +16,11 @@ __all__ = ["run"]
 
 def run(ctx: TaskContext) -> int:
     from mmar_hydra.components.builder import check_config
-    from mmar_hydra.run_paths import RunPaths
 
     read = ctx.read
     assert read is not None  # the CLI only runs this task with an MMAR
     config = ctx.mmar_config
-    paths = RunPaths.for_task(ctx, config)
-    problems = check_config(config, paths=paths, allow_code=ctx.allow_code)
+    problems = check_config(config, paths=ctx.paths, allow_code=ctx.allow_code)
     if problems:
         raise ErrorGroup.of(problems)
     print(

@@ -131,9 +131,9 @@ def write_commands(root: Path) -> tuple[list[Path], list[Path]]:
 def run(ctx: TaskContext) -> Path:
     from mmar_hydra.mmar.layout import MMARLayout
 
-    if not ctx.cfg.get("mmar"):
+    if not ctx.settings.mmar:
         raise ConfigError("task=commands needs an MMAR", path="mmar", expected="mmar=PATH")
-    root = MMARLayout(str(ctx.cfg.mmar)).root
+    root = MMARLayout(ctx.settings.mmar).root
     written, backups = write_commands(root)
     for path in written:
         print(f"wrote  {path}")

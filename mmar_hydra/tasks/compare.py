@@ -15,11 +15,10 @@ __all__ = ["run"]
 
 
 def run(ctx: TaskContext) -> Path:
-    from omegaconf import OmegaConf
 
     from mmar_hydra.runs.compare import compare_runs, plot_curves, write_table
 
-    runs = ctx.cfg.get("runs")
+    runs = ctx.settings.runs
     if not runs:
         raise ConfigError(
             "task=compare needs runs",
@@ -27,8 +26,7 @@ def run(ctx: TaskContext) -> Path:
             expected="runs=SWEEP_DIR, runs=[A,B] or runs='models/*/'",
             fix="e.g. `python -m mmar_hydra task=compare runs=demo/runs/multirun_X out=cmp`",
         )
-    runs = OmegaConf.to_container(runs) if not isinstance(runs, str) else runs
-    assert isinstance(runs, str | list)  # a string or a list on the command line
+    runs = [str(r) for r in runs] if isinstance(runs, list | tuple) else str(runs)
     records = (
         _mlflow_records(ctx, runs)
         if isinstance(runs, str) and is_mlflow_spec(runs)
@@ -41,7 +39,7 @@ def run(ctx: TaskContext) -> Path:
             expected="folders that hold config/ (and models/ once trained), or "
             "mlflow:EXPERIMENT with training runs",
         )
-    out = Path(str(ctx.cfg.get("out") or "compare")).expanduser().resolve()
+    out = Path(ctx.settings.out or "compare").expanduser().resolve()
     columns, rows = compare_runs(records)
     csv_path, md_path, text = write_table(columns, rows, out)
     png = plot_curves(records, out)

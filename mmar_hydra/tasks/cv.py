@@ -19,7 +19,6 @@ from typing import Any
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError, MMARError
-from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.tasks.preflight import checked_config
 from mmar_hydra.tasks.records import record_run
 
@@ -153,9 +152,8 @@ def _train_folds(ctx: TaskContext, folder: Any, source: DataSource, todo: list[i
 def _oof(ctx: TaskContext, folder: Any, source: DataSource, folds: list[int]) -> None:
     from mmar_hydra.cv.oof import write_oof
     from mmar_hydra.engine.trainer import trainer_kwargs
-    from mmar_hydra.tasks.train import trainer_overrides
 
-    user = trainer_overrides(ctx)
+    user = ctx.trainer_overrides
     one_process: dict[str, Any] = {k: user[k] for k in ("accelerator", "precision") if k in user}
     one_process.update(devices=1, strategy="auto", num_nodes=1)
     for fold in folds:
@@ -163,7 +161,7 @@ def _oof(ctx: TaskContext, folder: Any, source: DataSource, folds: list[int]) ->
         kwargs, _ = trainer_kwargs(config, one_process)
         record = write_oof(
             config,
-            mmar_root=ctx.mmar_root,
+            paths=ctx.paths,
             model_path=folder.fold_mmar(fold) / "models" / "model.pt",
             out_dir=folder.oof_dir(fold),
             trainer_kwargs=kwargs,
@@ -183,8 +181,8 @@ def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.cv.folder import CVFolder
     from mmar_hydra.cv.report import fold_rows, write_report
     from mmar_hydra.cv.split import fold_datalist, make_split
+    from mmar_hydra.hydra_config import in_multirun
     from mmar_hydra.reader.jsonfile import load_json
-    from mmar_hydra.runs.run_folder import in_multirun
 
     if in_multirun():
         raise ConfigError(
@@ -192,10 +190,10 @@ def run(ctx: TaskContext) -> float | None:
             path="-m",
             fix="cross-validate each setting with its own task=cv cv_dir=cv_<name> run",
         )
-    config, _ = checked_config(ctx, "train")
+    config = checked_config(ctx, "train")
     settings = _settings(ctx)
     source = data_source(ctx, config)
-    folder = CVFolder.at(RunPaths.for_task(ctx, ctx.mmar_config), ctx.settings.cv_dir, writing=True)
+    folder = CVFolder.at(ctx.paths, ctx.settings.cv_dir, writing=True)
     pool = load_datalist(source.list_path, source.base_dir, source.train_key, where="train.dataset")
     if settings["cv_pool"] == "all":
         pool += load_datalist(

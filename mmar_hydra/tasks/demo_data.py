@@ -57,7 +57,7 @@ def _copy_new(src: str, dst: str) -> str:
 
 
 def run(ctx: TaskContext) -> Path:
-    out = ctx.cfg.get("out")
+    out = ctx.settings.out
     if not out:
         raise ConfigError(
             "task=demo_data needs an output folder",
@@ -65,9 +65,7 @@ def run(ctx: TaskContext) -> Path:
             expected="out=DIR",
             fix="e.g. `python -m mmar_hydra task=demo_data out=demo`",
         )
-    root = make_demo(
-        out, seed=int(ctx.cfg.get("seed") or 0), force=bool(ctx.cfg.get("force", False))
-    )
+    root = make_demo(out, seed=ctx.settings.seed, force=ctx.settings.force)
     print(
         f"demo MMAR: {root}\n  data:    {root / 'data'} (datalist {root / 'data' / 'dataset.json'},"
         f" copied to {root / DATALIST_COPY})"

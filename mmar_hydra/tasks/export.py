@@ -152,7 +152,7 @@ def run(ctx: TaskContext) -> Path:
     config = ctx.mmar_config
     root = ctx.mmar_root
     settings = ctx.settings
-    paths = RunPaths.for_task(ctx, config)
+    paths = ctx.paths
     formats = parse_formats(settings.format)
     model_path = paths.read(settings.model_path or model_file(config, "MMAR_CKPT"))
     outputs = _outputs(paths, settings.output_path, config, formats)
@@ -161,7 +161,7 @@ def run(ctx: TaskContext) -> Path:
     trained = checkpoint.get("train_conf")
     shape = _shape(settings.input_shape or default_input_shape(_has_model(trained) or config))
     print(f"export: {_network_origin(ctx, checkpoint, model_path)}")
-    network = network_for_checkpoint(checkpoint, config, mmar_root=root, allow_code=ctx.allow_code)
+    network = network_for_checkpoint(checkpoint, config, paths=paths, allow_code=ctx.allow_code)
     report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
     print(f"loaded {model_path} ({report.summary()})")
     check_sample_input(network.eval().cpu(), shape, given=settings.input_shape is not None)

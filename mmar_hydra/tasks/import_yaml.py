@@ -45,7 +45,7 @@ def write_yaml_groups(config: dict, out: Path) -> list[Path]:
 def run(ctx: TaskContext) -> Path:
     read = ctx.read
     assert read is not None
-    out = ctx.cfg.get("out")
+    out = ctx.settings.out
     if not out:
         raise ConfigError("task=import needs an output folder", path="out", expected="out=DIR")
     out_dir = Path(str(out)).expanduser().resolve()

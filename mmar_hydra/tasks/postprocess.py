@@ -16,7 +16,6 @@ from typing import Any
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
-from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.tasks.records import record_run
 
 __all__ = ["run", "OUTPUT_CONFIG"]
@@ -69,7 +68,7 @@ def run(ctx: TaskContext) -> Path:
     from mmar_hydra.reader.jsonfile import load_json
 
     assert ctx.read is not None
-    folder = CVFolder.at(RunPaths.for_task(ctx, ctx.mmar_config), ctx.settings.cv_dir, writing=True)
+    folder = CVFolder.at(ctx.paths, ctx.settings.cv_dir, writing=True)
     records = _records(folder)
     spec = records[0]["key_metric_spec"]
     label = records[0]["key_metric"] or str(spec["name"])

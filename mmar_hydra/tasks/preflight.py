@@ -1,15 +1,17 @@
-"""What every building task does first: the right kind of config, checked in full, and the
-task's :class:`RunPaths` (for a ``-m`` sweep job, its MMAR clone is made once the check passed).
-"""
+"""What every building task does first: the right kind of config, rewritten by any preset, then
+checked in full -- one check walk before anything is built. A ``-m`` sweep job's MMAR clone is
+made once the check passed."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from mmar_hydra.components.builder import check_config
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError, ErrorGroup
-from mmar_hydra.run_paths import RunPaths
+from mmar_hydra.hydra_config import job_overrides
+from mmar_hydra.runs.run_folder import make_job_mmar
 
 __all__ = ["checked_config"]
 
@@ -31,24 +33,21 @@ def checked_config(
     ctx: TaskContext,
     kind: str,
     adjust: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-) -> tuple[dict[str, Any], RunPaths]:
-    """The resolved MMAR config after ``check_config`` found no problem (all are reported),
-    and where the task writes.
+) -> dict[str, Any]:
+    """The resolved MMAR config after ``check_config`` found no problem (all are reported).
 
     Args:
-        ctx: the task context.
+        ctx: the task context (its ``paths`` say where the task writes).
         kind: ``train`` or ``flat``, the kind of config the task needs.
-        adjust: rewrites the resolved config before it is checked (Clara's evaluation flags).
+        adjust: rewrites the resolved config before it is checked (Clara's evaluation flags,
+            ``fast=true``): it must not build anything.
     """
-    from mmar_hydra.components.builder import check_config
-    from mmar_hydra.runs.run_folder import in_multirun
-
     read = ctx.read
     assert read is not None  # the CLI runs building tasks with an MMAR only
     needs, expected, example = _KINDS[kind]
     if read.kind != kind:
         raise ConfigError(
-            f"task={ctx.cfg.task} needs {needs}",
+            f"task={ctx.settings.task} needs {needs}",
             file=read.config_file,
             expected=expected,
             fix=f"pick it with config_file={example}",
@@ -56,11 +55,17 @@ def checked_config(
     config = ctx.mmar_config
     if adjust is not None:
         config = adjust(config)
-    job = in_multirun()  # each sweep job writes into its own MMAR-shaped run folder
-    paths = RunPaths.for_task(ctx, config, job_clone=job)
+    paths = ctx.paths
     problems = check_config(config, paths=paths, allow_code=ctx.allow_code)
     if problems:
         raise ErrorGroup.of(problems)
-    if job:
-        paths.make_job_clone(ctx)
-    return config, paths
+    if paths.is_job_clone:  # each sweep job writes into its own MMAR-shaped run folder
+        make_job_mmar(
+            read.layout.root,
+            paths.write_root,
+            ctx.mmar_config,
+            config_file=read.config_file,
+            env_keys=set(read.env),
+            overrides=job_overrides(),
+        )
+    return config

@@ -160,7 +160,7 @@ def prepare_dataset(
 
 
 def _required(ctx: TaskContext, key: str, example: str) -> str:
-    value = ctx.cfg.get(key)
+    value = getattr(ctx.settings, key)
     if not value:
         raise ConfigError(
             f"task=prepare_dataset needs {key}=",

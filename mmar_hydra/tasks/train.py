@@ -1,8 +1,10 @@
 """``task=train`` and ``task=finetune``: train what the MMAR's training config describes.
 
-check -> build -> plan the Clara handlers -> Lightning fit. The artifacts (model.pt,
-final_model.pt, TensorBoard events, train_stats.json) are written by the engine's callbacks
-through ``writers``; this module adds the resolved config beside them and a closing summary.
+check (after ``fast=true`` rewrote the config; nothing is built before it passes) -> the run's
+plan, decided once -> the run lock -> the training recipe (:mod:`.train_recipe`: build, model,
+data, callbacks, loggers, Trainer, fit). The artifacts (model.pt, final_model.pt, TensorBoard
+events, train_stats.json) are written by the engine's callbacks through ``writers``; this
+module adds the resolved config and run_info.json beside them and a closing summary.
 """
 
 from __future__ import annotations
@@ -12,151 +14,103 @@ import json
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
+from mmar_hydra.components.fast import FastPlan, apply_fast, settle_cache
 from mmar_hydra.context import TaskContext
+from mmar_hydra.engine.trainer import seed_from_globals, trainer_kwargs
+from mmar_hydra.faults.bad_cases import BadCasePolicy
+from mmar_hydra.faults.lock import run_lock
 from mmar_hydra.tasks.preflight import checked_config
 from mmar_hydra.tasks.records import datalist_of, record_run
+from mmar_hydra.tasks.train_recipe import TrainPlan, TrainRecipe
 from mmar_hydra.tracking.info import logger_spec, tracking_info
 from mmar_hydra.tracking.mlflow_store import tracking_env_kept
+from mmar_hydra.writers.atomic import atomic_write_text, ensure_writable_dir
 
-__all__ = ["run", "trainer_overrides"]
-
-
-def trainer_overrides(ctx: TaskContext) -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    node = ctx.cfg.get("trainer") or {}
-    container = OmegaConf.to_container(node, resolve=True) if node else {}
-    overrides: dict[str, Any] = (
-        {str(k): v for k, v in container.items()} if isinstance(container, dict) else {}
-    )
-    overrides.pop("_target_", None)
-    return overrides
-
-
-def _save_resolved_config(ctx: TaskContext, ckpt_dir: Path) -> Path:
-    """The run's resolved config beside the artifacts, so models/ says how it was made."""
-    from omegaconf import OmegaConf
-
-    from mmar_hydra.writers.atomic import atomic_write_text
-
-    path = ckpt_dir / "mmar_hydra_config.yaml"
-    atomic_write_text(path, OmegaConf.to_yaml(OmegaConf.create(ctx.resolved)))
-    return path
+__all__ = ["run"]
 
 
 def run(ctx: TaskContext) -> float | None:
     """Train; returns the best validation key metric (for Hydra sweepers), or None."""
-    from mmar_hydra.components.builder import build_train
-    from mmar_hydra.faults.bad_cases import BadCasePolicy
-
-    # checked before the caches fill: skip_bad_cases / max_bad_fraction
-    bad_cases = BadCasePolicy(ctx.settings.skip_bad_cases, ctx.settings.max_bad_fraction)
-    fast: list[Any] = []  # the FastPlan, when fast=true rewrote the config
-
-    def speed_up(resolved: dict[str, Any]) -> dict[str, Any]:
-        return _fast(ctx, resolved, fast) if ctx.settings.fast else resolved
-
-    config, paths = checked_config(ctx, "train", adjust=speed_up)
-
-    from mmar_hydra.engine.trainer import distributed_layout, seed_from_globals, trainer_kwargs
-    from mmar_hydra.faults.lock import run_lock
-    from mmar_hydra.writers.atomic import ensure_writable_dir
-
-    ckpt_dir = paths.ckpt_dir
-    dev_run = bool(trainer_overrides(ctx).get("fast_dev_run"))  # debug=fast_dev_run
-    if not dev_run:  # a smoke test leaves models/ untouched
-        ensure_writable_dir(ckpt_dir)
+    config, fast = _checked(ctx)
+    paths, settings = ctx.paths, ctx.settings
+    plan = TrainPlan.of(
+        config,
+        ctx.trainer_overrides,
+        run_dir=paths.run_dir,
+        fast=fast,
+        ddp_timeout=settings.ddp_timeout,
+    )
+    if not plan.dev_run:  # a smoke test leaves models/ untouched
+        ensure_writable_dir(paths.ckpt_dir)
     seed_from_globals(config)  # before building: random transforms take their seeds at init
-    rank, world_size = distributed_layout(trainer_kwargs(config, trainer_overrides(ctx))[0])
     # rank 0 holds the folder's lock (DDP children re-run this task inside its run);
     # debug=fast_dev_run writes nothing there, so it takes no lock either
-    locked = rank == 0 and not dev_run
-    with run_lock(ckpt_dir) if locked else contextlib.nullcontext():
-        parts = build_train(
-            config, paths=paths, allow_code=ctx.allow_code, rank=rank, world_size=world_size
+    locked = plan.rank == 0 and not plan.dev_run
+    with run_lock(paths.ckpt_dir) if locked else contextlib.nullcontext():
+        recipe = TrainRecipe(
+            config,
+            paths,
+            plan,
+            allow_code=ctx.allow_code,
+            finetune=settings.task == "finetune",
+            resume=settings.resume,
+            fast=fast,
+            bad_cases=BadCasePolicy(settings.skip_bad_cases, settings.max_bad_fraction),
+            logger_spec=logger_spec(ctx.cfg),
+            tracking=tracking_info(ctx, config, paths, datalist=datalist_of(config, ctx.mmar_root)),
+            records=lambda: _records(ctx, config, plan),
+            progress=settings.progress,
         )
-        config_files = _records(ctx, config, paths, rank, dev_run)
         with tracking_env_kept():
-            result = _fit(ctx, config, parts, paths, rank, fast, config_files, bad_cases)
-    if rank == 0 and not dev_run:
+            result = recipe.train()
+    if plan.rank == 0 and not plan.dev_run:
         _print_summary(Path(result["ckpt_dir"]), result)
-    elif rank == 0:
+    elif plan.rank == 0:
         print(
-            f"debug=fast_dev_run: {result['global_step']} training step(s), {ckpt_dir} untouched; "
-            f"run_info.json in {paths.run_dir}"
+            f"debug=fast_dev_run: {result['global_step']} training step(s), {paths.ckpt_dir} "
+            f"untouched; run_info.json in {paths.run_dir}"
         )
     return result.get("best_key_metric")
 
 
-def _fit(
-    ctx: TaskContext,
-    config: Any,
-    parts: Any,
-    paths: Any,
-    rank: int,
-    fast: list[Any],
-    config_files: list[Path],
-    bad_cases: Any = None,
-) -> dict[str, Any]:
-    """The engine's ``fit`` with the task's loggers, records and progress display."""
-    from mmar_hydra.engine.run import fit
+def _checked(ctx: TaskContext) -> tuple[dict[str, Any], FastPlan | None]:
+    """The checked config: ``fast=true`` rewrites it first (nothing built), the one check walk
+    runs on the result, and only then are the new caches sized (which builds one case)."""
+    plans: list[FastPlan] = []
 
-    return fit(
-        parts,
-        globals_=config,
-        paths=paths,
-        trainer_overrides=trainer_overrides(ctx),
-        finetune=ctx.settings.task == "finetune",
-        resume=ctx.settings.resume,
-        say=print if rank == 0 else _silent,
-        fast=fast[0] if fast else None,
-        ddp_timeout=ctx.settings.ddp_timeout,
-        logger_spec=logger_spec(ctx.cfg),
-        tracking=tracking_info(ctx, config, paths, datalist=datalist_of(config, ctx.mmar_root)),
-        config_files=config_files,
-        progress=ctx.settings.progress,
-        rank=rank,
-        bad_cases=bad_cases,
-    )
+    def speed_up(resolved: dict[str, Any]) -> dict[str, Any]:
+        gpu = trainer_kwargs(resolved, ctx.trainer_overrides)[0].get("accelerator") == "gpu"
+        config, plan = apply_fast(resolved, gpu=gpu)
+        plans.append(plan)
+        return config
+
+    config = checked_config(ctx, "train", adjust=speed_up if ctx.settings.fast else None)
+    if not plans:
+        return config, None
+    plan = plans[0]
+    plan.notes += settle_cache(config, plan, paths=ctx.paths, allow_code=ctx.allow_code)
+    if ctx.rank == 0:
+        for note in plan.notes:
+            print(f"fast: {note}")
+    return config, plan
 
 
-def _records(
-    ctx: TaskContext, config: dict[str, Any], paths: Any, rank: int, dev_run: bool
-) -> list[Path]:
+def _records(ctx: TaskContext, config: dict[str, Any], plan: TrainPlan) -> list[Path]:
     """Rank 0 writes run_info.json and the resolved config; the loggers store both.
 
     debug=fast_dev_run leaves ``models/`` untouched: run_info.json goes to the run folder.
     """
-    if rank != 0:
+    if plan.rank != 0:
         return []
-    files = [record_run(ctx, paths.run_dir if dev_run else paths.ckpt_dir, config)]
-    if not dev_run:
-        files.insert(0, _save_resolved_config(ctx, paths.ckpt_dir))
+    paths = ctx.paths
+    files = [record_run(ctx, paths.run_dir if plan.dev_run else paths.ckpt_dir, config)]
+    if not plan.dev_run:  # the run's resolved config beside the artifacts
+        resolved = paths.ckpt_dir / "mmar_hydra_config.yaml"
+        atomic_write_text(resolved, OmegaConf.to_yaml(OmegaConf.create(ctx.resolved)))
+        files.insert(0, resolved)
     return files
-
-
-def _fast(ctx: TaskContext, resolved: dict[str, Any], out: list[Any]) -> dict[str, Any]:
-    """``fast=true``: the rewritten config; the plan for the engine goes into ``out``."""
-    from mmar_hydra.components.fast import apply_fast
-    from mmar_hydra.engine.trainer import trainer_kwargs
-    from mmar_hydra.run_paths import RunPaths
-
-    kwargs = trainer_kwargs(resolved, trainer_overrides(ctx))[0]
-    config, plan = apply_fast(
-        resolved,
-        paths=RunPaths.for_task(ctx, resolved),
-        allow_code=ctx.allow_code,
-        gpu=kwargs.get("accelerator") == "gpu",
-    )
-    if ctx.rank == 0:
-        for note in plan.notes:
-            print(f"fast: {note}")
-    out.append(plan)
-    return config
-
-
-def _silent(*_: Any) -> None:
-    """Ranks other than 0 keep quiet: one console, one set of messages."""
 
 
 def _print_summary(ckpt_dir: Path, result: dict[str, Any]) -> None:

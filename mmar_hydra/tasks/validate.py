@@ -35,11 +35,10 @@ def run(ctx: TaskContext) -> float | None:
     from mmar_hydra.components.builder import build_eval
     from mmar_hydra.cv.ensemble_setup import ensemble_network, wants_ensemble
     from mmar_hydra.engine.evaluation import evaluate
-    from mmar_hydra.engine.loggers import build_loggers, record_evaluation
     from mmar_hydra.engine.model_loading import load_eval_network
     from mmar_hydra.engine.progress import plan_progress
     from mmar_hydra.engine.trainer import distributed_layout, trainer_kwargs
-    from mmar_hydra.tasks.train import trainer_overrides
+    from mmar_hydra.tracking.loggers import build_loggers, record_evaluation
 
     read = ctx.read
     assert read is not None
@@ -54,8 +53,9 @@ def run(ctx: TaskContext) -> float | None:
             say=print if ctx.rank == 0 else (lambda *_: None),
         )
 
-    config, paths = checked_config(ctx, "flat", adjust=clara_flags)
-    kwargs, notes = trainer_kwargs(config, trainer_overrides(ctx), run_dir=paths.run_dir)
+    config = checked_config(ctx, "flat", adjust=clara_flags)
+    paths = ctx.paths
+    kwargs, notes = trainer_kwargs(config, ctx.trainer_overrides, run_dir=paths.run_dir)
     dev_run = bool(kwargs.get("fast_dev_run"))  # debug=fast_dev_run: one batch, nothing written
     shown = plan_progress(ctx.settings.progress)
     kwargs.update(enable_progress_bar=shown.enable_progress_bar, callbacks=shown.callbacks)
@@ -72,7 +72,7 @@ def run(ctx: TaskContext) -> float | None:
         network = load_eval_network(
             parts.model,
             parts.handlers,
-            mmar_root=ctx.mmar_root,
+            paths=paths,
             allow_code=ctx.allow_code,
             say=say,
             file=(config.get("mmar_source") or {}).get("config_file"),
@@ -86,7 +86,7 @@ def run(ctx: TaskContext) -> float | None:
     if not dev_run:  # Clara made MMAR_EVAL_OUTPUT_PATH first; custom/ handlers write there
         paths.eval_dir.mkdir(parents=True, exist_ok=True)
     result = evaluate(network, parts, kwargs)
-    is_validate = ctx.cfg.task in ("validate", "ensemble") and bool(result["metrics"])
+    is_validate = ctx.settings.task in ("validate", "ensemble") and bool(result["metrics"])
     if rank == 0:
         written = []
         if is_validate and not dev_run:

@@ -3,7 +3,7 @@
 :class:`TrackingInfo` holds the params (the resolved MMAR config flattened, the MMAR's path,
 config file names and ``config/`` hash, the datalist's SHA-256, the Hydra overrides), the tags
 (task, MMAR name, sweep id, job number) and where the run lives. The engine's loggers
-(:mod:`mmar_hydra.engine.loggers`) only hand it on; they never read the task context.
+(:mod:`mmar_hydra.tracking.loggers`) only hand it on; they never read the task context.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class TrackingInfo:
 
 def sweep_of() -> tuple[str | None, str | None]:
     """(sweep folder, job number) of this Hydra job under ``-m``; (None, None) otherwise."""
-    from mmar_hydra.runs.run_folder import in_multirun
+    from mmar_hydra.hydra_config import in_multirun
 
     if not in_multirun():
         return None, None
@@ -94,7 +94,7 @@ def tracking_info(
     """The params, tags and places of ``ctx``'s run (``config``: the resolved MMAR config)."""
     from omegaconf import OmegaConf
 
-    from mmar_hydra.runs.collect import flatten
+    from mmar_hydra.mmar.keys import flatten
     from mmar_hydra.writers.model_record import datalist_record
     from mmar_hydra.writers.run_info import mmar_hash
 
