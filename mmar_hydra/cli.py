@@ -25,8 +25,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mmar_hydra import gc_policy, hydra_config, lean_imports
+from mmar_hydra.distributed import process_rank
 from mmar_hydra.errors import ConfigError, MMARError, report
+from mmar_hydra.hydra_config import conf_dir, debug_wanted, runs_dir
+from mmar_hydra.job import TaskJob
+from mmar_hydra.reader.mmar_reader import read_mmar
+from mmar_hydra.run_logging import log_config_of
+from mmar_hydra.runs.summary import last_sweep
 from mmar_hydra.settings import Settings, is_true
+from mmar_hydra.tasks import TASKS, get_task
 
 __all__ = ["main", "entry", "prepare", "hydra_args", "Prepared", "HELP", "report"]
 
@@ -101,15 +109,12 @@ def _value(overrides: Sequence[str], key: str) -> str | None:
 def _is_true(value: str | None) -> bool:
     """``debug=`` as the schema reads it (a debug preset also means yes; an unreadable value
     is reported later)."""
-    from mmar_hydra.hydra_config import debug_wanted
 
     return is_true(value) or debug_wanted(value)
 
 
 def _print_help() -> None:
     from hydra._internal.utils import get_args_parser
-
-    from mmar_hydra.tasks import TASKS
 
     width = max(len(n) for n in TASKS) + 2
     tasks = "\n".join(f"  {n:<{width}} {s.summary}" for n, s in TASKS.items())
@@ -157,9 +162,6 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
         args: argv parsed by :func:`hydra_args`.
         argv: the command line itself (flags are passed on as they are).
     """
-    from mmar_hydra import hydra_config
-    from mmar_hydra.run_logging import log_config_of
-    from mmar_hydra.tasks import get_task
 
     overrides = list(args.overrides)
     flags = _flags(argv, overrides)
@@ -192,7 +194,6 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
             fix="e.g. `python -m mmar_hydra mmar=demo task=" + spec.name + "` "
             "(make one with `python -m mmar_hydra task=demo_data out=demo`)",
         )
-    from mmar_hydra.reader.mmar_reader import read_mmar
 
     result = read_mmar(
         mmar,
@@ -216,15 +217,12 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
 
 
 def _rank_zero() -> bool:
-    from mmar_hydra.distributed import process_rank
 
     return process_rank() == 0
 
 
 def _register_resolvers() -> None:
     from omegaconf import OmegaConf
-
-    from mmar_hydra.hydra_config import runs_dir
 
     if not OmegaConf.has_resolver("mmar_hydra_runs"):
         OmegaConf.register_new_resolver("mmar_hydra_runs", runs_dir)
@@ -252,7 +250,6 @@ def _sweep_mmars(argv: Sequence[str], mmars: list[str]) -> int:
 
 def _sweep_exit_code() -> int:
     """0 when every job of the sweep this process just ran finished; else 2 (user errors) or 1."""
-    from mmar_hydra.runs.summary import last_sweep
 
     failed = last_sweep().get("failed") or []
     if not failed:
@@ -280,9 +277,6 @@ def main(argv: Sequence[str] | None = None) -> Any:
 
     import hydra
 
-    from mmar_hydra.hydra_config import conf_dir
-    from mmar_hydra.job import TaskJob
-
     _register_resolvers()
     sys.argv = [sys.argv[0], *prepared.argv]
     job = TaskJob(prepared.read, command=["python", "-m", "mmar_hydra", *argv])
@@ -309,7 +303,6 @@ def entry(argv: Sequence[str] | None = None) -> None:
     garbage-collector policy of :mod:`mmar_hydra.gc_policy`, and deferring the optional packages
     ``import monai`` pulls in but a run does not use (:mod:`mmar_hydra.lean_imports`).
     """
-    from mmar_hydra import gc_policy, lean_imports
 
     lean_imports.defer()
     gc_policy.pause_for_startup()

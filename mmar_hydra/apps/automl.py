@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmar_hydra.apps.clara_args import set_value
+from mmar_hydra.cli import entry
 
 __all__ = ["translate", "main"]
 
@@ -74,7 +75,6 @@ def translate(argv: Sequence[str]) -> list[str]:
 
 
 def main() -> None:
-    from mmar_hydra.cli import entry
 
     entry(translate(sys.argv[1:]))
 

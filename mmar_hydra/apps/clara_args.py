@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mmar_hydra.cli import entry
+
 __all__ = ["parser_for", "set_value", "translate", "main_for"]
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$")
@@ -113,7 +115,6 @@ def translate(app: str, argv: Sequence[str]) -> list[str]:
 
 
 def main_for(app: str) -> None:
-    from mmar_hydra.cli import entry
 
     argv = sys.argv[1:]
     if argv and not any(a.startswith("-") for a in argv):

@@ -14,6 +14,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from mmar_hydra.components.cache_estimate import estimate_cache_bytes
 from mmar_hydra.components.first_case import check_first_case
 from mmar_hydra.components.hooks import HookContext
 from mmar_hydra.components.parts import EvalParts, ModelSource, TrainParts
@@ -244,7 +245,6 @@ def estimate_dataset_cache(
 ) -> int | None:
     """Bytes a memory cache of ``section``'s whole dataset would take (one case through its
     deterministic transforms, times the cases); ``None`` without a datalist or transforms."""
-    from mmar_hydra.components.cache_estimate import estimate_cache_bytes
 
     train, validate = _resolvers(cfg, paths, instantiate=True, allow_code=allow_code)
     resolver = train if section == "train" else validate

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.distributed import process_rank
+
 __all__ = [
     "ImportAlias",
     "IMPORT_ALIASES",
@@ -188,7 +190,6 @@ def _notes(used: list[tuple[int, ImportAlias]]) -> list[str]:
 
 
 def _stderr(text: str) -> None:
-    from mmar_hydra.distributed import process_rank
 
     if process_rank() == 0:
         print(text, file=sys.stderr)

@@ -25,6 +25,8 @@ from mmar_hydra.components.cache_estimate import check_cache_fits
 from mmar_hydra.components.datalist import load_datalist, missing_files
 from mmar_hydra.components.trust import check_class_name_args
 from mmar_hydra.errors import DataError, json_path
+from mmar_hydra.faults.bad_cases import CaseIndex
+from mmar_hydra.faults.case_guard import CaseGuard
 from mmar_hydra.run_paths import READ_ARGS, WRITE_ARGS
 
 if TYPE_CHECKING:
@@ -125,8 +127,6 @@ def _bad_cases(
         return
     if not isinstance(data, list) or not all(isinstance(d, Mapping) for d in data):
         return
-    from mmar_hydra.faults.bad_cases import CaseIndex
-    from mmar_hydra.faults.case_guard import CaseGuard
 
     if not CaseGuard.can_wrap(args["transform"]):
         return

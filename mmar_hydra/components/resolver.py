@@ -38,6 +38,7 @@ from mmar_hydra.components.hooks import (
     provided_by_hooks,
 )
 from mmar_hydra.components.iteration import ITERATION_KEY, build_iteration
+from mmar_hydra.components.legacy_arrays import legacy_arrays
 from mmar_hydra.components.metrics import build_metric
 from mmar_hydra.components.origins import Origin, Origins
 from mmar_hydra.components.parts import HandlerPart, MetricPart, ModelSource
@@ -294,8 +295,6 @@ class Resolver:
         if any(_pending(t) for t in built):
             return Unbuilt(None, {"transforms": built}, where)
         from monai.transforms import Compose
-
-        from mmar_hydra.components.legacy_arrays import legacy_arrays
 
         return Compose([legacy_arrays(t) for t in built])  # custom/ transforms: numpy, as then
 

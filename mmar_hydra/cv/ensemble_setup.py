@@ -12,6 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from mmar_hydra.context import TaskContext
+from mmar_hydra.cv.ensemble import Ensemble, vote_plan
+from mmar_hydra.cv.folder import CVFolder
+from mmar_hydra.cv.members import check_same_shapes, load_member, member_paths
+from mmar_hydra.cv.tta import FlipTTA
+from mmar_hydra.engine.model_loading import load_eval_network
 from mmar_hydra.errors import ConfigError
 
 __all__ = ["wants_ensemble", "ensemble_network"]
@@ -61,11 +66,6 @@ def ensemble_network(ctx: TaskContext, parts: Any, say: Any) -> Any:
     The config's inferer moves into the ensemble (it runs once per member), and ``vote``
     takes over the activations of the post transforms.
     """
-    from mmar_hydra.cv.ensemble import Ensemble, vote_plan
-    from mmar_hydra.cv.folder import CVFolder
-    from mmar_hydra.cv.members import check_same_shapes, load_member, member_paths
-    from mmar_hydra.cv.tta import FlipTTA
-    from mmar_hydra.engine.model_loading import load_eval_network
 
     mode, tta, axes = _settings(ctx)
     models = _as_list(ctx.settings.models)

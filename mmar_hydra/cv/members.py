@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.cv.folder import CVFolder
+from mmar_hydra.engine.model_loading import network_for_checkpoint
 from mmar_hydra.errors import CheckpointError, ConfigError
 from mmar_hydra.run_paths import RunPaths
+from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
+from mmar_hydra.writers.torchscript import load_torchscript
 
 __all__ = ["member_paths", "load_member", "check_same_shapes"]
 
@@ -69,9 +72,6 @@ def member_paths(models: Sequence[str] | None, cv_dir: Path | None, mmar_root: P
 
 def load_member(path: Path, *, paths: RunPaths, allow_code: bool) -> Any:
     """One member, ready to run (eval mode)."""
-    from mmar_hydra.engine.model_loading import network_for_checkpoint
-    from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
-    from mmar_hydra.writers.torchscript import load_torchscript
 
     try:
         if path.suffix == ".ts":

@@ -19,8 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from mmar_hydra.components.builder import build_eval
+from mmar_hydra.engine.evaluation import evaluate
+from mmar_hydra.engine.model_loading import network_for_checkpoint
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.writers.atomic import atomic_write_bytes, atomic_write_text
+from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
+from mmar_hydra.writers.eval_csv import write_metric_files
 
 __all__ = ["SaveOOF", "OOFCase", "write_oof", "load_case", "oof_cases", "encode", "decode"]
 
@@ -165,12 +170,6 @@ def write_oof(
         The record written to ``oof.json``: key metric, its value, case count, classes.
     """
     from monai.transforms import Compose
-
-    from mmar_hydra.components.builder import build_eval
-    from mmar_hydra.engine.evaluation import evaluate
-    from mmar_hydra.engine.model_loading import network_for_checkpoint
-    from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
-    from mmar_hydra.writers.eval_csv import write_metric_files
 
     parts = build_eval(config, paths=paths, allow_code=allow_code, section="validate")
     checkpoint = load_checkpoint(model_path)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mmar_hydra.components.metrics import metric_value
 from mmar_hydra.cv.oof import OOFCase, decode
 from mmar_hydra.errors import ConfigError, DataError
 from mmar_hydra.writers.atomic import atomic_write_text
@@ -98,8 +99,6 @@ def score(
 ) -> float:
     """The key metric over every case with ``choice`` applied (one pass over the cases)."""
     import torch
-
-    from mmar_hydra.components.metrics import metric_value
 
     metric = metric_factory()
     for case in cases():

@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 
 from mmar_hydra.writers.atomic import atomic_write_text
 from mmar_hydra.writers.checkpoints import save_checkpoint
+from mmar_hydra.writers.eval_csv import write_metrics_saver
 
 __all__ = [
     "ClaraCheckpointCallback",
@@ -299,7 +300,6 @@ class ValidationMetricsSaver(pl.Callback):
         self.saver_args = saver_args
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        from mmar_hydra.writers.eval_csv import write_metrics_saver
 
         if trainer.sanity_checking or not trainer.is_global_zero:
             return

@@ -14,6 +14,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from mmar_hydra import gc_policy
 from mmar_hydra.components.metrics import metric_value
 from mmar_hydra.components.parts import EvalParts
 from mmar_hydra.distributed import ddp_job
@@ -21,6 +22,7 @@ from mmar_hydra.engine.ignite_bridge import IgniteBridge, batched_output, ignite
 from mmar_hydra.engine.interaction import run_interaction
 from mmar_hydra.engine.module import _filenames, _update_metrics, run_post_transforms
 from mmar_hydra.engine.step_errors import guarded_step
+from mmar_hydra.engine.trainer import new_trainer, quiet_lightning
 from mmar_hydra.faults.bad_case_loader import BadCaseTracker
 from mmar_hydra.faults.bad_cases import BadCasePolicy
 
@@ -79,8 +81,6 @@ def _per_case(metric: Any) -> np.ndarray:
 
 def evaluate(network: Any, parts: EvalParts, trainer_kwargs: Mapping[str, Any]) -> EvalResult:
     """Run the evaluation loop once; metrics are aggregated over every case."""
-    from mmar_hydra import gc_policy
-    from mmar_hydra.engine.trainer import new_trainer, quiet_lightning
 
     quiet_lightning()
     module = MMAREvalModule(network, parts)

@@ -11,9 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.components.builder import build_network
 from mmar_hydra.components.parts import HandlerPart, ModelSource
+from mmar_hydra.context import resolve_config
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.reader.mmar_reader import read_mmar
 from mmar_hydra.run_paths import RunPaths
+from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
+from mmar_hydra.writers.run_info import say_drift
+from mmar_hydra.writers.torchscript import load_torchscript
 
 __all__ = ["load_eval_network", "network_for_checkpoint", "training_config"]
 
@@ -32,9 +38,6 @@ def training_config(mmar_root: Path) -> dict[str, Any]:
     """The MMAR's config_train.json, resolved (used to rebuild a network)."""
     from omegaconf import OmegaConf
 
-    from mmar_hydra.context import resolve_config
-    from mmar_hydra.reader.mmar_reader import read_mmar
-
     read = read_mmar(mmar_root, task="train")
     return resolve_config(OmegaConf.create(read.config), str(read.config_file))
 
@@ -47,7 +50,6 @@ def network_for_checkpoint(
     allow_code: bool,
 ) -> Any:
     """The network a checkpoint was trained as: its ``train_conf``, else ``config``, else the MMAR's."""
-    from mmar_hydra.components.builder import build_network
 
     for conf in (checkpoint.get("train_conf"), config):
         if (
@@ -70,9 +72,6 @@ def load_eval_network(
     file: str | None = None,
 ) -> Any:
     """The ready-to-run network for a flat validation / inference config (``file``: its path)."""
-    from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
-    from mmar_hydra.writers.run_info import say_drift
-    from mmar_hydra.writers.torchscript import load_torchscript
 
     if source is None:
         raise ConfigError(

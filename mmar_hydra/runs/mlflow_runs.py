@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.runs.collect import RunRecord
+from mmar_hydra.tracking.mlflow_store import PARENT_ROLE, client
 
 __all__ = ["PREFIX", "is_mlflow_spec", "load_mlflow_runs"]
 
@@ -75,7 +76,6 @@ def load_mlflow_runs(spec: str, tracking_uri: str) -> list[RunRecord]:
         spec: ``mlflow:`` and the experiment's name, optionally ``/`` and a sweep folder name.
         tracking_uri: the store (see :func:`mmar_hydra.tracking.mlflow_store.store_location`).
     """
-    from mmar_hydra.tracking.mlflow_store import PARENT_ROLE, client
 
     name, _, sweep = spec.removeprefix(PREFIX).partition("/")
     store = client(tracking_uri)

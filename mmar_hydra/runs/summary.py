@@ -14,6 +14,10 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from mmar_hydra.runs.collect import load_run
+from mmar_hydra.runs.compare import write_table
+from mmar_hydra.runs.job_outcome import read_outcome
+
 __all__ = ["SweepSummary", "last_sweep", "job_status"]
 
 # what the last sweep of this process ended with: {"dir": Path, "jobs": N, "failed": [...]}
@@ -40,10 +44,6 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         from omegaconf import OmegaConf
-
-        from mmar_hydra.runs.collect import load_run
-        from mmar_hydra.runs.compare import write_table
-        from mmar_hydra.runs.job_outcome import read_outcome
 
         sweep = Path(str(config.hydra.sweep.dir))
         rows: list[dict[str, Any]] = []

@@ -7,6 +7,7 @@ problem found, not just the first.
 
 from __future__ import annotations
 
+from mmar_hydra.components.builder import check_config
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ErrorGroup
 from mmar_hydra.reader.dialect import DIALECTS
@@ -15,7 +16,6 @@ __all__ = ["run"]
 
 
 def run(ctx: TaskContext) -> int:
-    from mmar_hydra.components.builder import check_config
 
     read = ctx.read
     assert read is not None  # the CLI only runs this task with an MMAR

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.mmar.layout import MMARLayout
 
 __all__ = ["run", "write_commands", "scripts_for", "INFER_WITH_VALIDATION"]
 
@@ -129,7 +130,6 @@ def write_commands(root: Path) -> tuple[list[Path], list[Path]]:
 
 
 def run(ctx: TaskContext) -> Path:
-    from mmar_hydra.mmar.layout import MMARLayout
 
     if not ctx.settings.mmar:
         raise ConfigError("task=commands needs an MMAR", path="mmar", expected="mmar=PATH")

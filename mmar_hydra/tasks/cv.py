@@ -17,8 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.components.datalist import load_datalist
 from mmar_hydra.context import TaskContext
+from mmar_hydra.cv.folder import CVFolder
+from mmar_hydra.cv.launch import fold_sweep_argv, passthrough_overrides, run_child
+from mmar_hydra.cv.oof import write_oof
+from mmar_hydra.cv.report import fold_rows, write_report
+from mmar_hydra.cv.split import fold_datalist, make_split
+from mmar_hydra.engine.trainer import trainer_kwargs
 from mmar_hydra.errors import ConfigError, MMARError
+from mmar_hydra.hydra_config import in_multirun
+from mmar_hydra.reader.jsonfile import load_json
 from mmar_hydra.tasks.preflight import checked_config
 from mmar_hydra.tasks.records import record_run
 
@@ -137,8 +146,6 @@ def _fold_config(ctx: TaskContext, source: DataSource, split_file: Path) -> dict
 def _train_folds(ctx: TaskContext, folder: Any, source: DataSource, todo: list[int]) -> int:
     from hydra.core.hydra_config import HydraConfig
 
-    from mmar_hydra.cv.launch import fold_sweep_argv, passthrough_overrides, run_child
-
     overrides = HydraConfig.get().overrides
     passthrough = passthrough_overrides(
         list(overrides.task), list(overrides.hydra), ("DATASET_JSON",)
@@ -150,8 +157,6 @@ def _train_folds(ctx: TaskContext, folder: Any, source: DataSource, todo: list[i
 
 
 def _oof(ctx: TaskContext, folder: Any, source: DataSource, folds: list[int]) -> None:
-    from mmar_hydra.cv.oof import write_oof
-    from mmar_hydra.engine.trainer import trainer_kwargs
 
     user = ctx.trainer_overrides
     one_process: dict[str, Any] = {k: user[k] for k in ("accelerator", "precision") if k in user}
@@ -177,12 +182,6 @@ def _oof(ctx: TaskContext, folder: Any, source: DataSource, folds: list[int]) ->
 
 def run(ctx: TaskContext) -> float | None:
     """Split, train the unfinished folds, predict out of fold, report; returns the mean best."""
-    from mmar_hydra.components.datalist import load_datalist
-    from mmar_hydra.cv.folder import CVFolder
-    from mmar_hydra.cv.report import fold_rows, write_report
-    from mmar_hydra.cv.split import fold_datalist, make_split
-    from mmar_hydra.hydra_config import in_multirun
-    from mmar_hydra.reader.jsonfile import load_json
 
     if in_multirun():
         raise ConfigError(

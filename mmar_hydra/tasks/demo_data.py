@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.context import TaskContext
+from mmar_hydra.demo.synthetic import generate_dataset
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.writers.atomic import atomic_write_text
 
@@ -27,7 +28,6 @@ DATALIST_COPY = Path("config") / "dataset_0.json"  # the MMAR's own copy of the 
 
 def make_demo(out: str | Path, *, seed: int = 0, force: bool = False, **data_kwargs: Any) -> Path:
     """Copy the sample MMAR to ``out`` and generate its data; returns the MMAR root."""
-    from mmar_hydra.demo.synthetic import generate_dataset
 
     root = Path(out).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.errors import ConfigError, json_path
+from mmar_hydra.reader.jsonfile import load_json
 
 __all__ = ["EvalFlags", "apply_eval_flags", "LABEL_KEY"]
 
@@ -115,7 +116,6 @@ def _labels_optional(config: dict[str, Any], file: str | None) -> None:
 def _pick_split(
     config: dict[str, Any], infer_key: str | None, mmar_root: Path, say: Callable[[str], None]
 ) -> None:
-    from mmar_hydra.reader.jsonfile import load_json
 
     dataset = config.get("dataset")
     if not infer_key or not isinstance(dataset, dict) or "data_list_file_path" not in dataset:

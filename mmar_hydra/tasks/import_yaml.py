@@ -14,14 +14,13 @@ from pathlib import Path
 
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.hydra_config import COMPONENT_GROUPS
 
 __all__ = ["run", "write_yaml_groups"]
 
 
 def write_yaml_groups(config: dict, out: Path) -> list[Path]:
     from omegaconf import OmegaConf
-
-    from mmar_hydra.hydra_config import COMPONENT_GROUPS
 
     out.mkdir(parents=True, exist_ok=True)
     primary = {k: v for k, v in config.items() if k != "mmar_source"}

@@ -14,9 +14,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.components.metrics import build_metric
+from mmar_hydra.components.parts import MetricPart
 from mmar_hydra.context import TaskContext
+from mmar_hydra.cv.folder import CVFolder
+from mmar_hydra.cv.oof import load_case, oof_cases
+from mmar_hydra.cv.postprocess import choose, klcc_specs, labels_of, write_config
+from mmar_hydra.cv.report import POSTPROCESS_CSV, write_report
+from mmar_hydra.engine.module import metric_mode
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.reader.jsonfile import load_json
 from mmar_hydra.tasks.records import record_run
+from mmar_hydra.writers.atomic import atomic_write_text
 
 __all__ = ["run", "OUTPUT_CONFIG"]
 
@@ -46,7 +55,6 @@ def _records(folder: Any) -> list[dict[str, Any]]:
 
 
 def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
-    from mmar_hydra.writers.atomic import atomic_write_text
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
@@ -58,14 +66,6 @@ def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def run(ctx: TaskContext) -> Path:
-    from mmar_hydra.components.metrics import build_metric
-    from mmar_hydra.components.parts import MetricPart
-    from mmar_hydra.cv.folder import CVFolder
-    from mmar_hydra.cv.oof import load_case, oof_cases
-    from mmar_hydra.cv.postprocess import choose, klcc_specs, labels_of, write_config
-    from mmar_hydra.cv.report import POSTPROCESS_CSV, write_report
-    from mmar_hydra.engine.module import metric_mode
-    from mmar_hydra.reader.jsonfile import load_json
 
     assert ctx.read is not None
     folder = CVFolder.at(ctx.paths, ctx.settings.cv_dir, writing=True)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.bundle.data_format import training_datalist
 from mmar_hydra.context import TaskContext
 from mmar_hydra.engine.trainer import configured_seed
 from mmar_hydra.hydra_config import job_overrides
@@ -23,7 +24,6 @@ def datalist_of(config: Mapping[str, Any], root: Path | None) -> Path | None:
     """The datalist the task reads (the training dataset's, else the flat config's)."""
     if root is None:
         return None
-    from mmar_hydra.bundle.data_format import training_datalist
 
     return training_datalist(config, root)
 

@@ -11,20 +11,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.components.builder import build_eval
 from mmar_hydra.context import TaskContext
+from mmar_hydra.cv.ensemble_setup import ensemble_network, wants_ensemble
+from mmar_hydra.engine.evaluation import evaluate
+from mmar_hydra.engine.model_loading import load_eval_network
+from mmar_hydra.engine.progress import plan_progress
+from mmar_hydra.engine.trainer import distributed_layout, trainer_kwargs
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.tasks.eval_flags import EvalFlags, apply_eval_flags
 from mmar_hydra.tasks.preflight import checked_config
 from mmar_hydra.tasks.records import datalist_of, record_run
 from mmar_hydra.tracking.info import logger_spec, tracking_info
+from mmar_hydra.tracking.loggers import build_loggers, record_evaluation
 from mmar_hydra.tracking.mlflow_store import tracking_env_kept
+from mmar_hydra.writers.eval_csv import write_metrics_saver
 
 __all__ = ["run"]
 
 
 def _write_eval_files(paths: RunPaths, handlers: list[Any], result: dict) -> list:
     """MetricsSaver's files (its save_dir, already resolved; else MMAR_EVAL_OUTPUT_PATH)."""
-    from mmar_hydra.writers.eval_csv import write_metrics_saver
 
     saver = next((dict(h.args) for h in handlers if h.name == "MetricsSaver"), {})
     save_dir = saver.get("save_dir") or paths.eval_dir
@@ -32,13 +39,6 @@ def _write_eval_files(paths: RunPaths, handlers: list[Any], result: dict) -> lis
 
 
 def run(ctx: TaskContext) -> float | None:
-    from mmar_hydra.components.builder import build_eval
-    from mmar_hydra.cv.ensemble_setup import ensemble_network, wants_ensemble
-    from mmar_hydra.engine.evaluation import evaluate
-    from mmar_hydra.engine.model_loading import load_eval_network
-    from mmar_hydra.engine.progress import plan_progress
-    from mmar_hydra.engine.trainer import distributed_layout, trainer_kwargs
-    from mmar_hydra.tracking.loggers import build_loggers, record_evaluation
 
     read = ctx.read
     assert read is not None

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmar_hydra.hydra_config import job_overrides, runs_dir
+from mmar_hydra.hydra_config import in_multirun, job_overrides, runs_dir
+from mmar_hydra.mmar.keys import flatten
+from mmar_hydra.writers.model_record import datalist_record
+from mmar_hydra.writers.run_info import mmar_hash
 
 if TYPE_CHECKING:
     from mmar_hydra.context import TaskContext
@@ -59,7 +62,6 @@ class TrackingInfo:
 
 def sweep_of() -> tuple[str | None, str | None]:
     """(sweep folder, job number) of this Hydra job under ``-m``; (None, None) otherwise."""
-    from mmar_hydra.hydra_config import in_multirun
 
     if not in_multirun():
         return None, None
@@ -93,10 +95,6 @@ def tracking_info(
 ) -> TrackingInfo:
     """The params, tags and places of ``ctx``'s run (``config``: the resolved MMAR config)."""
     from omegaconf import OmegaConf
-
-    from mmar_hydra.mmar.keys import flatten
-    from mmar_hydra.writers.model_record import datalist_record
-    from mmar_hydra.writers.run_info import mmar_hash
 
     read = ctx.read
     assert read is not None  # tracked tasks run on an MMAR

@@ -30,6 +30,7 @@ import pytorch_lightning as pl
 
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.run_paths import RunPaths
+from mmar_hydra.tracking import mlflow_store as store
 from mmar_hydra.tracking.info import TrackingInfo
 
 __all__ = [
@@ -80,8 +81,6 @@ def _csv(args, info, paths, tensorboard_dir, rank):  # noqa: ANN001, ANN202
 
 def _mlflow(args, info, paths, tensorboard_dir, rank):  # noqa: ANN001, ANN202
     from pytorch_lightning.loggers import MLFlowLogger
-
-    from mmar_hydra.tracking import mlflow_store as store
 
     store.require_mlflow()
     uri, artifacts = store.store_location(args.get("tracking_uri"), info.local_store)

@@ -12,14 +12,15 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from mmar_hydra.hydra_config import runs_dir
+from mmar_hydra.tracking.info import logger_spec
+from mmar_hydra.tracking.mlflow_store import client, experiment_id, parent_run, store_location
+
 __all__ = ["SweepTracking"]
 
 
 def _mlflow_target(config: Any) -> tuple[str, str | None, str, str] | None:
     """(uri, artifact root, experiment name, sweep id) when the sweep logs to MLflow."""
-    from mmar_hydra.hydra_config import runs_dir
-    from mmar_hydra.tracking.info import logger_spec
-    from mmar_hydra.tracking.mlflow_store import store_location
 
     try:
         spec = logger_spec(config)
@@ -48,7 +49,6 @@ class SweepTracking(Callback):
 
 def _parent(config: Any, *, create: bool) -> tuple[Any, str | None] | None:
     """(the store's client, the sweep's parent run id) when the sweep logs to MLflow."""
-    from mmar_hydra.tracking.mlflow_store import client, experiment_id, parent_run
 
     target = _mlflow_target(config)
     if target is None:
