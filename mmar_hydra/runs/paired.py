@@ -12,11 +12,19 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mmar_hydra.runs.per_case import CaseValues, case_ids
 from mmar_hydra.runs.stats import ALPHA, PairedStats, paired_stats, with_holm
 
-__all__ = ["Comparison", "compare_cases", "comparison_rows", "per_case_csv", "missing_cases"]
+__all__ = [
+    "Comparison",
+    "compare_cases",
+    "comparison_records",
+    "comparison_rows",
+    "per_case_csv",
+    "missing_cases",
+]
 
 
 @dataclass(frozen=True)
@@ -127,42 +135,55 @@ def _num(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
 
 
-def comparison_rows(comparisons: list[Comparison]) -> tuple[list[str], list[dict[str, str]]]:
-    """(columns, rows) of ``paired.csv`` and the paired tables, significant rows starred."""
-    columns = [
-        "metric", "class", "variant", "baseline", "cases", "baseline mean", "variant mean",
-        "mean diff", "mean diff 95% CI", "median diff", "median diff 95% CI",
-        "Wilcoxon p", "Holm p", "verdict",
-    ]  # fmt: skip
+def comparison_records(comparisons: list[Comparison]) -> list[dict[str, Any]]:
+    """One row per comparison at full precision: the rows of ``paired.csv``."""
     rows = []
+    nan = float("nan")
     for c in comparisons:
         s = c.stats
-        verdict = c.verdict()
         rows.append(
             {
                 "metric": c.metric,
                 "class": c.column,
                 "variant": c.variant,
                 "baseline": c.baseline,
-                "cases": str(s.n if s else 0)
-                + (
-                    f" (+{len(c.only_baseline) + len(c.only_variant)} unpaired)"
-                    if _unpaired(c)
-                    else ""
-                ),
-                "baseline mean": _num(s.baseline_mean if s else None),
-                "variant mean": _num(s.variant_mean if s else None),
-                "mean diff": _num(s.mean_diff if s else None),
-                "mean diff 95% CI": f"[{_num(s.mean_ci[0])}, {_num(s.mean_ci[1])}]" if s else "-",
-                "median diff": _num(s.median_diff if s else None),
-                "median diff 95% CI": f"[{_num(s.median_ci[0])}, {_num(s.median_ci[1])}]"
-                if s
-                else "-",
-                "Wilcoxon p": _num(s.p_value if s else None),
-                "Holm p": _num(s.p_holm if s and c.family > 1 else None),
-                "verdict": ("* " if verdict in ("better", "worse") else "") + verdict,
+                "cases": s.n if s else 0,
+                "unpaired": len(c.only_baseline) + len(c.only_variant),
+                "baseline mean": s.baseline_mean if s else nan,
+                "variant mean": s.variant_mean if s else nan,
+                "mean diff": s.mean_diff if s else nan,
+                "mean diff CI low": s.mean_ci[0] if s else nan,
+                "mean diff CI high": s.mean_ci[1] if s else nan,
+                "median diff": s.median_diff if s else nan,
+                "median diff CI low": s.median_ci[0] if s else nan,
+                "median diff CI high": s.median_ci[1] if s else nan,
+                "Wilcoxon p": s.p_value if s and s.p_value is not None else nan,
+                "Holm p": s.p_holm if s and s.p_holm is not None and c.family > 1 else nan,
+                "CI method": s.ci_method if s else "none",
+                "verdict": c.verdict(),
             }
         )
+    return rows
+
+
+def comparison_rows(comparisons: list[Comparison]) -> tuple[list[str], list[dict[str, str]]]:
+    """(columns, rows) of the paired tables (Markdown, HTML): rounded, significant rows starred."""
+    columns = [
+        "metric", "class", "variant", "baseline", "cases", "baseline mean", "variant mean",
+        "mean diff", "mean diff 95% CI", "median diff", "median diff 95% CI",
+        "Wilcoxon p", "Holm p", "verdict",
+    ]  # fmt: skip
+    rows = []
+    for r in comparison_records(comparisons):
+        shown = {k: _num(v) if isinstance(v, float) else str(v) for k, v in r.items()}
+        if r["unpaired"]:
+            shown["cases"] += f" (+{r['unpaired']} unpaired)"
+        for stat in ("mean diff", "median diff"):
+            low, high = shown[f"{stat} CI low"], shown[f"{stat} CI high"]
+            shown[f"{stat} 95% CI"] = f"[{low}, {high}]" if low != "-" else "-"
+        if r["verdict"] in ("better", "worse"):
+            shown["verdict"] = f"* {r['verdict']}"
+        rows.append({k: shown[k] for k in columns})
     return columns, rows
 
 

@@ -26,6 +26,7 @@ from mmar_hydra.runs.cv_variants import cv_fold_table, fold_of, is_cv_folder
 from mmar_hydra.runs.paired import (
     Comparison,
     compare_cases,
+    comparison_records,
     comparison_rows,
     missing_cases,
     per_case_csv,
@@ -123,8 +124,9 @@ def build_outputs(
     columns, rows = comparison_rows(comparisons)
     written: dict[str, Any] = {}
     if comparisons:
+        full = comparison_records(comparisons)
         written["paired"] = out / "paired.csv"
-        atomic_write_text(written["paired"], _csv(columns, rows))
+        atomic_write_text(written["paired"], _csv(list(full[0]), full))
     if gathered.tables:
         written["per_case"] = out / "per_case.csv"
         atomic_write_text(written["per_case"], per_case_csv(gathered.tables))

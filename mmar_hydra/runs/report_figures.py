@@ -66,15 +66,13 @@ def paired_dots(
             a, b = base[case], theirs[case]
             color = "#2a7ab9" if b > a else "#c8553d" if b < a else "#888"
             ax.plot([0, 1], [a, b], color=color, alpha=0.6, lw=1, marker="o", ms=3.5)
-        ax.set_xticks(
-            [0, 1],
-            [_wrap(labels.get(base_name, base_name)), _wrap(labels.get(name, name))],
-            fontsize=8,
-        )
+        ax.set_xticks([0, 1], [base_name, name], fontsize=8)
+        ax.set_title(_wrap(labels.get(name, name), 40), fontsize=8)
         ax.set_xlim(-0.3, 1.3)
         ax.grid(alpha=0.3, axis="y")
     axes[0][0].set_ylabel(metric)
-    fig.suptitle(f"{metric} per case, paired with the baseline (line: one case)", fontsize=11)
+    fig.suptitle(f"{metric} per case against {base_name} (line: one case)", fontsize=11)
+    fig.tight_layout()
     return svg_of(fig)
 
 
@@ -102,9 +100,10 @@ def boxes(
 
 
 def _wrap(text: str, width: int = 22) -> str:
-    """Break a long legend label at its commas."""
-    out, line = [], ""
-    for part in text.split(", "):
+    """Break a legend label (``name: key=value, key=value``) after the name and at its commas."""
+    name, sep, rest = text.partition(": ")
+    out, line = ([f"{name}:"], "") if sep else ([], "")
+    for part in (rest if sep else text).split(", "):
         if line and len(line) + len(part) > width:
             out.append(line)
             line = part

@@ -4,10 +4,11 @@ No script, no stylesheet or font to fetch: CSS is inline and every figure is an 
 (matplotlib's SVG backend, text drawn as paths) in a ``data:`` URI. Sections:
 
 1. the variants (settings that differ, best key metric, epochs to best, epochs, wall time,
-   parameters, peak memory, device, where the per-case results came from) with each one's
-   paired difference from the baseline on the key metric, significant ones marked;
+   parameters, peak memory, device) with each one's paired difference from the baseline on
+   the key metric, significant ones marked;
 2. the paired per-case statistics of every metric (and class) against the baseline;
-3. notes: missing or unpaired cases, stale results, validations this compare ran;
+3. where each variant's per-case results came from, and notes: missing or unpaired cases,
+   stale results, validations this compare ran;
 4. learning curves, per-case paired dot plots, box plots per metric;
 5. the config diff (the JSON paths whose values differ);
 6. per-fold results of CV runs.
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.runs.paired import Comparison, comparison_rows
+from mmar_hydra.runs.paired import Comparison, comparison_rows, missing_cases
 from mmar_hydra.runs.per_case import CaseValues, case_ids
 from mmar_hydra.runs.report_figures import boxes, paired_dots
 from mmar_hydra.runs.stats import ALPHA, RESAMPLES
@@ -42,7 +43,7 @@ th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}tr.sig-better td{background:#e3f1e3}tr.sig-worse td{background:#f8e1de}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .figs{display:flex;flex-wrap:wrap;gap:12px}.figs img{max-width:100%;border:1px solid #eee}
-.note{color:#555}code{background:#f5f5f5;padding:0 3px}
+.note{color:#555}code{background:#f5f5f5;padding:0 3px}.wide{overflow-x:auto}
 """
 
 
@@ -106,25 +107,40 @@ def _row_class(c: Comparison) -> str:
 
 
 def _variants(data: ReportData) -> tuple[Table, list[str]]:
-    """The variants table with the per-case source and the key-metric difference."""
+    """The variants table, with each one's paired key-metric difference from the baseline
+    right after its name (significant rows coloured)."""
     columns, rows = data.variants
-    key = [c for c in data.comparisons if c.metric == data.key_metric and c.column == "mean"]
-    by_name = {c.variant: c for c in key}
+    by_name = {
+        c.variant: c for c in data.comparisons if c.metric == data.key_metric and c.column == "mean"
+    }
+    versus = f"vs baseline: mean diff of {data.key_metric or 'the key metric'} [95% CI], p"
     out, classes = [], []
     for row in rows:
         name = str(row["run"])
-        table = data.tables.get(name)
-        extra: dict[str, Any] = {
-            "per-case results": table.source if table else "none",
-            "cases": len(table.cases()) if table else 0,
-        }
         comparison = by_name.get(name)
-        extra[f"vs baseline ({data.key_metric or 'key metric'})"] = (
-            "baseline" if name == data.baseline else _difference(comparison)
+        out.append(
+            {**row, versus: "baseline" if name == data.baseline else _difference(comparison)}
         )
-        out.append({**row, **extra})
         classes.append(_row_class(comparison) if comparison else "")
-    return (columns + list(extra) if rows else columns, out), classes
+    at = columns.index("run") + 1 if "run" in columns else 0
+    return ([*columns[:at], versus, *columns[at:]], out), classes
+
+
+def _sources(data: ReportData, missing: Mapping[str, list[str]]) -> Table:
+    """Where each variant's per-case results came from, and how many cases it lacks."""
+    rows = []
+    for row in data.variants[1]:
+        name = str(row["run"])
+        table = data.tables.get(name)
+        rows.append(
+            {
+                "variant": name,
+                "per-case results": table.source if table else "none",
+                "cases": len(table.cases()) if table else 0,
+                "missing cases": len(missing.get(name, [])),
+            }
+        )
+    return ["variant", "per-case results", "cases", "missing cases"], rows
 
 
 def _difference(c: Comparison | None) -> str:
@@ -180,12 +196,13 @@ def write_html(out: Path, data: ReportData) -> Path:
         f"<h1>Comparison of {len(data.variants[1])} variants</h1>",
         f"<p>Baseline: <b>{html.escape(data.baseline)}</b>. {html.escape(method)}</p>",
         "<h2>Variants</h2>",
-        _table(variants, "variants", classes),
+        f'<div class="wide">{_table(variants, "variants", classes)}</div>',
         "<h2>Paired per-case differences against the baseline</h2>",
         _table(paired, "paired", paired_classes)
         if paired[1]
         else '<p class="note">No paired comparison: see the notes.</p>',
-        "<h2>Notes</h2>",
+        "<h2>Per-case results and notes</h2>",
+        _table(_sources(data, missing_cases(data.tables)), "sources"),
         _notes(data.notes),
         "<h2>Learning curves</h2>",
         f'<div class="figs">{_img(data.curves_svg, "learning curves")}</div>'
