@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import html
+import inspect
 import json
 import re
 import shutil
@@ -134,7 +135,7 @@ def test_more_epochs_is_significantly_better_and_matches_scipy(clones, tmp_path)
         paired=True,
         vectorized=True,
         n_resamples=RESAMPLES,
-        rng=np.random.default_rng(0),
+        **_seeded(0),
     ).confidence_interval
     assert float(row["mean diff CI low"]) == pytest.approx(ci.low, abs=1e-12)
     assert float(row["mean diff CI high"]) == pytest.approx(ci.high, abs=1e-12)
@@ -226,3 +227,9 @@ def test_report_renders_in_headless_chromium(sweep_report, tmp_path):
     assert probe["images"] >= 3 and probe["loaded"] == probe["images"]
     assert probe["errors"] == []
     print("chromium probe:", probe)
+
+
+def _seeded(seed: int) -> dict:
+    """scipy's bootstrap seed argument: rng= from scipy 1.15, random_state= before."""
+    key = "rng" if "rng" in inspect.signature(st.bootstrap).parameters else "random_state"
+    return {key: np.random.default_rng(seed)}

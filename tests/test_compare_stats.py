@@ -6,6 +6,7 @@ The training comparisons and the browser check are in test_compare_report.py (sl
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import re
 from pathlib import Path
@@ -71,7 +72,7 @@ def test_paired_stats_match_an_independent_scipy_computation():
     assert result.median_diff == pytest.approx(np.median(diff))
     assert result.p_value == pytest.approx(st.wilcoxon(b, a).pvalue)
     # the paired bootstrap of the two samples is the one-sample bootstrap of the differences
-    ci = st.bootstrap((diff,), np.mean, n_resamples=9999, rng=np.random.default_rng(3))
+    ci = st.bootstrap((diff,), np.mean, n_resamples=9999, **_seeded(3))
     low, high = ci.confidence_interval
     assert result.mean_ci == pytest.approx((low, high), abs=1e-12)
     assert result.ci_method == "BCa" and result.significant()
@@ -230,3 +231,9 @@ def test_cv_runs_pair_on_their_out_of_fold_cases(tmp_path):
     proc = run_main("task=compare", f"runs={first}", f"out={tmp_path / 'folds'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "fold_1 and fold_0 share no case on val_mean_dice (mean): not compared" in proc.stdout
+
+
+def _seeded(seed: int) -> dict:
+    """scipy's bootstrap seed argument: rng= from scipy 1.15, random_state= before."""
+    key = "rng" if "rng" in inspect.signature(st.bootstrap).parameters else "random_state"
+    return {key: np.random.default_rng(seed)}
