@@ -133,6 +133,7 @@ def test_validate_missing_validates_only_what_needs_it(tmp_path):
     untrained = make_variant(tmp_path, "new", BASE, lr=0.3, validated=False)
     assert [eval_state(p).state for p in (done, todo, untrained)] == ["ok", "missing", "untrained"]
     assert validate_argv(todo) == [f"mmar={todo}", "task=validate"]
+    assert validate_argv(todo, allow_code=True)[-1] == "allow_code=true"  # trust carries over
     records = [_record(p) for p in (done, todo, untrained)]
     said: list[str] = []
 
@@ -145,7 +146,9 @@ def test_validate_missing_validates_only_what_needs_it(tmp_path):
 
     gathered = gather_cases(records, validate_missing=True, validate=validate, say=said.append)
     assert gathered.validated == ["todo"] and set(gathered.tables) == {"done", "todo"}
-    assert "todo has no usable per-case results (it was never validated)" in said[0]
+    assert said == [
+        "validate_missing: todo has no usable per-case results (it was never validated): validating it"
+    ]
     assert any("new: not trained" in n for n in gathered.notes)
     quiet = gather_cases(records[:1], validate_missing=False, validate=validate, say=said.append)
     assert not quiet.notes

@@ -87,7 +87,10 @@ def read_raw_csv(path: Path) -> dict[str, dict[str, float]]:
     was given). A file listed twice keeps both rows (``file#2``)."""
     text = path.read_text()
     header = text.splitlines()[0] if text else ""
-    delimiter = csv.Sniffer().sniff(header, delimiters=",\t;| ").delimiter if header else ","
+    try:
+        delimiter = csv.Sniffer().sniff(header, delimiters=",\t;| ").delimiter
+    except csv.Error:  # one column, or an empty file: nothing to split
+        delimiter = ","
     rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
     if not rows:
         return {}

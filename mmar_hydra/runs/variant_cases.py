@@ -42,12 +42,19 @@ class GatheredCases:
     validated: list[str] = field(default_factory=list)
 
 
-def validate_argv(root: Path) -> list[str]:
+def validate_argv(root: Path, *, allow_code: bool = False) -> list[str]:
     """``task=validate`` of ``root``'s checkpoint: Clara's ``config_validation_ckpt.json``
-    (validate_ckpt.sh) when the MMAR has one, else its default validation config."""
+    (validate_ckpt.sh) when the MMAR has one, else its default validation config.
+
+    Args:
+        root: the variant's MMAR.
+        allow_code: the compare was trusted with ``allow_code=true``; the validation is too.
+    """
     argv = [f"mmar={root}", "task=validate"]
     if (root / "config" / "config_validation_ckpt.json").is_file():
         argv.append("config_file=config/config_validation_ckpt.json")
+    if allow_code:
+        argv.append("allow_code=true")
     return argv
 
 
@@ -62,7 +69,7 @@ def _mmar_values(
     if state.state in _WHY and validate_missing:
         say(
             f"validate_missing: {run.name} has no usable per-case results ({_WHY[state.state]}): "
-            f"python -m mmar_hydra {' '.join(validate_argv(run.root))}"
+            "validating it"
         )
         code = validate(run.root)
         if code != 0:

@@ -74,10 +74,13 @@ def _case_by_case(
     from mmar_hydra.runs.report_build import build_outputs
     from mmar_hydra.runs.variant_cases import gather_cases, validate_argv
 
+    def validate(root: Path) -> int:
+        argv = validate_argv(root, allow_code=ctx.allow_code)
+        print(f"validate_missing: python -m mmar_hydra {' '.join(argv)}")
+        return run_child(argv)
+
     gathered = gather_cases(
-        records,
-        validate_missing=ctx.settings.validate_missing,
-        validate=lambda root: run_child(validate_argv(root)),
+        records, validate_missing=ctx.settings.validate_missing, validate=validate
     )
     return build_outputs(records, gathered, baseline, out, table, seed=ctx.settings.seed)
 
