@@ -178,7 +178,9 @@ def test_three_variant_sweep_is_holm_corrected(sweep_report):
     print("sweep:", json.dumps(rows))
 
 
-def _chromium() -> str:
+@pytest.fixture(scope="module")  # module scope: set up before the module-scoped sweep
+def chromium() -> str:
+    """Debian's chromium, else a skip (asked for before the sweep is trained)."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
         pytest.skip("chromium is not installed (Debian: apt-get install chromium; .ci/run does)")
@@ -196,10 +198,10 @@ def _browse(exe: str, *args: str) -> subprocess.CompletedProcess:
         )
 
 
-def test_report_renders_in_headless_chromium(sweep_report, tmp_path):
+def test_report_renders_in_headless_chromium(chromium, sweep_report, tmp_path):
     from PIL import Image
 
-    exe = _chromium()
+    exe = chromium
     report = sweep_report / "report.html"
     shot = tmp_path / "report.png"
     proc = _browse(
