@@ -60,19 +60,33 @@ def paired_dots(
     fig, axes = plt.subplots(
         1, len(others), figsize=(max(4.5, 3.2 * len(others)), 4.2), sharey=True, squeeze=False
     )
+    from matplotlib.collections import LineCollection
+
     for ax, name in zip(axes[0], others, strict=True):
         theirs = values.get(name, {})
-        for case in sorted(set(base) & set(theirs)):
-            a, b = base[case], theirs[case]
-            color = "#2a7ab9" if b > a else "#c8553d" if b < a else "#888"
-            ax.plot([0, 1], [a, b], color=color, alpha=0.6, lw=1, marker="o", ms=3.5)
+        pairs = np.array([(base[c], theirs[c]) for c in sorted(set(base) & set(theirs))])
+        pairs = pairs.reshape(-1, 2)
+        colors = np.where(
+            pairs[:, 1] > pairs[:, 0],
+            "#2a7ab9",
+            np.where(pairs[:, 1] < pairs[:, 0], "#c8553d", "#888"),
+        )
+        segments = np.stack(
+            [np.zeros(len(pairs)), pairs[:, 0], np.ones(len(pairs)), pairs[:, 1]], 1
+        )
+        ax.add_collection(
+            LineCollection(segments.reshape(-1, 2, 2), colors=colors, alpha=0.6, lw=1)
+        )
+        for x in (0, 1):
+            ax.scatter(np.full(len(pairs), x), pairs[:, x], c=colors, s=12, alpha=0.8, zorder=3)
+        ax.autoscale_view()
         ax.set_xticks([0, 1], [base_name, name], fontsize=8)
         ax.set_title(_wrap(labels.get(name, name), 40), fontsize=8)
         ax.set_xlim(-0.3, 1.3)
         ax.grid(alpha=0.3, axis="y")
     axes[0][0].set_ylabel(metric)
     fig.suptitle(f"{metric} per case against {base_name} (line: one case)", fontsize=11)
-    fig.tight_layout()
+    fig.subplots_adjust(top=0.8, wspace=0.08)
     return svg_of(fig)
 
 
