@@ -74,9 +74,8 @@ def paired_dots(
         segments = np.stack(
             [np.zeros(len(pairs)), pairs[:, 0], np.ones(len(pairs)), pairs[:, 1]], 1
         )
-        ax.add_collection(
-            LineCollection(segments.reshape(-1, 2, 2), colors=colors, alpha=0.6, lw=1)
-        )
+        lines = list(segments.reshape(-1, 2, 2))  # one ((0, a), (1, b)) segment per case
+        ax.add_collection(LineCollection(lines, colors=colors, alpha=0.6, lw=1))
         for x in (0, 1):
             ax.scatter(np.full(len(pairs), x), pairs[:, x], c=colors, s=12, alpha=0.8, zorder=3)
         ax.autoscale_view()
