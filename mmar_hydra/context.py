@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,7 +157,7 @@ class TaskContext:
             raise ConfigError("this task needs an MMAR", path="mmar", fix="add mmar=PATH")
         return self.job_paths
 
-    @property
+    @cached_property
     def trainer_overrides(self) -> dict[str, Any]:
         """The ``trainer`` group (a preset, ``trainer.x=`` overrides and a debug preset's
         switches) as plain data: Trainer arguments over what the MMAR's globals ask for."""

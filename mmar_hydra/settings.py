@@ -91,8 +91,19 @@ class Settings:
         0.1,
     )
     runs: Any = _key("task=compare: a sweep folder, [dir1,dir2] or a glob")
+    baseline: str | None = _key(
+        "task=compare: the variant the others are tested against (its name or folder; "
+        "null: the first)"
+    )
+    validate_missing: bool = _key(
+        "task=compare: run task=validate first on trained variants without per-case results",
+        False,
+    )
     out: str | None = _key("output folder of task=demo_data / import / clone / compare")
-    seed: int = _key("seed of task=demo_data and of task=prepare_dataset's split", 0)
+    seed: int = _key(
+        "seed of task=demo_data, of task=prepare_dataset's split and of task=compare's bootstrap",
+        0,
+    )
     force: bool = _key("task=demo_data / clone: overwrite existing files", False)
     clone_models: bool = _key("task=clone: copy models/ too", False)
     # cross-validation and ensembles (task=cv / ensemble / postprocess; validate / infer members)

@@ -34,6 +34,7 @@ def test_train_writes_clara_artifacts(trained_demo):
         0 < v < e for v, e in zip(stats["validation_times"], stats["epoch_times"], strict=True)
     )
     assert 0 <= stats["data_wait_share"] < 1
+    assert stats["peak_rss_mb"] > 50  # torch alone is more; task=compare reports it
     assert list(models.glob("events.out.tfevents.*")), "TensorBoard events in MMAR_CKPT_DIR"
     assert (models / "mmar_hydra_config.yaml").is_file()
 

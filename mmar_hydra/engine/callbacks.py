@@ -17,6 +17,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from mmar_hydra.engine.peak_memory import peak_memory_mb
 from mmar_hydra.writers.atomic import atomic_write_text
 from mmar_hydra.writers.checkpoints import save_checkpoint
 from mmar_hydra.writers.eval_csv import write_metrics_saver
@@ -234,6 +235,7 @@ class TrainStatsCallback(pl.Callback):
             "epoch_losses": self.epoch_losses,
             "validation_times": self.validation_times,
             "data_wait_share": self._wait_share(),
+            **peak_memory_mb(),
             **self.extra(),
         }
 

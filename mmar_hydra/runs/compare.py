@@ -2,8 +2,9 @@
 
 The table has one row per run: the config keys whose values differ between the runs (and
 nothing else), the best key metric and its epoch, the final metrics, the training time and
-the parameter count, ranked by the key metric with the best marked. The plot shows the
-validation key metric and the training loss per epoch for every variant.
+the parameter count, the peak memory and the device, ranked by the key metric with the best
+marked. The figure shows the validation key metric and the training loss per epoch for every
+variant.
 """
 
 from __future__ import annotations
@@ -15,10 +16,21 @@ from typing import Any
 
 from mmar_hydra.mmar.keys import flatten
 from mmar_hydra.runs.collect import RunRecord, curves, differing_keys
+from mmar_hydra.writers.atomic import atomic_write_text
+from mmar_hydra.writers.run_info import read_run_info
 
-__all__ = ["compare_runs", "label_of", "write_table", "plot_curves"]
+__all__ = [
+    "compare_runs",
+    "label_of",
+    "write_table",
+    "curves_figure",
+    "markdown_table",
+    "normalized_configs",
+    "key_metric_of",
+    "LOWER_IS_BETTER",
+]
 
-_LOWER_IS_BETTER = ("hausdorff", "surface_distance")
+LOWER_IS_BETTER = ("hausdorff", "surface_distance")
 
 
 def _short(key: str) -> str:
@@ -55,13 +67,45 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def key_metric_of(runs: list[RunRecord]) -> str | None:
+    """The key metric's name the runs' train_stats.json give (the first that gives one)."""
+    return next(
+        (str(r.stats["key_metric_name"]) for r in runs if r.stats.get("key_metric_name")), None
+    )
+
+
+def _device(run: RunRecord) -> str | None:
+    """The device the run trained on, from its ``models/run_info.json``."""
+
+    sections = read_run_info(run.root / "models")
+    section = sections.get("train") or sections.get("finetune") or {}
+    env = section.get("environment") if isinstance(section, dict) else None
+    if not isinstance(env, dict):
+        return None
+    devices = env.get("devices") or []
+    return str(devices[0]) if devices else str(env.get("cpu") or "CPU")
+
+
+def _resources(run: RunRecord, cuda: bool) -> dict[str, Any]:
+    """Time, size and memory columns: what a variant costs."""
+    row: dict[str, Any] = {
+        "epochs": run.stats.get("epochs_completed"),
+        "train time (s)": run.stats.get("total_time"),
+        "params": run.params,
+        "peak RSS (MB)": run.stats.get("peak_rss_mb"),
+    }
+    if cuda:
+        row["peak CUDA (MB)"] = run.stats.get("peak_cuda_mb")
+    row["device"] = _device(run)
+    return row
+
+
 def compare_runs(runs: list[RunRecord]) -> tuple[list[str], list[dict[str, Any]]]:
     """(columns, rows) of the comparison table, best run first."""
     keys = sorted(differing_keys(normalized_configs(runs)), key=_priority)
-    metric = next(
-        (r.stats.get("key_metric_name") for r in runs if r.stats.get("key_metric_name")), None
-    )
-    lower = bool(metric) and any(s in str(metric).lower() for s in _LOWER_IS_BETTER)
+    metric = key_metric_of(runs)
+    lower = bool(metric) and any(s in str(metric).lower() for s in LOWER_IS_BETTER)
+    cuda = any("peak_cuda_mb" in r.stats for r in runs)
     final_names = sorted(
         {k for r in runs for k in (r.stats.get("last_metrics") or {}) if k.startswith("val_")}
     )
@@ -75,8 +119,7 @@ def compare_runs(runs: list[RunRecord]) -> tuple[list[str], list[dict[str, Any]]
         row["best epoch"] = run.stats.get("best_key_metric_epoch")
         for name in final_names:
             row[f"final {name}"] = (run.stats.get("last_metrics") or {}).get(name)
-        row["train time (s)"] = run.stats.get("total_time")
-        row["params"] = run.params
+        row.update(_resources(run, cuda))
         row["status"] = run.status
         rows.append(row)
 
@@ -97,7 +140,6 @@ def write_table(
     columns: list[str], rows: list[dict[str, Any]], out: Path
 ) -> tuple[Path, Path, str]:
     """CSV + Markdown files, and the Markdown text for the terminal."""
-    from mmar_hydra.writers.atomic import atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / "compare.csv", out / "compare.md"
@@ -105,27 +147,27 @@ def write_table(
         writer = csv.writer(fh)
         writer.writerow(columns)
         writer.writerows([[_fmt(r.get(c)) for c in columns] for r in rows])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
-    text = "\n".join(lines) + "\n"
+    text = markdown_table(columns, rows)
     atomic_write_text(md_path, text)
     return csv_path, md_path, text
 
 
-def plot_curves(runs: list[RunRecord], out: Path) -> Path:
-    """PNG: validation key metric and training loss against epoch, one line per variant."""
+def markdown_table(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of ``rows`` (numbers to 4 significant digits, None as ``-``)."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def curves_figure(runs: list[RunRecord]) -> Any:
+    """The learning-curve figure (matplotlib, Agg): key metric and training loss per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     keys = differing_keys(normalized_configs(runs))
-    metric = str(
-        next(
-            (r.stats.get("key_metric_name") for r in runs if r.stats.get("key_metric_name")),
-            "val_mean_dice",
-        )
-    )
+    metric = key_metric_of(runs) or "val_mean_dice"
     fig, (ax_metric, ax_loss) = plt.subplots(1, 2, figsize=(12, 5.5))
     for run in runs:
         series = (
@@ -147,7 +189,4 @@ def plot_curves(runs: list[RunRecord], out: Path) -> Path:
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, title="variant")
     fig.subplots_adjust(bottom=0.28, wspace=0.25)
-    path = out / "curves.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig

@@ -17,13 +17,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.bundle.data_format import default_input_shape
+from mmar_hydra.bundle.data_format import datalist_meta, default_input_shape, network_data_format
+from mmar_hydra.bundle.data_format import training_datalist as datalist_of
 from mmar_hydra.context import TaskContext
+from mmar_hydra.engine.model_loading import network_for_checkpoint
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.mmar.layout import model_file
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.tasks.records import record_run
-from mmar_hydra.writers.export_checks import check_sample_input
+from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
+from mmar_hydra.writers.export_checks import check_sample_input, require_packages
+from mmar_hydra.writers.model_record import datalist_record, package_versions, record_files
+from mmar_hydra.writers.pt2 import export_program, write_pt2
+from mmar_hydra.writers.run_info import say_drift
 
 __all__ = ["run", "default_input_shape", "FORMATS", "parse_formats", "export_record"]
 
@@ -78,9 +84,6 @@ def export_record(
     train_conf: Mapping[str, Any], config: Mapping[str, Any], root: Path, extra: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The model record's metadata: ``extra``, versions, data format and datalist hash."""
-    from mmar_hydra.bundle.data_format import datalist_meta, network_data_format
-    from mmar_hydra.bundle.data_format import training_datalist as datalist_of
-    from mmar_hydra.writers.model_record import datalist_record, package_versions
 
     datalist = datalist_of(config, root) or datalist_of(train_conf, root)
     task = str(config.get("PROCESSING_TASK", "segmentation"))
@@ -144,10 +147,6 @@ def _say_check(fmt: str, check: Mapping[str, Any]) -> None:
 
 
 def run(ctx: TaskContext) -> Path:
-    from mmar_hydra.engine.model_loading import network_for_checkpoint
-    from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
-    from mmar_hydra.writers.model_record import record_files
-    from mmar_hydra.writers.run_info import say_drift
 
     config = ctx.mmar_config
     root = ctx.mmar_root
@@ -203,8 +202,6 @@ def _export_one(
         from mmar_hydra.writers.torchscript import export_torchscript
 
         return export_torchscript(network, path, shape, extra=files, verify=verify)
-    from mmar_hydra.writers.export_checks import require_packages
-    from mmar_hydra.writers.pt2 import export_program, write_pt2
 
     if fmt == "onnx":
         from mmar_hydra.writers.onnx import PACKAGES, write_onnx
