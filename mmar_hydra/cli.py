@@ -159,6 +159,7 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
         argv: the command line itself (flags are passed on as they are).
     """
     from mmar_hydra import hydra_config
+    from mmar_hydra.launch_env import run_dir_overrides
     from mmar_hydra.run_logging import log_config_of
     from mmar_hydra.tasks import get_task
 
@@ -180,6 +181,8 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
     spec = get_task(_value(overrides, "task") or "check")
     mmar = _value(overrides, "mmar")
     extra = [] if spec.run_dir else list(_NO_RUN_DIR)
+    if spec.run_dir and not args.multirun:  # torchrun / srun ranks: one shared run folder
+        extra += run_dir_overrides(overrides)
     informational = args.info is not None
     if not spec.needs_mmar or (informational and not mmar):
         hydra_config.register_empty()

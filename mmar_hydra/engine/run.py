@@ -98,6 +98,7 @@ def fit(
     from mmar_hydra.faults.bad_case_loader import BadCaseTracker
     from mmar_hydra.faults.ddp import apply_ddp_timeout, dead_rank_error
     from mmar_hydra.faults.hygiene import FlushLoggersCallback
+    from mmar_hydra.faults.peers import PeerTable
     from mmar_hydra.faults.preempt import PreemptionCallback, preempted_error
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
     from mmar_hydra.writers.run_info import say_drift
@@ -164,6 +165,8 @@ def fit(
             ValidationMetricsSaver(Path(saver.get("save_dir") or paths.eval_dir), saver)
         )
     callbacks += [SmartCacheCallback(d) for d in plan.smart_cache]
+    peers = PeerTable()  # every rank's host and pid: a survivor names the rank that died
+    callbacks.append(peers)
     if fast is not None and fast.track_meta_off:
         callbacks.append(TrackMetaCallback())
     resume_path = ckpt_dir / RESUME_FILENAME
@@ -225,7 +228,7 @@ def fit(
     except MisconfigurationException as exc:  # e.g. debug=limit: under 1 batch per epoch
         raise misconfigured(exc) from None
     except Exception as exc:  # a dead DDP rank surfaces as a backend error of a collective
-        error = dead_rank_error(trainer, exc, ddp_timeout)
+        error = dead_rank_error(trainer, exc, ddp_timeout, peers.peers)
         if error is None:
             raise
         raise error from None
