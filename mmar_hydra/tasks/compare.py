@@ -1,4 +1,5 @@
-"""``task=compare runs=DIR|[DIR1,DIR2]|GLOB out=DIR``: compare experiment variants."""
+"""``task=compare runs=DIR|[DIR1,DIR2]|GLOB|mlflow:EXP|optuna:URL/STUDY out=DIR``: compare
+experiment variants."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError
 from mmar_hydra.runs.collect import RunRecord
 from mmar_hydra.runs.mlflow_runs import is_mlflow_spec
+from mmar_hydra.study.listing import is_optuna_spec, load_study_runs
 from mmar_hydra.tasks.records import record_run
 
 __all__ = ["run"]
@@ -29,17 +31,18 @@ def run(ctx: TaskContext) -> Path:
         )
     runs = OmegaConf.to_container(runs) if not isinstance(runs, str) else runs
     assert isinstance(runs, str | list)  # a string or a list on the command line
-    records = (
-        _mlflow_records(ctx, runs)
-        if isinstance(runs, str) and is_mlflow_spec(runs)
-        else _folder_records(runs)
-    )
+    if is_optuna_spec(runs):  # a shared study's trials (issue #30)
+        records = load_study_runs(str(runs))
+    elif isinstance(runs, str) and is_mlflow_spec(runs):
+        records = _mlflow_records(ctx, runs)
+    else:
+        records = _folder_records(runs)
     if not records:
         raise ConfigError(
             f"no run found in {runs}",
             path="runs",
-            expected="folders that hold config/ (and models/ once trained), or "
-            "mlflow:EXPERIMENT with training runs",
+            expected="folders that hold config/ (and models/ once trained), "
+            "mlflow:EXPERIMENT with training runs, or optuna:URL/STUDY with trials",
         )
     out = Path(str(ctx.cfg.get("out") or "compare")).expanduser().resolve()
     columns, rows = compare_runs(records)
