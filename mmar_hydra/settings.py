@@ -124,8 +124,12 @@ class Settings:
     # Clara AutoML (task=automl, mmar_hydra/automl/)
     automl: Any = _key(
         "task=automl: trials, seed, run_id, stop_threshold, keep, controller (null: what "
-        "config/config_automl.json says), e.g. automl.trials=2",
-        dict.fromkeys(("trials", "run_id", "stop_threshold", "keep", "controller")) | {"seed": 0},
+        "config/config_automl.json says), e.g. automl.trials=2; storage=sqlite:///F.db or "
+        "postgresql://... (study, heartbeat_s, grace_s): workers share one search",
+        dict.fromkeys(
+            ("trials", "run_id", "stop_threshold", "keep", "controller", "storage", "study")
+        )
+        | {"seed": 0, "heartbeat_s": 10, "grace_s": None},
     )
     # deepgrow (issue #15): task=prepare_dataset, what commands/prepare_dataset.sh passed
     dataset_root: str | None = _key("task=prepare_dataset: the MSD dataset folder (--dataset_root)")
