@@ -22,6 +22,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mmar_hydra.context import process_rank
 from mmar_hydra.errors import MMARError
 from mmar_hydra.settings import is_true, parse_settings
 
@@ -94,6 +95,9 @@ class TaskJob:
         self.command = list(command) if command is not None else ["python", "-m", "mmar_hydra"]
 
     def __call__(self, cfg: Any) -> Any:
+        from mmar_hydra.launch_env import export_submitit_env
+
+        export_submitit_env()  # a task of a multi-task submitit job: one DDP group with the others
         debug = is_true(cfg.get("debug"))
         if not debug:
             _quiet_python_warnings()
@@ -106,7 +110,7 @@ class TaskJob:
                     sys.exit(report(exc, debug))
                 raise
             return self._record_failure(exc, debug)
-        if multirun:
+        if multirun and process_rank() == 0:  # one record per job, by its first task
             _outcome(status="finished")
         return result
 
@@ -139,7 +143,8 @@ class TaskJob:
         from mmar_hydra.runs.job_outcome import one_line
 
         code = report(exc, debug or not isinstance(exc, MMARError))
-        _outcome(status="failed", error=one_line(exc), exit_code=code)
+        if process_rank() == 0:
+            _outcome(status="failed", error=one_line(exc), exit_code=code)
         num = getattr(HydraConfig.get().job, "num", "?")
         print(f"job {num} failed: {one_line(exc)} (the sweep goes on)", file=sys.stderr)
         return float("nan")

@@ -234,3 +234,28 @@ def test_slurm_variables_make_two_processes_one_ddp_run(tiny_demo, tmp_path):
     assert runs == ["train_slurm4242"]
     stats = json.loads((tiny_demo / "models" / "train_stats.json").read_text())
     assert stats["iterations"] == 2  # 2 cases per rank, batch 2: 1 step per epoch x 2 epochs
+
+
+def test_submitit_local_tasks_of_one_job_form_one_ddp_group(tiny_demo):
+    """The SLURM preset's layout (tasks_per_node = devices) run by submitit's local executor."""
+    from conftest import run_cli
+
+    args = ["hydra/launcher=local", "hydra.launcher.tasks_per_node=2", "trainer=ddp_cpu"]
+    proc = run_cli(
+        "-m",
+        f"mmar={tiny_demo}",
+        "task=train",
+        *args,
+        *TINY_TRAIN,
+        "epochs=1",
+        "learning_rate=0.001",
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    sweep = next((tiny_demo / "runs").glob("multirun_*"))
+    logs = "".join(p.read_text() for p in (sweep / ".submitit").glob("*/*_log.*"))
+    assert "rank 0 of 2 trained" in logs and "rank 1 of 2 trained" in logs, logs[-3000:]
+    models = sweep / "0" / "mmar" / "models"
+    assert len(list(models.glob("events.out.tfevents.*"))) == 1  # written once, by rank 0
+    stats = json.loads((sweep / "0" / "mmar" / "models" / "train_stats.json").read_text())
+    assert stats["iterations"] == 1  # 2 cases per task, batch 2: one step
+    assert json.loads((sweep / "0" / "job.json").read_text())["status"] == "finished"

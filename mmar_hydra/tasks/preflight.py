@@ -61,6 +61,6 @@ def checked_config(
     problems = check_config(config, paths=paths, allow_code=ctx.allow_code)
     if problems:
         raise ErrorGroup.of(problems)
-    if job:
+    if job and ctx.rank == 0:  # the tasks of a multi-task submitit job share one clone
         paths.make_job_clone(ctx)
     return config, paths
