@@ -89,7 +89,9 @@ class Settings:
         "cases are bad",
         0.1,
     )
-    runs: Any = _key("task=compare: a sweep folder, [dir1,dir2] or a glob")
+    runs: Any = _key(
+        "task=compare: a sweep folder, [dir1,dir2], a glob, mlflow:EXP or optuna:URL/STUDY"
+    )
     out: str | None = _key("output folder of task=demo_data / import / clone / compare")
     seed: int = _key("seed of task=demo_data and of task=prepare_dataset's split", 0)
     force: bool = _key("task=demo_data / clone: overwrite existing files", False)

@@ -177,3 +177,19 @@ def postgres_url() -> str:
     except Exception as exc:  # noqa: BLE001 - no driver, server down: skip and say so
         pytest.skip(f"the PostgreSQL server {url} cannot be used: {exc}")
     return url
+
+
+@pytest.fixture
+def spawned():
+    """The processes a test starts (append each ``Popen``): a failed assertion never leaves one
+    of them, or their children (DDP ranks, torchrun workers), behind."""
+    import psutil
+
+    procs: list = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
+            proc.kill()
+            proc.wait()

@@ -24,20 +24,11 @@ from mmar_hydra.study.worker import WORKER, retry_of
 pytestmark = [pytest.mark.slow, pytest.mark.real_clara]
 
 NAME = "trn_autoML_LR_LP.json"
-_STARTED: list[subprocess.Popen] = []
 
 
-@pytest.fixture(autouse=True)
-def _stop_leftovers():
-    yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def _worker(mmar: Path, data: Path, url: str, study: str, log: Path) -> subprocess.Popen:
+def _worker(
+    spawned: list, mmar: Path, data: Path, url: str, study: str, log: Path
+) -> subprocess.Popen:
     cmd = [
         sys.executable, "-m", "mmar_hydra", f"mmar={mmar}", "task=automl",
         f"config_file=config/{NAME}", "automl.trials=5", f"automl.storage='{url}'",
@@ -49,11 +40,13 @@ def _worker(mmar: Path, data: Path, url: str, study: str, log: Path) -> subproce
         "num_interval_per_valid=1",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    _STARTED.append(proc)
+    spawned.append(proc)
     return proc
 
 
-def test_three_automl_workers_share_a_postgresql_search(clara_examples, tmp_path, postgres_url):
+def test_three_automl_workers_share_a_postgresql_search(
+    clara_examples, tmp_path, postgres_url, spawned
+):
     import optuna
     from optuna.trial import TrialState
 
@@ -66,8 +59,8 @@ def test_three_automl_workers_share_a_postgresql_search(clara_examples, tmp_path
     crop = json.loads((mmar / "config" / NAME).read_text())["train"]["pre_transforms"][5]
     assert "RandCrop" in crop["name"]  # the overrides above shrink this crop
     study = f"a{uuid.uuid4().hex[:8]}"
-    first = _worker(mmar, data, postgres_url, study, tmp_path / "first.log")
-    victim = _worker(mmar, data, postgres_url, study, tmp_path / "victim.log")
+    first = _worker(spawned, mmar, data, postgres_url, study, tmp_path / "first.log")
+    victim = _worker(spawned, mmar, data, postgres_url, study, tmp_path / "victim.log")
     deadline = time.monotonic() + 300
     dead = None
     while dead is None:
@@ -86,7 +79,7 @@ def test_three_automl_workers_share_a_postgresql_search(clara_examples, tmp_path
                 dead = t
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    late = _worker(mmar, data, postgres_url, study, tmp_path / "late.log")
+    late = _worker(spawned, mmar, data, postgres_url, study, tmp_path / "late.log")
     for proc, log in ((first, "first.log"), (late, "late.log")):
         assert proc.wait(timeout=600) == 0, (tmp_path / log).read_text()[-3000:]
 

@@ -37,18 +37,6 @@ DETERMINISTIC = [
     "train.dataloader.args.shuffle=false",
     "train.model.args.norm=instance",
 ]
-_STARTED: list[subprocess.Popen] = []
-
-
-@pytest.fixture(autouse=True)
-def _stop_leftovers():
-    """A failed assertion must not leave torchrun agents and their workers behind."""
-    yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            _kill_node(proc)
-            proc.wait()
 
 
 def _kill_node(agent: subprocess.Popen) -> None:
@@ -64,7 +52,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _torchrun(mmar: Path, *args: str, logs: Path, port: int) -> list[subprocess.Popen]:
+def _torchrun(
+    spawned: list, mmar: Path, *args: str, logs: Path, port: int
+) -> list[subprocess.Popen]:
     """Two torchrun agents (two "nodes") of one process each, meeting at 127.0.0.1:port.
 
     Their output goes to ``logs/node0.log`` and ``node1.log`` (``logs`` is new for each launch).
@@ -81,7 +71,7 @@ def _torchrun(mmar: Path, *args: str, logs: Path, port: int) -> list[subprocess.
         procs.append(
             subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         )
-        _STARTED.append(procs[-1])
+        spawned.append(procs[-1])
     return procs
 
 
@@ -102,7 +92,9 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, weights_only=True, map_location="cpu")["model"]
 
 
-def test_two_torchrun_nodes_train_like_one_process_with_the_same_global_batch(tiny_demo, tmp_path):
+def test_two_torchrun_nodes_train_like_one_process_with_the_same_global_batch(
+    tiny_demo, tmp_path, spawned
+):
     import shutil
 
     single = tmp_path / "single"
@@ -113,7 +105,7 @@ def test_two_torchrun_nodes_train_like_one_process_with_the_same_global_batch(ti
     port = _free_port()
     args = ["task=train", "trainer=ddp_cpu", *TINY_TRAIN, *DETERMINISTIC]
     batch = "train.dataloader.args.batch_size=1"
-    procs = _torchrun(tiny_demo, *args, batch, logs=tmp_path / "train", port=port)
+    procs = _torchrun(spawned, tiny_demo, *args, batch, logs=tmp_path / "train", port=port)
     text = _wait_all(procs, tmp_path / "train")
     assert "started by torchrun: 2 node(s) x 1 process(es)" in text
     assert "rank 0 of 2 trained" in text and "rank 1 of 2 trained" in text
@@ -144,7 +136,7 @@ def test_two_torchrun_nodes_train_like_one_process_with_the_same_global_batch(ti
     alone = _per_case(tiny_demo)
     shutil.rmtree(tiny_demo / "eval")
     args = ["task=validate", "trainer=ddp_cpu", *ckpt]
-    procs = _torchrun(tiny_demo, *args, logs=tmp_path / "validate", port=_free_port())
+    procs = _torchrun(spawned, tiny_demo, *args, logs=tmp_path / "validate", port=_free_port())
     _wait_all(procs, tmp_path / "validate")
     both = _per_case(tiny_demo)
     assert sorted(both) == sorted(alone) and len(alone) == 2
@@ -159,7 +151,9 @@ def _worker_of(agent: subprocess.Popen) -> psutil.Process | None:
     return None
 
 
-def test_a_killed_node_stops_the_other_naming_its_rank_then_resume_auto(tiny_demo, tmp_path):
+def test_a_killed_node_stops_the_other_naming_its_rank_then_resume_auto(
+    tiny_demo, tmp_path, spawned
+):
     port = _free_port()
     args = [
         "task=train",
@@ -169,7 +163,7 @@ def test_a_killed_node_stops_the_other_naming_its_rank_then_resume_auto(tiny_dem
         "ddp_timeout=20",
         "resume=auto",
     ]
-    procs = _torchrun(tiny_demo, *args, logs=tmp_path / "killed", port=port)
+    procs = _torchrun(spawned, tiny_demo, *args, logs=tmp_path / "killed", port=port)
     deadline = time.monotonic() + 300
     while not (tiny_demo / "models" / "resume_state.pt").exists():
         assert all(p.poll() is None for p in procs), "a node ended before training"
@@ -193,14 +187,14 @@ def test_a_killed_node_stops_the_other_naming_its_rank_then_resume_auto(tiny_dem
     stopped = torch.load(tiny_demo / "models" / "resume_state.pt", weights_only=True)["epoch"]
 
     args = ["task=train", "trainer=ddp_cpu", *TINY_TRAIN, f"epochs={stopped + 2}", "resume=auto"]
-    procs = _torchrun(tiny_demo, *args, logs=tmp_path / "resumed", port=_free_port())
+    procs = _torchrun(spawned, tiny_demo, *args, logs=tmp_path / "resumed", port=_free_port())
     text = _wait_all(procs, tmp_path / "resumed")
     assert "resume: continuing from" in text
     stats = json.loads((tiny_demo / "models" / "train_stats.json").read_text())
     assert stats["epochs"] == stopped + 2
 
 
-def test_slurm_variables_make_two_processes_one_ddp_run(tiny_demo, tmp_path):
+def test_slurm_variables_make_two_processes_one_ddp_run(tiny_demo, tmp_path, spawned):
     port = _free_port()
     procs = []
     for rank in range(2):
@@ -226,7 +220,7 @@ def test_slurm_variables_make_two_processes_one_ddp_run(tiny_demo, tmp_path):
                 cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         )
-        _STARTED.append(procs[-1])
+        spawned.append(procs[-1])
     text = _wait_all(procs, tmp_path)
     assert "started by slurm: 2 node(s) x 1 process(es)" in text
     assert "rank 0 of 2 trained" in text and "rank 1 of 2 trained" in text

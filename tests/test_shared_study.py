@@ -29,20 +29,11 @@ SMALL = [
     "validate.inferer.args.roi_size=[16,16,16]",
     "train.model.args.strides=[2,2,2]",
 ]
-_STARTED: list[subprocess.Popen] = []
 
 
-@pytest.fixture(autouse=True)
-def _stop_leftovers():
-    yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def _sweep_worker(mmar: Path, url: str, study: str, log: Path, *extra: str) -> subprocess.Popen:
+def _sweep_worker(
+    spawned: list, mmar: Path, url: str, study: str, log: Path, *extra: str
+) -> subprocess.Popen:
     cmd = [
         sys.executable, "-m", "mmar_hydra", "-m", f"mmar={mmar}", "task=train",
         "hparams_search=demo_optuna", *SMALL, "epochs=6",
@@ -51,7 +42,7 @@ def _sweep_worker(mmar: Path, url: str, study: str, log: Path, *extra: str) -> s
         "hydra.sweeper.poll_s=0.5", *extra,
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    _STARTED.append(proc)
+    spawned.append(proc)
     return proc
 
 
@@ -104,16 +95,18 @@ def _check_study(url: str, name: str, killed: subprocess.Popen, dead_trial: Any)
     return done
 
 
-def _sweep_with_a_killed_worker(tiny_demo: Path, tmp_path: Path, url: str, late: bool) -> None:
+def _sweep_with_a_killed_worker(
+    spawned: list, tiny_demo: Path, tmp_path: Path, url: str, late: bool
+) -> None:
     name = f"s{uuid.uuid4().hex[:8]}"
-    first = _sweep_worker(tiny_demo, url, name, tmp_path / "first.log")
-    victim = _sweep_worker(tiny_demo, url, name, tmp_path / "victim.log")
+    first = _sweep_worker(spawned, tiny_demo, url, name, tmp_path / "first.log")
+    victim = _sweep_worker(spawned, tiny_demo, url, name, tmp_path / "victim.log")
     dead_trial = _wait_running(url, name, victim, tmp_path / "victim.log")
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     workers = [first]
     if late:  # joins a study that is half done, with a trial of a dead worker in it
-        workers.append(_sweep_worker(tiny_demo, url, name, tmp_path / "late.log"))
+        workers.append(_sweep_worker(spawned, tiny_demo, url, name, tmp_path / "late.log"))
     for proc, log in zip(workers, ("first.log", "late.log"), strict=False):
         assert proc.wait(timeout=600) == 0, (tmp_path / log).read_text()[-3000:]
     done = _check_study(url, name, victim, dead_trial)
@@ -135,10 +128,10 @@ def _sweep_with_a_killed_worker(tiny_demo: Path, tmp_path: Path, url: str, late:
     assert sum(r["run"].endswith(f"(retry of {dead_trial.number})") for r in rows) == 1
 
 
-def test_three_workers_share_a_postgresql_study(tiny_demo, tmp_path, postgres_url):
-    _sweep_with_a_killed_worker(tiny_demo, tmp_path, postgres_url, late=True)
+def test_three_workers_share_a_postgresql_study(tiny_demo, tmp_path, postgres_url, spawned):
+    _sweep_with_a_killed_worker(spawned, tiny_demo, tmp_path, postgres_url, late=True)
 
 
-def test_two_workers_share_a_sqlite_study(tiny_demo, tmp_path):
+def test_two_workers_share_a_sqlite_study(tiny_demo, tmp_path, spawned):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    _sweep_with_a_killed_worker(tiny_demo, tmp_path, url, late=False)
+    _sweep_with_a_killed_worker(spawned, tiny_demo, tmp_path, url, late=False)

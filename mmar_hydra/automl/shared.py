@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mmar_hydra.automl.report import TrialResult
-from mmar_hydra.automl.search import SearchOptions
+from mmar_hydra.automl.search import SearchOptions, threshold_note
 from mmar_hydra.study.storage import StudySpec
 
 __all__ = ["shared_spec", "run_shared_search", "results_of", "RESULT"]
@@ -107,11 +107,8 @@ def run_shared_search(
         worker.tell(claim, result.best, **{RESULT: result.record()})
         shown = "failed" if result.best is None else f"{result.best:.4f}"
         say(f"automl: trial {claim.number} {result.settings} -> {shown}")
-        threshold = options.stop_threshold
-        if threshold is not None and result.best is not None and result.best >= threshold:
-            worker.stop(
-                f"stopped early: trial {claim.number} reached stop_threshold {threshold} "
-                f"({result.best:.4f})"
-            )
+        stop = threshold_note(options, result)
+        if stop:
+            worker.stop(stop)
     stopped = worker.study.user_attrs.get(STOPPED)
     return worker, [str(stopped)] if stopped else []

