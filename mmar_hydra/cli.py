@@ -30,6 +30,7 @@ from mmar_hydra.distributed import process_rank
 from mmar_hydra.errors import ConfigError, MMARError, report
 from mmar_hydra.hydra_config import conf_dir, debug_wanted, runs_dir
 from mmar_hydra.job import TaskJob
+from mmar_hydra.launch_env import run_dir_overrides
 from mmar_hydra.reader.mmar_reader import read_mmar
 from mmar_hydra.run_logging import log_config_of
 from mmar_hydra.runs.summary import last_sweep
@@ -181,6 +182,8 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
     spec = get_task(_value(overrides, "task") or "check")
     mmar = _value(overrides, "mmar")
     extra = [] if spec.run_dir else list(_NO_RUN_DIR)
+    if spec.run_dir and not args.multirun:  # torchrun / srun ranks: one shared run folder
+        extra += run_dir_overrides(overrides)
     informational = args.info is not None
     if not spec.needs_mmar or (informational and not mmar):
         hydra_config.register_empty()

@@ -29,6 +29,7 @@ from mmar_hydra.context import TaskContext
 from mmar_hydra.distributed import process_rank
 from mmar_hydra.errors import MMARError, report
 from mmar_hydra.hydra_config import in_multirun, job_overrides
+from mmar_hydra.launch_env import export_submitit_env
 from mmar_hydra.reader.mmar_reader import ReadResult, read_mmar
 from mmar_hydra.run_logging import job_logging
 from mmar_hydra.runs.job_outcome import one_line, write_outcome
@@ -72,6 +73,8 @@ class TaskJob:
         self.command = list(command) if command is not None else ["python", "-m", "mmar_hydra"]
 
     def __call__(self, cfg: Any) -> Any:
+
+        export_submitit_env()  # a task of a multi-task submitit job: one DDP group with the others
         debug = is_true(cfg.get("debug"))
         if not debug:
             _quiet_python_warnings()
@@ -84,7 +87,7 @@ class TaskJob:
                     sys.exit(report(exc, debug))
                 raise
             return self._record_failure(exc, debug)
-        if multirun:
+        if multirun and process_rank() == 0:  # one record per job, by its first task
             _outcome(status="finished")
         return result
 
@@ -108,7 +111,8 @@ class TaskJob:
 
     def _record_failure(self, exc: Exception, debug: bool) -> float:
         code = report(exc, debug or not isinstance(exc, MMARError))
-        _outcome(status="failed", error=one_line(exc), exit_code=code)
+        if process_rank() == 0:
+            _outcome(status="failed", error=one_line(exc), exit_code=code)
         num = getattr(HydraConfig.get().job, "num", "?")
         print(f"job {num} failed: {one_line(exc)} (the sweep goes on)", file=sys.stderr)
         return float("nan")

@@ -90,7 +90,9 @@ class Settings:
         "cases are bad",
         0.1,
     )
-    runs: Any = _key("task=compare: a sweep folder, [dir1,dir2] or a glob")
+    runs: Any = _key(
+        "task=compare: a sweep folder, [dir1,dir2], a glob, mlflow:EXP or optuna:URL/STUDY"
+    )
     baseline: str | None = _key(
         "task=compare: the variant the others are tested against (its name or folder; "
         "null: the first)"
@@ -136,8 +138,12 @@ class Settings:
     # Clara AutoML (task=automl, mmar_hydra/automl/)
     automl: Any = _key(
         "task=automl: trials, seed, run_id, stop_threshold, keep, controller (null: what "
-        "config/config_automl.json says), e.g. automl.trials=2",
-        dict.fromkeys(("trials", "run_id", "stop_threshold", "keep", "controller")) | {"seed": 0},
+        "config/config_automl.json says), e.g. automl.trials=2; storage=sqlite:///F.db or "
+        "postgresql://... (study, heartbeat_s, grace_s): workers share one search",
+        dict.fromkeys(
+            ("trials", "run_id", "stop_threshold", "keep", "controller", "storage", "study")
+        )
+        | {"seed": 0, "heartbeat_s": 10, "grace_s": None},
     )
     # deepgrow (issue #15): task=prepare_dataset, what commands/prepare_dataset.sh passed
     dataset_root: str | None = _key("task=prepare_dataset: the MSD dataset folder (--dataset_root)")

@@ -164,3 +164,40 @@ def save_foreign_checkpoint(path: Path) -> None:
         norm="batch",
     )
     torch.save({"model": other.state_dict()}, path)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL server `.ci/run` started (``MMAR_HYDRA_TEST_POSTGRES_URL``); skipped cleanly
+    when there is none or it cannot be reached."""
+    url = os.environ.get("MMAR_HYDRA_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip(
+            "no PostgreSQL server: MMAR_HYDRA_TEST_POSTGRES_URL is not set "
+            "(.ci/run starts one; by hand: source .ci/postgres.sh && start_postgres)"
+        )
+    try:
+        from sqlalchemy import create_engine
+
+        from mmar_hydra.study.storage import driver_url
+
+        create_engine(driver_url(url), connect_args={"connect_timeout": 5}).connect().close()
+    except Exception as exc:  # noqa: BLE001 - no driver, server down: skip and say so
+        pytest.skip(f"the PostgreSQL server {url} cannot be used: {exc}")
+    return url
+
+
+@pytest.fixture
+def spawned():
+    """The processes a test starts (append each ``Popen``): a failed assertion never leaves one
+    of them, or their children (DDP ranks, torchrun workers), behind."""
+    import psutil
+
+    procs: list = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
+            proc.kill()
+            proc.wait()

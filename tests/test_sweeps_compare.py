@@ -111,7 +111,7 @@ def test_optuna_search_reports_its_best_trial(tiny_demo):
         "hydra.sweeper.n_trials=2",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    sweep = next((tiny_demo / "runs").iterdir())
+    sweep = next((tiny_demo / "runs").glob("multirun_*"))  # beside the study's optuna.db
     results = (sweep / "optimization_results.yaml").read_text()
     assert "best_params" in results and "learning_rate" in results and "best_value" in results
     assert len([p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()]) == 2

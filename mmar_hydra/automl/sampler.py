@@ -6,7 +6,7 @@ same sequence. A sample equal to one already trained is told that trial's value 
 again, so the budget counts distinct trials; when the space has no new point left (a small
 enum grid), :meth:`TrialSampler.ask` returns None.
 
-Works with the Optuna that hydra-optuna-sweeper pins (2.10) and with Optuna 3 / 4.
+Written for Optuna >= 4 (tested with 5.1; `FloatDistribution`), and still reads the 2.10 API.
 """
 
 from __future__ import annotations

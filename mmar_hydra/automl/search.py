@@ -15,7 +15,7 @@ from mmar_hydra.automl.controller import AutoMLPlan
 from mmar_hydra.automl.report import TrialResult
 from mmar_hydra.errors import ConfigError
 
-__all__ = ["SearchOptions", "search_options", "run_search"]
+__all__ = ["SearchOptions", "search_options", "run_search", "threshold_note"]
 
 
 @dataclass(frozen=True)
@@ -109,10 +109,19 @@ def run_search(
         trials.append(result)
         shown = "failed" if result.best is None else f"{result.best:.4f}"
         say(f"automl: trial {i} ({i + 1}/{options.trials}) {result.settings} -> {shown}")
-        threshold = options.stop_threshold
-        if threshold is not None and result.best is not None and result.best >= threshold:
-            notes.append(
-                f"stopped early: trial {i} reached stop_threshold {threshold} ({result.best:.4f})"
-            )
+        stop = threshold_note(options, result)
+        if stop:
+            notes.append(stop)
             break
     return trials, notes
+
+
+def threshold_note(options: SearchOptions, result: TrialResult) -> str | None:
+    """Why the search stops after ``result`` (it reached ``stop_threshold``), or None."""
+    threshold = options.stop_threshold
+    if threshold is not None and result.best is not None and result.best >= threshold:
+        return (
+            f"stopped early: trial {result.trial} reached stop_threshold {threshold} "
+            f"({result.best:.4f})"
+        )
+    return None

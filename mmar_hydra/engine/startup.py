@@ -22,6 +22,7 @@ from mmar_hydra.engine.trainer import misconfigured
 from mmar_hydra.errors import CheckpointError, DataError
 from mmar_hydra.faults.bad_case_loader import first_good_index
 from mmar_hydra.faults.ddp import dead_rank_error
+from mmar_hydra.faults.peers import PeerTable
 from mmar_hydra.faults.preempt import PreemptionCallback, preempted_error
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
@@ -80,9 +81,11 @@ def fit_with_faults(
     ckpt_path: Path | None,
     preemption: PreemptionCallback | None,
     ddp_timeout: int,
+    peers: PeerTable | None = None,
 ) -> None:
     """``trainer.fit``, with its faults as the errors users read: a preemption (SIGTERM) names
-    the resume command, a misconfiguration the setting, a dead DDP rank its number."""
+    the resume command, a misconfiguration the setting, a dead DDP rank its number (found in
+    ``peers``, every rank's host and pid, wherever the ranks were started)."""
     try:
         with ddp_job():
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -93,7 +96,7 @@ def fit_with_faults(
     except MisconfigurationException as exc:  # e.g. debug=limit: under 1 batch per epoch
         raise misconfigured(exc) from None
     except Exception as exc:  # a dead DDP rank surfaces as a backend error of a collective
-        error = dead_rank_error(trainer, exc, ddp_timeout)
+        error = dead_rank_error(trainer, exc, ddp_timeout, peers.peers if peers else ())
         if error is None:
             raise
         raise error from None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.errors import ConfigError
+from mmar_hydra.launch_env import launch_layout
 
 __all__ = [
     "seed_from_globals",
@@ -141,6 +142,9 @@ def trainer_kwargs(
     for key, value in (overrides or {}).items():
         if key != "_target_" and value is not None:
             kwargs[key] = value
+    launched = launch_layout(kwargs)  # torchrun / srun: their process layout, not the preset's
+    if launched:
+        notes.append(launched)
     if kwargs.get("strategy") == "ddp" and kwargs.get("accelerator") == "cpu":
         kwargs["strategy"] = _cpu_ddp()
     if kwargs.get("accelerator") in ("gpu", "cuda") and not cuda:

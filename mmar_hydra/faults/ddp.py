@@ -13,10 +13,11 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import signal
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 from mmar_hydra.errors import MMARError
+from mmar_hydra.faults.peers import Peer, gone_peers
 
 __all__ = ["apply_ddp_timeout", "dead_rank_error", "dead_ranks"]
 
@@ -47,8 +48,10 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-def dead_ranks(trainer: Any) -> list[str]:
-    """The ranks this process knows to be dead: its launched children, or its parent rank 0."""
+def dead_ranks(trainer: Any, peers: Sequence[Peer] = (), error_text: str = "") -> list[str]:
+    """The ranks this process knows to be dead: its launched children, its parent rank 0, or
+    (started by torchrun / srun, with no parent-child relation) the ranks of the peer table
+    whose process is gone or whose host the error names (:mod:`.peers`)."""
     found = []
     procs = getattr(getattr(trainer.strategy, "launcher", None), "procs", None) or []
     for rank, proc in enumerate(procs, start=1):
@@ -57,21 +60,26 @@ def dead_ranks(trainer: Any) -> list[str]:
             found.append(f"rank {rank} (pid {proc.pid}) {_describe_exit(code)}")
     if trainer.global_rank != 0 and os.getppid() == 1:
         found.append("rank 0 (the launching process) is gone")
+    if not found:
+        found = gone_peers(list(peers), int(trainer.global_rank), error_text)
     return found
 
 
-def dead_rank_error(trainer: Any, exc: BaseException, timeout_s: int) -> MMARError | None:
+def dead_rank_error(
+    trainer: Any, exc: BaseException, timeout_s: int, peers: Sequence[Peer] = ()
+) -> MMARError | None:
     """The error a surviving rank reports, or None when ``exc`` is no distributed failure.
 
     Args:
         trainer: the Lightning Trainer of the failed fit.
         exc: what the fit raised.
         timeout_s: the process-group timeout in force (for the message).
+        peers: every rank's host and pid (:class:`~.peers.PeerTable`), to name a dead one.
     """
     if isinstance(exc, MMARError) or int(getattr(trainer, "world_size", 1) or 1) < 2:
         return None  # already a user-facing error, or no other rank to blame
     text = f"{type(exc).__name__}: {exc}"
-    dead = dead_ranks(trainer)
+    dead = dead_ranks(trainer, peers, text)
     markers = ("gloo", "nccl", "connection", "timed out", "timeout", "peer", "distbackend")
     if not dead and not any(m in text.lower() for m in markers):
         return None

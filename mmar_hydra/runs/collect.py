@@ -30,6 +30,8 @@ class RunRecord:
     status: str = "not started"
     # learning curves read elsewhere (an MLflow store); None: the run's TensorBoard events
     series: dict[str, list[tuple[int, float]]] | None = None
+    # leading table columns from the run's source (an Optuna trial's parameters, value, folder)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _is_mmar(path: Path) -> bool:

@@ -112,8 +112,8 @@ def compare_runs(runs: list[RunRecord]) -> tuple[list[str], list[dict[str, Any]]
     rows = []
     for run in runs:
         flat = flatten(run.config)
-        row: dict[str, Any] = {"run": run.name}
-        row.update({_short(k): flat.get(k) for k in keys})
+        row: dict[str, Any] = {"run": run.name, **{_short(k): v for k, v in run.extra.items()}}
+        row.update({_short(k): flat.get(k) for k in keys if _short(k) not in row})
         best = run.stats.get("best_key_metric")
         row[f"best {metric or 'key metric'}"] = best
         row["best epoch"] = run.stats.get("best_key_metric_epoch")

@@ -13,14 +13,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra import hydra_config
+from mmar_hydra.automl.controller import SAMPLER, AutoMLPlan, read_plan
+from mmar_hydra.automl.describe import describe_sample
+from mmar_hydra.automl.report import TrialResult, prune_trials, rank_trials, write_report
+from mmar_hydra.automl.sampler import TrialSampler, distributions
+from mmar_hydra.automl.search import run_search, search_options
+from mmar_hydra.automl.shared import results_of, run_shared_search, shared_spec
+from mmar_hydra.automl.trial_mmar import TRIAL_RECORD, write_trial_mmar
 from mmar_hydra.context import TaskContext
-from mmar_hydra.errors import ConfigError, MMARError
+from mmar_hydra.errors import ConfigError, MMARError, report
+from mmar_hydra.hydra_config import _framework_keys, in_multirun
+from mmar_hydra.reader.jsonfile import load_json
+from mmar_hydra.reader.mmar_reader import read_mmar
+from mmar_hydra.reader.search_apply import apply_sample
+from mmar_hydra.reader.search_space import parse_space
+from mmar_hydra.runs.job_outcome import one_line
+from mmar_hydra.tasks import train
+from mmar_hydra.writers.atomic import atomic_write_text
 
 __all__ = ["run", "CONTROLLER_FILE"]
 
@@ -30,8 +47,6 @@ _SEARCH_KEYS = ("mmar", "task", "config_file", "env_file", "automl", "print_conf
 
 
 def _plan(ctx: TaskContext) -> tuple[Any, str]:
-    from mmar_hydra.automl.controller import AutoMLPlan, read_plan
-    from mmar_hydra.reader.jsonfile import load_json
 
     rel = str((ctx.settings.automl or {}).get("controller") or CONTROLLER_FILE)
     path = ctx.mmar_root / rel
@@ -54,8 +69,6 @@ def _split_overrides() -> tuple[list[str], list[str]]:
     """The search's overrides: (written into each trial's JSON, passed to its train job)."""
     from hydra.core.hydra_config import HydraConfig
 
-    from mmar_hydra.hydra_config import _framework_keys
-
     framework = _framework_keys()
     mmar: list[str] = []
     job: list[str] = []
@@ -67,9 +80,10 @@ def _split_overrides() -> tuple[list[str], list[str]]:
     return mmar, job
 
 
-def _folder(ctx: TaskContext, run_id: str) -> Path:
+def _folder(ctx: TaskContext, run_id: str, *, shared: bool = False) -> Path:
+    """The search folder; a shared search's workers all use it (the first one makes it)."""
     folder = ctx.paths.write(Path("automl") / run_id, where="automl.run_id")
-    if folder.exists() and any(folder.iterdir()):
+    if not shared and folder.exists() and any(folder.iterdir()):
         raise ConfigError(
             "the AutoML run folder exists and is not empty",
             file=folder,
@@ -89,10 +103,6 @@ def _quoted(value: str) -> str:
 def _train(ctx: TaskContext, trial_dir: Path, config_rel: Path, job: list[str]) -> float | None:
     """The ordinary ``task=train`` on the trial MMAR, composed by Hydra in this process."""
     from hydra import compose
-
-    from mmar_hydra import hydra_config
-    from mmar_hydra.reader.mmar_reader import read_mmar
-    from mmar_hydra.tasks import train
 
     read = read_mmar(trial_dir, task="train", config_file=str(config_rel))
     hydra_config.register_mmar(read.config)
@@ -126,12 +136,6 @@ def _engine_log(trial_dir: Path, ckpt: str) -> dict[str, Any]:
 
 
 def _trial_runner(ctx: TaskContext, raw: dict[str, Any], space: Any, folder: Path, stats: dict):
-    from mmar_hydra.automl.describe import describe_sample
-    from mmar_hydra.automl.report import TrialResult
-    from mmar_hydra.automl.trial_mmar import TRIAL_RECORD, write_trial_mmar
-    from mmar_hydra.errors import report
-    from mmar_hydra.reader.search_apply import apply_sample
-    from mmar_hydra.runs.job_outcome import one_line
 
     assert ctx.read is not None
     config_rel = ctx.read.config_file.relative_to(ctx.mmar_root)
@@ -172,9 +176,17 @@ def _trial_runner(ctx: TaskContext, raw: dict[str, Any], space: Any, folder: Pat
     return run_trial
 
 
+def _metric_of(ranked: list[Any]) -> str | None:
+    """The key metric's name from a trial's train_stats.json (trials another worker ran)."""
+    for t in ranked:
+        path = Path(t.folder) / "models" / "train_stats.json"
+        if t.folder and path.is_file():
+            return json.loads(path.read_text()).get("key_metric_name")
+    return None
+
+
 def _record_ranks(ranked: list[Any]) -> None:
     """Each kept trial's ``trial.json`` gets its rank."""
-    from mmar_hydra.automl.trial_mmar import TRIAL_RECORD
 
     for t in ranked:
         path = Path(t.folder) / TRIAL_RECORD
@@ -196,16 +208,38 @@ def _best_copy(folder: Path, ranked: list[Any]) -> Path | None:
     return dest
 
 
+def _search(space: Any, options: Any, spec: Any, runner: Any, folder: Path, stats: dict) -> tuple:
+    """Run the trials (alone, or as one worker of a shared study), then rank, prune, copy the
+    best and write the report; returns (ranked, best copy, metric name, report paths, text)."""
+
+    finish: Any = contextlib.nullcontext()
+    worker = None
+    if spec is None:
+        trials, notes = run_search(TrialSampler(space, options.seed), options, runner)
+    else:  # the study's trials, whoever ran them; the report is written under its lock
+        worker, notes = run_shared_search(
+            spec, distributions(space), options, runner, lambda n: str(folder / f"trial_{n}")
+        )
+        finish = worker.lock
+    with finish:
+        if worker is not None:
+            trials = results_of(worker.study)
+            shutil.rmtree(folder / "best", ignore_errors=True)  # another worker's copy
+        ranked = rank_trials(trials)
+        pruned = prune_trials(ranked, options.keep)
+        if pruned:
+            notes.append(
+                f"pruned {len(pruned)} trial folder(s) beyond num_mmars_to_keep={options.keep}"
+            )
+        _record_ranks(ranked)
+        best = _best_copy(folder, ranked)
+        metric = str(stats.get("key_metric_name") or _metric_of(ranked) or "key metric")
+        paths, text = write_report(folder, ranked, metric, notes)
+    return ranked, best, metric, paths, text
+
+
 def run(ctx: TaskContext) -> float | None:
     """Search; returns the best trial's key metric."""
-    from mmar_hydra.automl.controller import SAMPLER
-    from mmar_hydra.automl.report import prune_trials, rank_trials, write_report
-    from mmar_hydra.automl.sampler import TrialSampler
-    from mmar_hydra.automl.search import run_search, search_options
-    from mmar_hydra.hydra_config import in_multirun
-    from mmar_hydra.reader.jsonfile import load_json
-    from mmar_hydra.reader.search_space import parse_space
-    from mmar_hydra.writers.atomic import atomic_write_text
 
     if in_multirun():
         raise ConfigError(
@@ -226,7 +260,8 @@ def run(ctx: TaskContext) -> float | None:
         )
     plan, plan_note = _plan(ctx)
     options = search_options(plan, dict(ctx.settings.automl or {}), ctx.read.config_file.stem)
-    folder = _folder(ctx, options.run_id)
+    spec = shared_spec(options, dict(ctx.settings.automl or {}))  # automl.storage=URL
+    folder = _folder(ctx, options.run_id, shared=spec is not None)
     print(
         f"automl: {len(space.params)} search block(s), {options.trials} trial(s), "
         f"{SAMPLER}(seed={options.seed}), keep {options.keep}, "
@@ -243,20 +278,11 @@ def run(ctx: TaskContext) -> float | None:
             for p in space.params
         },  # fmt: skip
     }
-    atomic_write_text(folder / "search.json", json.dumps(record, indent=2) + "\n")
+    if spec is None or not (folder / "search.json").is_file():
+        atomic_write_text(folder / "search.json", json.dumps(record, indent=2) + "\n")
     stats: dict[str, Any] = {}
     runner = _trial_runner(ctx, raw, space, folder, stats)
-    trials, notes = run_search(TrialSampler(space, options.seed), options, runner)
-    ranked = rank_trials(trials)
-    pruned = prune_trials(ranked, options.keep)
-    if pruned:
-        notes.append(
-            f"pruned {len(pruned)} trial folder(s) beyond num_mmars_to_keep={options.keep}"
-        )
-    _record_ranks(ranked)
-    best = _best_copy(folder, ranked)
-    metric = str(stats.get("key_metric_name") or "key metric")
-    paths, text = write_report(folder, ranked, metric, notes)
+    ranked, best, metric, paths, text = _search(space, options, spec, runner, folder, stats)
     print("\n" + text)
     print("wrote " + "\n      ".join(str(p) for p in paths))
     if best is None:

@@ -1,4 +1,5 @@
-"""``task=compare runs=DIR|[DIR1,DIR2]|GLOB out=DIR [baseline=A] [validate_missing=true]``.
+"""``task=compare runs=DIR|[DIR1,DIR2]|GLOB|mlflow:EXP|optuna:URL/STUDY out=DIR [baseline=A]
+[validate_missing=true]``.
 
 Compares experiment variants: the table of settings, training metrics and costs
 (``compare.csv`` / ``.md``, ``curves.png``), and case by case against the baseline, with
@@ -21,6 +22,7 @@ from mmar_hydra.hydra_config import runs_dir
 from mmar_hydra.runs.collect import RunRecord, find_mmars, load_run
 from mmar_hydra.runs.compare import compare_runs, write_table
 from mmar_hydra.runs.mlflow_runs import is_mlflow_spec, load_mlflow_runs
+from mmar_hydra.study.listing import is_optuna_spec, load_study_runs
 from mmar_hydra.tasks.records import record_run
 from mmar_hydra.tracking.mlflow_store import store_location
 
@@ -38,17 +40,18 @@ def run(ctx: TaskContext) -> Path:
             fix="e.g. `python -m mmar_hydra task=compare runs=demo/runs/multirun_X out=cmp`",
         )
     runs = [str(r) for r in runs] if isinstance(runs, list | tuple) else str(runs)
-    records = (
-        _mlflow_records(ctx, runs)
-        if isinstance(runs, str) and is_mlflow_spec(runs)
-        else _folder_records(runs)
-    )
+    if is_optuna_spec(runs):  # a shared study's trials (issue #30)
+        records = load_study_runs(str(runs))
+    elif isinstance(runs, str) and is_mlflow_spec(runs):
+        records = _mlflow_records(ctx, runs)
+    else:
+        records = _folder_records(runs)
     if not records:
         raise ConfigError(
             f"no run found in {runs}",
             path="runs",
-            expected="folders that hold config/ (and models/ once trained), or "
-            "mlflow:EXPERIMENT with training runs",
+            expected="folders that hold config/ (and models/ once trained), "
+            "mlflow:EXPERIMENT with training runs, or optuna:URL/STUDY with trials",
         )
     baseline = _baseline(ctx.settings.baseline, records)
     out = Path(ctx.settings.out or "compare").expanduser().resolve()

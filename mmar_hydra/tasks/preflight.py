@@ -59,7 +59,9 @@ def checked_config(
     problems = check_config(config, paths=paths, allow_code=ctx.allow_code)
     if problems:
         raise ErrorGroup.of(problems)
-    if paths.is_job_clone:  # each sweep job writes into its own MMAR-shaped run folder
+    # each sweep job writes into its own MMAR-shaped run folder; the tasks of a multi-task
+    # submitit job share one clone, made by the first
+    if paths.is_job_clone and ctx.rank == 0:
         make_job_mmar(
             read.layout.root,
             paths.write_root,

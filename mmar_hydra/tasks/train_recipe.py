@@ -63,6 +63,7 @@ from mmar_hydra.faults.bad_case_loader import BadCaseTracker
 from mmar_hydra.faults.bad_cases import BadCasePolicy
 from mmar_hydra.faults.ddp import apply_ddp_timeout
 from mmar_hydra.faults.hygiene import FlushLoggersCallback
+from mmar_hydra.faults.peers import PeerTable
 from mmar_hydra.faults.preempt import PreemptionCallback
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.tracking.info import TrackingInfo
@@ -174,6 +175,7 @@ class TrainRecipe:
     preemption: PreemptionCallback | None = field(init=False, default=None)
     config_files: list[Path] = field(init=False, default_factory=list)
     enable_progress_bar: bool = field(init=False, default=True)
+    peers: PeerTable = field(init=False, default_factory=PeerTable)
 
     def train(self) -> dict[str, Any]:
         """Every step in order; returns what :meth:`fit` returns."""
@@ -257,6 +259,7 @@ class TrainRecipe:
             callbacks.append(EpochSummaryCallback(tag, show_lr=handlers.print_lr))
         callbacks += self._writing_callbacks() if written else []
         callbacks += [SmartCacheCallback(d) for d in handlers.smart_cache]
+        callbacks.append(self.peers)  # every rank's host and pid: a survivor names the dead one
         if self.fast is not None and self.fast.track_meta_off:
             callbacks.append(TrackMetaCallback())
         self.callbacks = callbacks
@@ -349,6 +352,7 @@ class TrainRecipe:
             ckpt_path=ckpt_path,
             preemption=self.preemption,
             ddp_timeout=self.plan.ddp_timeout,
+            peers=self.peers,
         )
         trainer, checkpoint = self.trainer, self.checkpoint
         # every rank records what it trained, so a sweep can be checked rank by rank
