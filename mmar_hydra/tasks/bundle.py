@@ -20,7 +20,7 @@ from mmar_hydra.errors import ConfigError, ErrorGroup
 from mmar_hydra.mmar.layout import model_file
 from mmar_hydra.tasks.records import record_run
 
-__all__ = ["run", "bundle_packages"]
+__all__ = ["run", "bundle_packages", "flat_source", "network_as_trained", "train_raw"]
 
 _FLAT = (("validate", "evaluate.json"), ("infer", "inference.json"))
 
@@ -44,7 +44,7 @@ def bundle_packages(train_json: dict[str, Any]) -> tuple[dict[str, str], dict[st
     return req, opt
 
 
-def _flat_source(
+def flat_source(
     ctx: TaskContext, task: str, train_raw: dict[str, Any], report: ConversionReport
 ) -> Any:
     """A flat MMAR config with the training config's environment values (overrides included)."""
@@ -74,7 +74,7 @@ def _flat_source(
     return ConfigSource(rel, raw, resolve_config(OmegaConf.create(raw), rel))
 
 
-def _network_as_trained(ctx: TaskContext, config: dict, report: ConversionReport) -> tuple:
+def network_as_trained(ctx: TaskContext, config: dict, report: ConversionReport) -> tuple:
     """(checkpoint, the train config whose model it fits, the loaded network), checked strictly."""
     from mmar_hydra.tasks.model_loading import network_for_checkpoint
     from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
@@ -127,8 +127,6 @@ def _torchscript_of(network: Any, ts: Path, conf: dict, report: ConversionReport
 
 
 def run(ctx: TaskContext) -> Path:
-    from omegaconf import OmegaConf
-
     from mmar_hydra.bundle.components import custom_modules
     from mmar_hydra.bundle.configs import BundleConfigs, ConfigSource
     from mmar_hydra.components.builder import check_config
@@ -156,9 +154,8 @@ def run(ctx: TaskContext) -> Path:
     report = ConversionReport(source=str(ctx.mmar_root))
     for note in read.notes:
         report.add("changed", f"{note.file}: {note.path}", f"{note.old} -> {note.new} (compat)")
-    checkpoint, trained_conf, network = _network_as_trained(ctx, config, report)
-    container: Any = OmegaConf.to_container(ctx.cfg, resolve=False)
-    raw = {k: v for k, v in container.items() if k in config and k != "mmar_source"}
+    checkpoint, trained_conf, network = network_as_trained(ctx, config, report)
+    raw = train_raw(ctx)
     rel = str(read.config_file.relative_to(ctx.mmar_root))
     custom = custom_modules(ctx.mmar_root / "custom")
     builder = BundleConfigs(ctx.mmar_root, ConfigSource(rel, raw, config), custom, report)
@@ -173,6 +170,8 @@ def run(ctx: TaskContext) -> Path:
         _fill(writer, ctx.mmar_root, files, metadata, checkpoint, trained_conf, report)
         if ship_ts:
             writer.copy(ts, "models/model.ts")
+        if ctx.settings.deploy:
+            _deploy(writer, network, metadata, report)
         writer.text("conversion_report.md", report.markdown())
         bundle = writer.commit()
     except BaseException:
@@ -182,7 +181,46 @@ def run(ctx: TaskContext) -> Path:
         print(line)
     record_run(ctx, Path(bundle))  # how the bundle was made, beside its configs/
     print(f"wrote bundle {bundle} ({len(writer.files)} files; see its conversion_report.md)")
+    if ctx.settings.parity:
+        from mmar_hydra.tasks.parity import write_certificate
+
+        write_certificate(ctx, Path(bundle), side=(config, trained_conf, network))
     return bundle
+
+
+def train_raw(ctx: TaskContext) -> dict[str, Any]:
+    """The training config as read, with the command line's overrides and ``${VAR}``s kept."""
+    from omegaconf import OmegaConf
+
+    config = ctx.mmar_config
+    container: Any = OmegaConf.to_container(ctx.cfg, resolve=False)
+    return {k: v for k, v in container.items() if k in config and k != "mmar_source"}
+
+
+def _deploy(writer: BundleWriter, network: Any, metadata: dict, report: ConversionReport) -> None:
+    """``triton/<name>/``: the ONNX model and its config.pbtxt (a network the ONNX exporter
+    cannot translate is reported, and the bundle is written without it)."""
+    from mmar_hydra.bundle.triton import write_repository
+
+    try:
+        spec, check = write_repository(
+            writer.tmp, writer.out.name, network, metadata["network_data_format"]
+        )
+    except Exception as exc:  # noqa: BLE001 - any exporter failure: the bundle goes on without
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        report.add("dropped", "triton/", f"no Triton model: {type(exc).__name__}: {reason}")
+        return
+    folder = f"triton/{spec.name}"
+    writer.files += [f"{folder}/config.pbtxt", f"{folder}/1/model.onnx"]
+    writer.copy(writer.path(f"{folder}/1/model.onnx"), "models/model.onnx")
+    report.add(
+        "info",
+        folder,
+        f"Triton model (platform onnxruntime_onnx): input {spec.input_name} {spec.input_dims}, "
+        f"output {spec.output_name} {spec.output_dims}, max_batch_size {spec.max_batch_size} "
+        f"(the inferer's roi_size and sw_batch_size); onnxruntime vs PyTorch max |diff| "
+        f"{check['max_abs_diff']:.2g}",
+    )
 
 
 def _configs(ctx: TaskContext, builder: Any, trained_conf: dict) -> dict[str, dict]:
@@ -192,7 +230,7 @@ def _configs(ctx: TaskContext, builder: Any, trained_conf: dict) -> dict[str, di
     plain_net = builder.plain_component(trained_conf["train"]["model"], "train.model")
     files = {"train.json": train_json, "multi_gpu_train.json": builder.multi_gpu_train_json()}
     for task, name in _FLAT:
-        source = _flat_source(ctx, task, builder.train.raw, builder.report)
+        source = flat_source(ctx, task, builder.train.raw, builder.report)
         if source is None:
             clara = "config_validation.json" if task == "validate" else "config_inference.json"
             builder.report.add(
@@ -244,9 +282,11 @@ def _fill(
     from mmar_hydra.bundle.configs import LOGGING_CONF
     from mmar_hydra.bundle.metadata import docs_text
     from mmar_hydra.bundle.model_card import model_card
+    from mmar_hydra.bundle.schema import META_SCHEMA, SCHEMA_FILE
     from mmar_hydra.writers.checkpoints import state_dict_of
 
     writer.json("configs/metadata.json", metadata)
+    writer.json(SCHEMA_FILE, META_SCHEMA)  # verify_metadata --filepath: no download
     for name, data in files.items():
         writer.json(f"configs/{name}", data)
     writer.text("configs/logging.conf", LOGGING_CONF)
