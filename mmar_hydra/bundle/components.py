@@ -10,6 +10,7 @@ macros of the train transform they name. What has no bundle equivalent is report
 
 from __future__ import annotations
 
+import ast
 import functools
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from mmar_hydra.bundle.values import DROP, Scope
 from mmar_hydra.errors import json_path
 
-__all__ = ["Section", "bundle_target", "custom_modules", "METRIC_TARGETS"]
+__all__ = ["Section", "bundle_target", "custom_modules", "picked_keys", "METRIC_TARGETS"]
 
 # Clara metric name -> the ignite metric handler a bundle uses
 METRIC_TARGETS = {
@@ -191,6 +192,14 @@ class Section:
             item = self.component(raw, res, where)
             if not raw.get("path"):
                 item["_target_"] = short
+            if short == "CheckpointLoader" and "load_dict" not in item:
+                item["load_dict"] = {"model": "@network"}  # Clara's loader filled in the model
+                self.report.add(
+                    "changed",
+                    self.scope.where(where),
+                    "CheckpointLoader without load_dict (Clara loaded the model): "
+                    "load_dict {'model': '@network'}",
+                )
             out.append(item)
             ranks.append(res.get("rank") if isinstance(res, Mapping) else None)
         self.ranks["handlers"] = ranks
@@ -203,6 +212,14 @@ class Section:
         if raw.get("path") or short not in METRIC_TARGETS:
             return label, self.component(raw, res, where)
         args = self.scope.value(raw.get("args") or {}, json_path(where, "args"))
+        keys = picked_keys((raw.get("args") or {}).get("output_transform"))
+        if keys:  # Clara's batched lambda; MONAI's engines hand metrics decollated lists
+            args["output_transform"] = f"$monai.handlers.from_engine({keys!r})"
+            self.report.add(
+                "changed",
+                self.scope.where(json_path(where, "args", "output_transform")),
+                f"lambda picking {keys} -> monai.handlers.from_engine({keys!r})",
+            )
         return label, {"_target_": METRIC_TARGETS[short], **args}
 
     def metrics(self, key: str) -> dict[str, Any]:
@@ -229,6 +246,30 @@ class Section:
             item.setdefault("device", "@device")
             return item
         return self.component(raw, res, self.path(key))
+
+
+def picked_keys(text: Any) -> list[str] | None:
+    """``"lambda x: (x['pred'], x['label'])"`` -> ``["pred", "label"]``; else None."""
+    if not isinstance(text, str) or "lambda" not in text:
+        return None
+    try:
+        tree = ast.parse(text.strip().lstrip("#").strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(tree, ast.Lambda) or len(tree.args.args) != 1:
+        return None
+    arg = tree.args.args[0].arg
+    items = tree.body.elts if isinstance(tree.body, ast.Tuple) else []
+    keys = [
+        e.slice.value
+        for e in items
+        if isinstance(e, ast.Subscript)
+        and isinstance(e.value, ast.Name)
+        and e.value.id == arg
+        and isinstance(e.slice, ast.Constant)
+        and isinstance(e.slice.value, str)
+    ]
+    return keys if items and len(keys) == len(items) else None
 
 
 def custom_modules(custom_dir: Path) -> frozenset[str]:

@@ -59,12 +59,19 @@ def model_name(text: str) -> str:
 
 
 def _output_shape(network: Any, shape: Sequence[int]) -> list[int]:
+    """The network's output shape for an input of ``shape``: on the meta device (no compute,
+    whatever the patch size), else by running it."""
+    import copy
+
     import torch
 
     from mmar_hydra.writers.export_checks import sample_input
 
     with torch.no_grad():
-        out = network.eval()(sample_input(shape))
+        try:
+            out = copy.deepcopy(network).eval().to("meta")(torch.empty(*shape, device="meta"))
+        except Exception:  # noqa: BLE001 - an op without a meta kernel: run it for real
+            out = network.eval()(sample_input(shape))
     if isinstance(out, list | tuple):
         out = out[0]
     return list(out.shape)
@@ -191,10 +198,16 @@ def parse_pbtxt(text: str) -> dict[str, Any]:
     return message(None)
 
 
-def export_onnx(network: Any, spec: TritonSpec, path: Path) -> dict[str, Any]:
+def export_onnx(
+    network: Any, spec: TritonSpec, path: Path, small: Sequence[int] | None = None
+) -> dict[str, Any]:
     """``model.onnx`` of ``network`` with dynamic batch and spatial axes (where the network
-    allows: Triton's dims then fix them), checked against the eager network in onnxruntime
-    on the sample and on a larger one (:func:`write_onnx`)."""
+    allows: Triton's dims then fix them), checked against the eager network in onnxruntime.
+
+    The export traces symbolically (no compute at the Triton dims); the check runs one
+    input: ``[2, C, *small]`` when the spatial axes stayed dynamic (``small``: a spatial
+    size the network takes, e.g. the training crop), else the Triton input at batch 2.
+    """
     import torch
     from torch.export import Dim
 
@@ -203,13 +216,18 @@ def export_onnx(network: Any, spec: TritonSpec, path: Path) -> dict[str, Any]:
     from mmar_hydra.writers.pt2 import ExportedNetwork, _dynamic_axes
 
     shape = spec.sample_shape()
-    shape[0] = max(shape[0], 2)  # a batch of 1 would be specialised away
+    shape[0] = 2  # a batch of 1 would be specialised away
     dynamic = {axis: Dim.AUTO for axis in [0, *range(2, len(shape))]}  # batch and spatial
     network = network.eval().cpu()
     with torch.no_grad():
         program = torch.export.export(network, (sample_input(shape),), dynamic_shapes=(dynamic,))
-    exported = ExportedNetwork(network, program, shape, _dynamic_axes(program))
-    return write_onnx(exported, path, metadata={"triton_model": spec.name})
+    axes = _dynamic_axes(program)
+    check_shape = list(shape)
+    if small and set(range(2, len(shape))) <= set(axes):
+        check_shape = [2, shape[1], *[int(s) for s in small]]
+    exported = ExportedNetwork(network, program, check_shape, [])  # [] : no larger-shape pass
+    result = write_onnx(exported, path, metadata={"triton_model": spec.name})
+    return {**result, "dynamic_axes": axes}
 
 
 def _problem(problems: list[str], ok: bool, text: str) -> None:
@@ -247,11 +265,13 @@ def check_repository(repo: Path, network: Any | None = None) -> dict[str, Any]:
     _problem(problems, s_out[0].name == out["name"], f"ONNX output is {s_out[0].name}")
     _problem(problems, s_in.type == "tensor(float)", f"ONNX input type {s_in.type}")
     _problem(problems, len(s_in.shape) == len(inp["dims"]) + (batch > 0), "input rank differs")
+    if batch > 0:  # Triton batches requests: the model's batch axis must be free
+        _problem(problems, not isinstance(s_in.shape[0], int), "the ONNX batch axis is fixed")
     dims = [32 if d < 0 else d for d in inp["dims"]]
-    shape = [max(batch, 1), *dims] if batch > 0 else dims
+    shape = [1, *dims] if batch > 0 else dims  # one item of the Triton dims (any batch <= max)
     x = sample_input(shape)
     (y, *_) = session.run(None, {s_in.name: x.numpy()})
-    expected_out = [max(batch, 1), *out["dims"]] if batch > 0 else list(out["dims"])
+    expected_out = [1, *out["dims"]] if batch > 0 else list(out["dims"])
     fits = len(y.shape) == len(expected_out) and all(
         e < 0 or e == g for e, g in zip(expected_out, y.shape, strict=False)
     )
@@ -295,6 +315,8 @@ def write_repository(
     spec = triton_spec(name, network, bundle_inferer(bundle), data_format)
     folder = Path(bundle) / "triton" / spec.name
     (folder / "1").mkdir(parents=True, exist_ok=True)
-    check = export_onnx(network, spec, folder / "1" / "model.onnx")
+    small = next(iter(data_format["inputs"].values())).get("spatial_shape")
+    small = small if small and all(isinstance(s, int) and s > 0 for s in small) else None
+    check = export_onnx(network, spec, folder / "1" / "model.onnx", small)
     atomic_write_text(folder / "config.pbtxt", config_pbtxt(spec))
     return spec, check
