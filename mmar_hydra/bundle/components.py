@@ -192,6 +192,7 @@ class Section:
             item = self.component(raw, res, where)
             if not raw.get("path"):
                 item["_target_"] = short
+                self.from_engine(raw, item, where)
             if short == "CheckpointLoader" and "load_dict" not in item:
                 item["load_dict"] = {"model": "@network"}  # Clara's loader filled in the model
                 self.report.add(
@@ -212,15 +213,23 @@ class Section:
         if raw.get("path") or short not in METRIC_TARGETS:
             return label, self.component(raw, res, where)
         args = self.scope.value(raw.get("args") or {}, json_path(where, "args"))
-        keys = picked_keys((raw.get("args") or {}).get("output_transform"))
-        if keys:  # Clara's batched lambda; MONAI's engines hand metrics decollated lists
-            args["output_transform"] = f"$monai.handlers.from_engine({keys!r})"
-            self.report.add(
-                "changed",
-                self.scope.where(json_path(where, "args", "output_transform")),
-                f"lambda picking {keys} -> monai.handlers.from_engine({keys!r})",
-            )
+        self.from_engine(raw, args, where)
         return label, {"_target_": METRIC_TARGETS[short], **args}
+
+    def from_engine(self, raw: Mapping[str, Any], args: dict[str, Any], where: str) -> None:
+        """Clara's ``output_transform`` lambdas read a batched dict; MONAI's engines hand
+        handlers and metrics decollated lists: ``monai.handlers.from_engine`` reads those."""
+        text = (raw.get("args") or {}).get("output_transform")
+        keys = picked_keys(text)
+        if not keys:
+            return
+        first = ", first=True" if len(keys) == 1 else ""  # one value, not a list of one
+        args["output_transform"] = f"$monai.handlers.from_engine({keys!r}{first})"
+        self.report.add(
+            "changed",
+            self.scope.where(json_path(where, "args", "output_transform")),
+            f"{text!r} -> {args['output_transform'][1:]!r} (decollated engine output)",
+        )
 
     def metrics(self, key: str) -> dict[str, Any]:
         if key == "key_metric":
@@ -249,7 +258,8 @@ class Section:
 
 
 def picked_keys(text: Any) -> list[str] | None:
-    """``"lambda x: (x['pred'], x['label'])"`` -> ``["pred", "label"]``; else None."""
+    """``"lambda x: (x['pred'], x['label'])"`` -> ``["pred", "label"]``, ``"lambda x:
+    x['loss']"`` -> ``["loss"]``; None for any other expression."""
     if not isinstance(text, str) or "lambda" not in text:
         return None
     try:
@@ -259,7 +269,7 @@ def picked_keys(text: Any) -> list[str] | None:
     if not isinstance(tree, ast.Lambda) or len(tree.args.args) != 1:
         return None
     arg = tree.args.args[0].arg
-    items = tree.body.elts if isinstance(tree.body, ast.Tuple) else []
+    items = tree.body.elts if isinstance(tree.body, ast.Tuple) else [tree.body]
     keys = [
         e.slice.value
         for e in items
