@@ -115,10 +115,17 @@ def _transforms(side: MMARSide, bundle: Path, work: Path, seed: int) -> dict[str
         if ours.get(mmar_key) is None or not (bundle / "configs" / config).is_file():
             continue
         mmar_pipe, case = ours[mmar_key]
-        with bundle_on_path(bundle):
-            parser = _bundle_parser(bundle, config)
-            theirs = parser.get_parsed_content(key)
-            data = parser.get_parsed_content(data_key) if data_key in parser else [case]
+        try:
+            with bundle_on_path(bundle):
+                parser = _bundle_parser(bundle, config)
+                theirs = parser.get_parsed_content(key)
+                data = parser.get_parsed_content(data_key) if data_key in parser else [case]
+        except Exception as exc:  # noqa: BLE001 - a bundle that does not build diverges here
+            why = f"the bundle's pipeline does not build: {_error(exc)}"
+            out[name] = {"config": f"configs/{config}#{key}", "case": case, "seed": None,
+                         "same_case": False, "steps": [],
+                         "diverged": {"index": -1, "mmar": "(build)", "bundle": "(build)", "why": why}}  # fmt: skip
+            continue
         bundle_case = dict(data[0]) if data else {}
         rand = seed if name == "train" else None
         result = compare_pipelines(mmar_pipe, theirs, case, seed=rand, tol=tol)
@@ -199,23 +206,35 @@ def certificate(
         "tolerances": dict(TOLERANCES),
         "stages": list(stages),
     }
-    if "checks" in stages:
-        cert["checks"] = [c.as_dict() for c in monai_checks(bundle)]
-    if "transforms" in stages:
-        cert["transforms"] = _transforms(side, bundle, work, seed)
-    if "network" in stages:
-        from mmar_hydra.bundle.data_format import default_input_shape
+    from mmar_hydra.bundle.data_format import default_input_shape
 
-        shape = default_input_shape(side.train)
-        cert["network"] = network_parity(side.network, _bundle_network(bundle), shape)
-    if "validation" in stages:
-        cert["validation"] = _validation(side, bundle, work)
-    if "inference" in stages:
-        cert["inference"] = _inference(side, bundle, work)
-    if "triton" in stages:
-        cert["triton"] = _triton(bundle, side.network)
+    runs: dict[str, Callable[[], Any]] = {
+        "checks": lambda: [c.as_dict() for c in monai_checks(bundle)],
+        "transforms": lambda: _transforms(side, bundle, work, seed),
+        "network": lambda: network_parity(
+            side.network, _bundle_network(bundle), default_input_shape(side.train)
+        ),
+        "validation": lambda: _validation(side, bundle, work),
+        "inference": lambda: _inference(side, bundle, work),
+        "triton": lambda: _triton(bundle, side.network),
+    }
+    for stage in STAGES:
+        if stage in stages:
+            try:
+                cert[stage] = runs[stage]()
+            except Exception as exc:  # noqa: BLE001 - a stage that cannot run is a divergence
+                cert[stage] = {"error": _error(exc)}
     cert["verdict"] = verdict(cert)
     return cert
+
+
+def _error(exc: BaseException) -> str:
+    """``Type: first line`` of an exception and of its cause (MONAI wraps the real one)."""
+    texts = []
+    while exc is not None and len(texts) < 2:
+        texts.append(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}")
+        exc = exc.__cause__  # type: ignore[assignment]
+    return " <- ".join(texts)
 
 
 def _failures_of(cert: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -223,6 +242,11 @@ def _failures_of(cert: Mapping[str, Any]) -> list[dict[str, str]]:
 
     def fail(stage: str, where: str, why: str) -> None:
         out.append({"stage": stage, "where": where, "why": why})
+
+    errors = {
+        s: cert[s]["error"] for s in STAGES if isinstance(cert.get(s), dict) and "error" in cert[s]
+    }
+    cert = {k: v for k, v in cert.items() if k not in errors}
 
     for check in cert.get("checks") or []:
         if not check["ok"]:
@@ -246,6 +270,9 @@ def _failures_of(cert: Mapping[str, Any]) -> list[dict[str, str]]:
             fail("inference", row["file"], f"voxel agreement {row['voxel_agreement']:.6f}")
         if row["affine_max_abs_diff"] > tol["affine_max_abs_diff"]:
             fail("inference", row["file"], f"affines differ by {row['affine_max_abs_diff']:.3g}")
+    for stage, text in errors.items():
+        fail(stage, "could not run", text)
+    out.sort(key=lambda f: STAGES.index(f["stage"]))  # pipeline order: the first divergence
     triton = cert.get("triton")
     if triton and not triton["ok"]:
         fail("triton", "config.pbtxt", "; ".join(triton["problems"]))

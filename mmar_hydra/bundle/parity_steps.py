@@ -96,6 +96,13 @@ def compare_pipelines(
         steps.append(step)
         if t_m is None or t_b is None or n_m != n_b:
             why = f"the MMAR's transform {i} is {n_m}, the bundle's is {n_b}"
+            following = [transform_name(t) for t in ours[i + 1 :]]
+            if t_b is None or (following and following[0] == n_b):
+                why = (
+                    f"the bundle has no {n_m} (the MMAR's transform {i}); "
+                    + why[0].lower()
+                    + why[1:]
+                )
             return {
                 "steps": steps,
                 "diverged": {"index": i, "mmar": n_m, "bundle": n_b, "why": why},
