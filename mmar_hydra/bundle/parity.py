@@ -36,7 +36,8 @@ TOLERANCES = {
     "metric_abs_diff": 1e-4,
     "voxel_agreement_min": 0.999,
     "affine_max_abs_diff": 1e-4,
-    "onnx_max_abs_diff": 1e-4,
+    "onnx_rtol": 1e-3,  # onnxruntime vs PyTorch at the Triton dims, numpy.allclose
+    "onnx_atol": 1e-3,
 }
 STAGES = ("checks", "transforms", "network", "validation", "inference", "triton")
 # (pipeline, bundle config, bundle id of its pre-transforms, of its datalist, MMAR side)
@@ -112,9 +113,10 @@ def _transforms(side: MMARSide, bundle: Path, work: Path, seed: int) -> dict[str
     tol = TOLERANCES["transform_max_abs_diff"]
     out: dict[str, Any] = {}
     for name, config, key, data_key, mmar_key in PIPELINES:
-        if ours.get(mmar_key) is None or not (bundle / "configs" / config).is_file():
+        pair = ours.get(mmar_key)
+        if pair is None or not (bundle / "configs" / config).is_file():
             continue
-        mmar_pipe, case = ours[mmar_key]
+        mmar_pipe, case = pair
         try:
             with bundle_on_path(bundle):
                 parser = _bundle_parser(bundle, config)
@@ -185,7 +187,9 @@ def _triton(bundle: Path, network: Any) -> dict[str, Any] | None:
     repo = bundle / "triton"
     if not repo.is_dir():
         return None
-    result = check_repository(repo, network)
+    result = check_repository(
+        repo, network, rtol=TOLERANCES["onnx_rtol"], atol=TOLERANCES["onnx_atol"]
+    )
     return {k: v for k, v in result.items() if k != "config"} | {"config": result["config"]}
 
 
@@ -230,7 +234,7 @@ def certificate(
 
 def _error(exc: BaseException) -> str:
     """``Type: first line`` of an exception and of its cause (MONAI wraps the real one)."""
-    texts = []
+    texts: list[str] = []
     while exc is not None and len(texts) < 2:
         texts.append(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}")
         exc = exc.__cause__  # type: ignore[assignment]
@@ -276,7 +280,7 @@ def _failures_of(cert: Mapping[str, Any]) -> list[dict[str, str]]:
     triton = cert.get("triton")
     if triton and not triton["ok"]:
         fail("triton", "config.pbtxt", "; ".join(triton["problems"]))
-    if triton and (triton.get("max_abs_diff") or 0.0) > tol["onnx_max_abs_diff"]:
+    if triton and triton.get("allclose") is False:
         fail("triton", "model.onnx", f"onnxruntime differs by {triton['max_abs_diff']:.3g}")
     return out
 

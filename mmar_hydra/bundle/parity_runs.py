@@ -42,7 +42,9 @@ def per_case(filenames: list[str], values: Any) -> dict[str, float]:
     """{case: mean over classes} of a [N, C] metric buffer (MetricsSaver's ``mean`` column)."""
     import numpy as np
 
-    array = np.asarray(values, dtype=float).reshape(len(filenames), -1) if filenames else []
+    if not filenames:
+        return {}
+    array = np.asarray(values, dtype=float).reshape(len(filenames), -1)
     return {case_name(f): float(np.nanmean(row)) for f, row in zip(filenames, array, strict=True)}
 
 
@@ -122,7 +124,8 @@ def compare_segmentations(mmar_dir: Path, bundle_dir: Path) -> dict[str, Any]:
     ours, theirs = _images(mmar_dir), _images(bundle_dir)
     rows = []
     for rel in sorted(set(ours) & set(theirs)):
-        a, b = nib.load(ours[rel]), nib.load(theirs[rel])
+        a: Any = nib.load(ours[rel])
+        b: Any = nib.load(theirs[rel])
         x, y = np.asarray(a.dataobj), np.asarray(b.dataobj)
         same_shape = x.shape == y.shape
         rows.append(

@@ -85,7 +85,8 @@ def compare_pipelines(
     from monai.transforms import apply_transform
 
     ours, theirs = _seeded(mmar, seed), _seeded(bundle, seed)
-    data_m, data_b = copy.deepcopy(dict(case)), copy.deepcopy(dict(case))
+    data_m: Any = copy.deepcopy(dict(case))
+    data_b: Any = copy.deepcopy(dict(case))
     steps: list[dict[str, Any]] = []
     for i in range(max(len(ours), len(theirs))):
         t_m = ours[i] if i < len(ours) else None

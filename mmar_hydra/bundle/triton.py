@@ -235,11 +235,13 @@ def _problem(problems: list[str], ok: bool, text: str) -> None:
         problems.append(text)
 
 
-def check_repository(repo: Path, network: Any | None = None) -> dict[str, Any]:
+def check_repository(
+    repo: Path, network: Any | None = None, *, rtol: float = 1e-3, atol: float = 1e-3
+) -> dict[str, Any]:
     """Read ``repo/<model>/config.pbtxt`` back and run ``1/model.onnx`` with its dims.
 
-    Returns ``{"ok", "problems", "config", "input_shape", "output_shape", "max_abs_diff"}``;
-    ``max_abs_diff`` compares with ``network`` (the PyTorch network) when given.
+    Returns ``{"ok", "problems", "config", "input_shape", "output_shape", "max_abs_diff",
+    "allclose"}``; the last two compare with ``network`` (the PyTorch network) when given.
     """
     import numpy as np
     import torch
@@ -279,8 +281,11 @@ def check_repository(repo: Path, network: Any | None = None) -> dict[str, Any]:
     if network is not None:
         with torch.no_grad():
             ref = network.eval()(x)
-        ref = ref[0] if isinstance(ref, list | tuple) else ref
-        result["max_abs_diff"] = float(np.abs(ref.numpy() - y).max())
+        ref = (ref[0] if isinstance(ref, list | tuple) else ref).numpy()
+        result["max_abs_diff"] = float(np.abs(ref - y).max())
+        result["max_abs_output"] = float(np.abs(ref).max())
+        # float32 over a whole patch (160^3 x 5 UNet levels): elementwise, as numpy.allclose
+        result["allclose"] = bool(np.allclose(y, ref, rtol=rtol, atol=atol))
     result.update(input_shape=shape, output_shape=list(y.shape))
     return {**result, "ok": not problems}
 
