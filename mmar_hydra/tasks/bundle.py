@@ -61,6 +61,10 @@ def flat_source(
         path = read.layout.config_file_for(task)
     except ConfigError:  # the MMAR has no such config (a broken one is an error below)
         return None
+    if path.is_file() and path.read_text(errors="replace").strip() in ("", "{}"):
+        rel_path = path.relative_to(ctx.mmar_root)
+        report.add("dropped", str(rel_path), "empty as published ({}): nothing to convert")
+        return None
     flat = read_mmar(
         ctx.mmar_root, task=task, config_file=str(path), env_file=ctx.settings.env_file
     )
