@@ -85,8 +85,16 @@ def _runs(cert: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _errors(cert: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The certificate without its failed stages, and a line for each of those."""
+    failed = {k for k, v in cert.items() if isinstance(v, Mapping) and "error" in v}
+    lines = [f"## {k}: could not run\n\n{cert[k]['error']}\n" for k in sorted(failed)]
+    return {k: v for k, v in cert.items() if k not in failed}, lines
+
+
 def markdown(cert: Mapping[str, Any]) -> str:
     """The certificate as Markdown: verdict first, then each stage's evidence."""
+    cert, failed = _errors(cert)
     lines = [
         "# Parity certificate: MMAR vs MONAI bundle",
         "",
@@ -98,5 +106,6 @@ def markdown(cert: Mapping[str, Any]) -> str:
         *_checks(cert),
         *_transforms(cert),
         *_runs(cert),
+        *failed,
     ]
     return "\n".join(lines)

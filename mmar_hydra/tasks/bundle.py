@@ -233,8 +233,11 @@ def _configs(ctx: TaskContext, builder: Any, trained_conf: dict) -> dict[str, di
     # flat configs have no training globals: their network_def holds the values themselves
     plain_net = builder.plain_component(trained_conf["train"]["model"], "train.model")
     files = {"train.json": train_json, "multi_gpu_train.json": builder.multi_gpu_train_json()}
+    from mmar_hydra.tasks.flat_sources import flat_sources
+
+    sources = flat_sources(ctx, builder.train.raw, builder.report)
     for task, name in _FLAT:
-        source = flat_source(ctx, task, builder.train.raw, builder.report)
+        source = sources.get(name.removesuffix(".json"))
         if source is None:
             clara = "config_validation.json" if task == "validate" else "config_inference.json"
             builder.report.add(

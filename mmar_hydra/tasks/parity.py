@@ -56,7 +56,8 @@ def _resolver(ctx: TaskContext) -> Any:
 
 def _side(ctx: TaskContext, given: tuple | None) -> Any:
     from mmar_hydra.bundle.parity import MMARSide
-    from mmar_hydra.tasks.bundle import flat_source, network_as_trained, train_raw
+    from mmar_hydra.tasks.bundle import network_as_trained, train_raw
+    from mmar_hydra.tasks.flat_sources import flat_sources
 
     report = ConversionReport()
     if given is None:
@@ -64,12 +65,7 @@ def _side(ctx: TaskContext, given: tuple | None) -> Any:
         _, trained_conf, network = network_as_trained(ctx, config, report)
     else:
         config, trained_conf, network = given
-    raw = train_raw(ctx)
-    sources = {}
-    for task, name in (("validate", "evaluate"), ("infer", "inference")):
-        source = flat_source(ctx, task, raw, report)
-        if source is not None:
-            sources[name] = source
+    sources = flat_sources(ctx, train_raw(ctx), report)
     return MMARSide(
         root=ctx.mmar_root,
         train=config,
