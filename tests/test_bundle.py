@@ -468,3 +468,27 @@ def test_demo_bundle_parity_certificate_and_triton(trained_demo, tmp_path):
     said = proc.stdout + proc.stderr
     assert "parity failed" in said and "inference pre-transforms: Spacingd (transform 3)" in said
     assert "NOT EQUAL" in (broken / "docs" / "parity.md").read_text()
+
+
+def test_clara_handlers_and_inference_rewrite_become_what_monai_runs():
+    """Early-access CheckpointLoader (no load_dict) and batched lambdas; a validation config's
+    post transforms without the label an inference case lacks (per-key lists trimmed)."""
+    from mmar_hydra.bundle.components import Section
+    from mmar_hydra.bundle.report import ConversionReport
+    from mmar_hydra.bundle.values import Scope
+    from mmar_hydra.tasks.flat_sources import _without_label
+
+    report = ConversionReport()
+    raw = {
+        "handlers": [
+            {"name": "CheckpointLoader", "args": {"load_path": "{MMAR_CKPT}"}},
+            {"name": "StatsHandler", "args": {"output_transform": "lambda x: x['loss']"}},
+        ]
+    }
+    scope = Scope("c.json", "", {}, {"MMAR_CKPT": "ckpt_path"}, report)
+    loader, stats = Section(raw, raw, scope, frozenset()).handlers()
+    assert loader["load_dict"] == {"model": "@network"}
+    assert stats["output_transform"] == "$monai.handlers.from_engine(['loss'], first=True)"
+    post = {"name": "AsDiscreted", "args": {"keys": ["pred", "label"], "argmax": [True, False],
+            "to_onehot": 2}}  # fmt: skip
+    assert _without_label(post)["args"] == {"keys": ["pred"], "argmax": [True], "to_onehot": 2}
