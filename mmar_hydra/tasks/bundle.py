@@ -61,7 +61,7 @@ def flat_source(
         path = read.layout.config_file_for(task)
     except ConfigError:  # the MMAR has no such config (a broken one is an error below)
         return None
-    if path.is_file() and path.read_text(errors="replace").strip() in ("", "{}"):
+    if path.is_file() and "".join(path.read_text(errors="replace").split()) in ("", "{}"):
         rel_path = path.relative_to(ctx.mmar_root)
         report.add("dropped", str(rel_path), "empty as published ({}): nothing to convert")
         return None
