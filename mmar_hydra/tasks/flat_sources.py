@@ -71,7 +71,9 @@ def _without_label(spec: Any) -> Any:
     hands post transforms ``label: None``, which ``allow_missing_keys`` does not skip), and
     without the label's entry of per-key argument lists (``argmax: [true, false]``)."""
     args = spec.get("args") if isinstance(spec, dict) else None
-    keys = args.get("keys") if isinstance(args, dict) else None
+    if not isinstance(args, dict):
+        return spec
+    keys = args.get("keys")
     if not isinstance(keys, list) or "label" not in keys or len(keys) < 2:
         return spec
     i = keys.index("label")
