@@ -108,6 +108,15 @@ class Settings:
     )
     force: bool = _key("task=demo_data / clone: overwrite existing files", False)
     clone_models: bool = _key("task=clone: copy models/ too", False)
+    # MONAI bundles (task=bundle / parity, mmar_hydra/bundle/)
+    deploy: bool = _key(
+        "task=bundle: also write triton/<name>/ (ONNX model + config.pbtxt) and models/model.onnx",
+        True,
+    )
+    parity: bool = _key(
+        "task=bundle: also write the parity certificate (docs/parity.json, docs/parity.md)", False
+    )
+    bundle: str | None = _key("task=parity: the bundle folder to certify against the MMAR")
     # cross-validation and ensembles (task=cv / ensemble / postprocess; validate / infer members)
     folds: int | None = _key(
         "task=cv: the number of folds (null: the datalist's fold keys, else 5)"

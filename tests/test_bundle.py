@@ -47,7 +47,8 @@ def _ok(proc):
 @pytest.fixture(scope="module")
 def bundle(trained_demo, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "spleen_bundle"
-    _ok(run_main(f"mmar={trained_demo}", "task=bundle", f"out={out}", *TINY_TRAIN))
+    # deploy=false: the ONNX export (~6 s) is the slow tests' (test_demo_bundle_parity_...)
+    _ok(run_main(f"mmar={trained_demo}", "task=bundle", f"out={out}", "deploy=false", *TINY_TRAIN))
     return out
 
 
@@ -96,22 +97,119 @@ def test_bundle_layout_and_weights_only_model(bundle):
     assert "Data format" in card and "spleen" in card
 
 
-def test_verify_net_in_out_and_workflow_properties(bundle, monkeypatch):
-    from monai.bundle import ConfigWorkflow, verify_net_in_out
+def test_monai_accepts_the_bundle_offline(bundle):
+    """verify_metadata (against docs/meta_schema.json: no download), verify_net_in_out with
+    the validation roi, and no missing required property for train and infer workflows."""
+    from mmar_hydra.bundle.verify import monai_checks
 
-    monkeypatch.chdir(bundle)
-    verify_net_in_out(
-        net_id="network_def",
-        meta_file="configs/metadata.json",
-        config_file="configs/inference.json",
-        device="cpu",
-    )  # raises on a mismatch of channels or dtype
-    for name, kind in (("train.json", "train"), ("inference.json", "infer")):
-        workflow = ConfigWorkflow(
-            config_file=f"configs/{name}", workflow_type=kind, logging_file=False
+    checks = monai_checks(bundle)
+    assert [(c.name, c.ok) for c in checks] == [
+        ("verify_metadata", True),
+        ("verify_net_in_out", True),
+        ("check_properties[train]", True),
+        ("check_properties[infer]", True),
+    ], checks
+    assert "[24, 24, 16]" in checks[1].detail  # the network's real input: the inferer's roi
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    meta.pop("copyright")
+    (bundle / "bad_meta.json").write_text(json.dumps(meta))
+    from monai.bundle import verify_metadata
+
+    with pytest.raises(ValueError, match="copyright"):  # the local schema does check
+        verify_metadata(
+            meta_file=str(bundle / "bad_meta.json"), filepath=str(bundle / "docs/meta_schema.json")
         )
-        workflow.initialize()
-        assert workflow.check_properties() == [], name
+
+
+def _drop_transform(bundle: Path, out: Path, config: str, index: int) -> str:
+    """A copy of ``bundle`` whose ``configs/<config>`` lacks pre-transform ``index``."""
+    shutil.copytree(bundle, out)
+    data = json.loads((out / "configs" / config).read_text())
+    dropped = data["preprocessing"]["transforms"].pop(index)
+    (out / "configs" / config).write_text(json.dumps(data))
+    return dropped["_target_"]
+
+
+def _demo_side(mmar: Path, bundle: Path, run_dir: Path):
+    """The MMAR side of the certificate for the transforms stage (no network needed); its
+    work folders go in the task's run folder, ``run_dir``."""
+    from omegaconf import OmegaConf
+
+    from mmar_hydra.bundle.configs import ConfigSource
+    from mmar_hydra.bundle.parity import MMARSide
+    from mmar_hydra.context import resolve_config
+    from mmar_hydra.reader.mmar_reader import read_mmar
+
+    flat = read_mmar(mmar, task="validate")
+    raw = {k: v for k, v in flat.config.items() if k != "mmar_source"}
+    source = ConfigSource("config/config_validation.json", raw, {})
+
+    def resolve(src: ConfigSource, out: Path) -> dict:
+        return resolve_config(OmegaConf.create({**src.raw, "MMAR_EVAL_OUTPUT_PATH": str(out)}))
+
+    train_conf = json.loads((bundle / "models" / "train_conf.json").read_text())
+    paths = paths_inside(mmar, run_dir)
+    return MMARSide(paths, train_conf, None, {"evaluate": source}, resolve)
+
+
+def test_certificate_names_the_transform_a_broken_conversion_dropped(
+    bundle, trained_demo, tmp_path
+):
+    from mmar_hydra.bundle.parity import certificate
+    from mmar_hydra.bundle.parity_report import markdown
+
+    side = _demo_side(trained_demo, bundle, tmp_path)
+    good = certificate(side, bundle, work=tmp_path / "w1", stages=("transforms",))
+    assert good["verdict"]["equal"], good["verdict"]
+    assert set(good["transforms"]) == {"train", "validate", "evaluate"}
+    steps = good["transforms"]["train"]["steps"]
+    assert steps[6]["mmar"] == "RandCropByPosNegLabeld" and steps[6]["random"]
+    assert all(s["max_abs_diff"] == 0.0 for s in steps)  # the random crop too: seeds matched
+    assert (
+        _drop_transform(bundle, tmp_path / "broken", "evaluate.json", 4) == "ScaleIntensityRanged"
+    )
+    bad = certificate(side, tmp_path / "broken", work=tmp_path / "w2", stages=("transforms",))
+    first = bad["verdict"]["first_divergence"]
+    assert not bad["verdict"]["equal"]
+    assert first.startswith(
+        "transforms: evaluate pre-transforms: ScaleIntensityRanged (transform 4)"
+    )
+    assert "the bundle has no ScaleIntensityRanged" in first
+    assert "NOT EQUAL" in markdown(bad)
+
+
+def test_triton_config_from_network_and_inferer_reads_back():
+    from monai.inferers import SlidingWindowInferer
+    from monai.networks.nets import UNet
+
+    from mmar_hydra.bundle.triton import config_pbtxt, parse_pbtxt, triton_spec
+
+    net = UNet(3, 1, 2, channels=[4, 8], strides=[2])
+    fmt = {"inputs": {"image": {"num_channels": 1, "spatial_shape": [16, 16, 8]}},
+           "outputs": {"pred": {"num_channels": 2}}}  # fmt: skip
+    spec = triton_spec("spleen bundle", net, SlidingWindowInferer([32, 32, 16], 3), fmt)
+    config = parse_pbtxt(config_pbtxt(spec))
+    assert config["name"] == "spleen_bundle" and config["platform"] == "onnxruntime_onnx"
+    assert config["max_batch_size"] == 3  # the inferer's sw_batch_size
+    assert config["input"] == [{"name": "image", "data_type": "TYPE_FP32", "dims": [1, 32, 32, 16]}]
+    assert config["output"][0]["dims"] == [2, 32, 32, 16]
+    whole = triton_spec("m", net, SimpleInfererLike(), fmt)  # no roi: spatial dims free
+    assert whole.input_dims == [1, -1, -1, -1] and whole.output_dims == [2, -1, -1, -1]
+    assert parse_pbtxt('a: 1 # note\nb { c: "x" }\nb { c: "y" }') == {
+        "a": 1, "b": [{"c": "x"}, {"c": "y"}]}  # fmt: skip
+
+
+class SimpleInfererLike:
+    """An inferer without roi_size (MONAI's SimpleInferer)."""
+
+
+def test_clara_lambdas_become_from_engine():
+    from mmar_hydra.bundle.components import picked_keys
+
+    assert picked_keys("lambda x: (x['pred'], x['label'])") == ["pred", "label"]
+    assert picked_keys("#lambda x: x['loss']") == ["loss"]
+    assert picked_keys("lambda x: None") is None
+    assert picked_keys("lambda x: x['pred'] * 2") is None
 
 
 def test_values_become_bundle_syntax():
@@ -182,7 +280,7 @@ def test_eval_metrics_and_a_stale_model_ts(trained_demo, tmp_path):
     net = network_for_checkpoint(other, conf, paths=paths_inside(mmar), allow_code=False)
     torch.jit.save(torch.jit.script(net.eval()), str(mmar / "models" / "model.ts"))
     out = tmp_path / "b"
-    proc = _ok(run_main(f"mmar={mmar}", "task=bundle", f"out={out}", *TINY_TRAIN))
+    proc = _ok(run_main(f"mmar={mmar}", "task=bundle", f"out={out}", "deploy=false", *TINY_TRAIN))
     meta = json.loads((out / "configs" / "metadata.json").read_text())
     assert meta["eval_metrics"] == {"val_mean_dice": 0.5, "val_acc": 0.75}
     assert "| val_mean_dice | 0.5000 |" in (out / "docs" / "README.md").read_text()
@@ -216,6 +314,7 @@ def test_byoc_mmar_converts_with_scripts_and_reports_allow_code(clara_examples, 
         "task=bundle",
         "config_file=config/trn_BYOC_Arch_loss.json",
         "train.model.args.features=[4,4,8,8,16,4]",
+        "deploy=false",  # its ONNX export is the slow public-bundle tests'
     ]
     refused = run_main(*args, f"out={tmp_path / 'no'}")
     assert refused.returncode == 2 and "allow_code" in refused.stdout + refused.stderr
@@ -343,3 +442,55 @@ def test_gs41_bundle_runs_inference_and_training(clara_examples, tmp_path):
         <= 1e-4
     )
     _trains_one_epoch(out)
+
+
+@pytest.mark.slow
+def test_demo_bundle_parity_certificate_and_triton(trained_demo, tmp_path):
+    """task=bundle parity=true: equal within tolerance on every stage; the Triton repository
+    reads back and runs; a conversion without one pre-transform fails task=parity naming it."""
+    from mmar_hydra.bundle.triton import check_repository
+
+    out = tmp_path / "demo_bundle"
+    proc = _ok(run_main(f"mmar={trained_demo}", "task=bundle", f"out={out}", "parity=true",
+                        *TINY_TRAIN))  # fmt: skip
+    assert "parity: equal within tolerance (6 stages compared)" in proc.stdout
+    cert = json.loads((out / "docs" / "parity.json").read_text())
+    assert cert["verdict"]["equal"] and all(c["ok"] for c in cert["checks"])
+    assert {r["abs_diff"] for r in cert["validation"]["cases"]} == {0.0}
+    assert [r["voxel_agreement"] for r in cert["inference"]["cases"]] == [1.0]
+    assert cert["network"]["max_abs_diff"] == 0.0
+    triton = check_repository(out / "triton")
+    assert triton["ok"] and triton["config"]["input"][0]["dims"] == [1, 48, 48, 32]
+    assert (out / "models" / "model.onnx").is_file()
+    assert not list((trained_demo / "runs").glob("parity-*"))  # the scratch folder is gone
+    broken = tmp_path / "broken"
+    _drop_transform(out, broken, "inference.json", 3)
+    proc = run_main(f"mmar={trained_demo}", "task=parity", f"bundle={broken}", *TINY_TRAIN)
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
+    said = proc.stdout + proc.stderr
+    assert "parity failed" in said and "inference pre-transforms: Spacingd (transform 3)" in said
+    assert "NOT EQUAL" in (broken / "docs" / "parity.md").read_text()
+
+
+def test_clara_handlers_and_inference_rewrite_become_what_monai_runs():
+    """Early-access CheckpointLoader (no load_dict) and batched lambdas; a validation config's
+    post transforms without the label an inference case lacks (per-key lists trimmed)."""
+    from mmar_hydra.bundle.components import Section
+    from mmar_hydra.bundle.report import ConversionReport
+    from mmar_hydra.bundle.values import Scope
+    from mmar_hydra.tasks.bundle_sources import _without_label
+
+    report = ConversionReport()
+    raw = {
+        "handlers": [
+            {"name": "CheckpointLoader", "args": {"load_path": "{MMAR_CKPT}"}},
+            {"name": "StatsHandler", "args": {"output_transform": "lambda x: x['loss']"}},
+        ]
+    }
+    scope = Scope("c.json", "", {}, {"MMAR_CKPT": "ckpt_path"}, report)
+    loader, stats = Section(raw, raw, scope, frozenset()).handlers()
+    assert loader["load_dict"] == {"model": "@network"}
+    assert stats["output_transform"] == "$monai.handlers.from_engine(['loss'], first=True)"
+    post = {"name": "AsDiscreted", "args": {"keys": ["pred", "label"], "argmax": [True, False],
+            "to_onehot": 2}}  # fmt: skip
+    assert _without_label(post)["args"] == {"keys": ["pred"], "argmax": [True], "to_onehot": 2}

@@ -10,15 +10,17 @@ macros of the train transform they name. What has no bundle equivalent is report
 
 from __future__ import annotations
 
+import ast
 import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mmar_hydra.bundle.values import DROP, Scope
+from mmar_hydra.components.registry import SEARCH_MODULES
 from mmar_hydra.errors import json_path
 
-__all__ = ["Section", "bundle_target", "custom_modules", "METRIC_TARGETS"]
+__all__ = ["Section", "bundle_target", "custom_modules", "picked_keys", "METRIC_TARGETS"]
 
 # Clara metric name -> the ignite metric handler a bundle uses
 METRIC_TARGETS = {
@@ -44,7 +46,6 @@ def _locator() -> Any:
 def bundle_target(name: str) -> str:
     """The ``_target_`` for a Clara short name: itself when MONAI's parser finds exactly one
     class of that name, else ``module.Name`` from the first search module that has it."""
-    from mmar_hydra.components.registry import SEARCH_MODULES
 
     if "." in name:
         return name
@@ -191,6 +192,15 @@ class Section:
             item = self.component(raw, res, where)
             if not raw.get("path"):
                 item["_target_"] = short
+                self.from_engine(raw, item, where)
+            if short == "CheckpointLoader" and "load_dict" not in item:
+                item["load_dict"] = {"model": "@network"}  # Clara's loader filled in the model
+                self.report.add(
+                    "changed",
+                    self.scope.where(where),
+                    "CheckpointLoader without load_dict (Clara loaded the model): "
+                    "load_dict {'model': '@network'}",
+                )
             out.append(item)
             ranks.append(res.get("rank") if isinstance(res, Mapping) else None)
         self.ranks["handlers"] = ranks
@@ -203,7 +213,23 @@ class Section:
         if raw.get("path") or short not in METRIC_TARGETS:
             return label, self.component(raw, res, where)
         args = self.scope.value(raw.get("args") or {}, json_path(where, "args"))
+        self.from_engine(raw, args, where)
         return label, {"_target_": METRIC_TARGETS[short], **args}
+
+    def from_engine(self, raw: Mapping[str, Any], args: dict[str, Any], where: str) -> None:
+        """Clara's ``output_transform`` lambdas read a batched dict; MONAI's engines hand
+        handlers and metrics decollated lists: ``monai.handlers.from_engine`` reads those."""
+        text = (raw.get("args") or {}).get("output_transform")
+        keys = picked_keys(text)
+        if not keys:
+            return
+        first = ", first=True" if len(keys) == 1 else ""  # one value, not a list of one
+        args["output_transform"] = f"$monai.handlers.from_engine({keys!r}{first})"
+        self.report.add(
+            "changed",
+            self.scope.where(json_path(where, "args", "output_transform")),
+            f"{text!r} -> {args['output_transform'][1:]!r} (decollated engine output)",
+        )
 
     def metrics(self, key: str) -> dict[str, Any]:
         if key == "key_metric":
@@ -229,6 +255,31 @@ class Section:
             item.setdefault("device", "@device")
             return item
         return self.component(raw, res, self.path(key))
+
+
+def picked_keys(text: Any) -> list[str] | None:
+    """``"lambda x: (x['pred'], x['label'])"`` -> ``["pred", "label"]``, ``"lambda x:
+    x['loss']"`` -> ``["loss"]``; None for any other expression."""
+    if not isinstance(text, str) or "lambda" not in text:
+        return None
+    try:
+        tree = ast.parse(text.strip().lstrip("#").strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(tree, ast.Lambda) or len(tree.args.args) != 1:
+        return None
+    arg = tree.args.args[0].arg
+    items = tree.body.elts if isinstance(tree.body, ast.Tuple) else [tree.body]
+    keys = [
+        e.slice.value
+        for e in items
+        if isinstance(e, ast.Subscript)
+        and isinstance(e.value, ast.Name)
+        and e.value.id == arg
+        and isinstance(e.slice, ast.Constant)
+        and isinstance(e.slice.value, str)
+    ]
+    return keys if items and len(keys) == len(items) else None
 
 
 def custom_modules(custom_dir: Path) -> frozenset[str]:

@@ -187,6 +187,14 @@ class BundleConfigs:
         config["network"] = "$@network_def.to(@device)"
         self.train_lists = train.kept
         config["train"] = train_section
+        trainer = train_section.get("trainer")
+        if isinstance(trainer, dict) and "max_epochs" not in trainer:  # Clara passed `epochs`
+            trainer["max_epochs"] = "@epochs" if "epochs" in config else 1
+            self.report.add(
+                "changed",
+                f"{src.file}: train.trainer",
+                f"no max_epochs (Clara passed the epochs global): {trainer['max_epochs']}",
+            )
         self.ranks["train"] = train.ranks.get("handlers", [])
         for handler in train_section.get("handlers", []):  # the val_interval bundle property
             if str(handler.get("_target_")).endswith("ValidationHandler") and "interval" in handler:

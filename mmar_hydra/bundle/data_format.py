@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.reader.jsonfile import load_json
+
 __all__ = [
     "default_input_shape",
     "network_data_format",
@@ -76,7 +78,6 @@ def training_datalist(config: Mapping[str, Any], root: Path) -> Path | None:
 
 def datalist_meta(path: Path | None) -> dict[str, Any]:
     """The datalist's ``name``, ``description``, ``modality`` and ``labels`` (MSD keys)."""
-    from mmar_hydra.reader.jsonfile import load_json
 
     if path is None or not path.is_file():
         return {}

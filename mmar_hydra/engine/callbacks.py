@@ -18,7 +18,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from mmar_hydra.engine.peak_memory import peak_memory_mb
-from mmar_hydra.writers.atomic import atomic_write_text
+from mmar_hydra.writers.atomic import atomic_torch_save, atomic_write_text
 from mmar_hydra.writers.checkpoints import save_checkpoint
 from mmar_hydra.writers.eval_csv import write_metrics_saver
 
@@ -411,8 +411,6 @@ class ResumeCheckpointCallback(pl.Callback):
         checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
         checkpoint["mmar_hydra_rng"] = _rng_state()
         if trainer.is_global_zero:
-            from mmar_hydra.writers.atomic import atomic_torch_save
-
             atomic_torch_save(checkpoint, self.path)
 
     def on_load_checkpoint(

@@ -17,7 +17,7 @@ from mmar_hydra.components.parts import EvalParts, MetricPart, TrainParts
 from mmar_hydra.engine.ignite_bridge import IgniteBridge, batched_output, ignite_handlers
 from mmar_hydra.engine.interaction import run_interaction
 from mmar_hydra.engine.step_errors import guarded_step
-from mmar_hydra.errors import ConfigError
+from mmar_hydra.errors import ConfigError, MMARError
 
 __all__ = [
     "MMARLightningModule",
@@ -180,8 +180,6 @@ class MMARLightningModule(pl.LightningModule):
         label = prepare_label(batch["label"], pred, self.loss_fn)
         loss = _plain_tensor(self.loss_fn(pred, label))
         if not torch.isfinite(loss):
-            from mmar_hydra.errors import MMARError
-
             raise MMARError(
                 f"the training loss is {loss.item()} at epoch {self.current_epoch + 1}, "
                 f"iteration {batch_idx + 1}",

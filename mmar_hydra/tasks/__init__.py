@@ -80,6 +80,14 @@ TASKS: dict[str, TaskSpec] = {
             False,
         ),
         TaskSpec(
+            "parity",
+            "parity",
+            True,
+            "certify bundle=DIR against the MMAR it came from (docs/parity.json, parity.md)",
+            "train",
+            False,
+        ),
+        TaskSpec(
             "import",
             "import_yaml",
             True,

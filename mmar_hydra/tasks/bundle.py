@@ -13,12 +13,31 @@ import importlib.metadata
 from pathlib import Path
 from typing import Any
 
+from mmar_hydra.bundle.components import custom_modules
+from mmar_hydra.bundle.configs import LOGGING_CONF, BundleConfigs, ConfigSource
+from mmar_hydra.bundle.data_format import (
+    datalist_meta,
+    default_input_shape,
+    network_data_format,
+    training_datalist,
+)
+from mmar_hydra.bundle.metadata import build_metadata, docs_text
+from mmar_hydra.bundle.model_card import model_card
 from mmar_hydra.bundle.report import ConversionReport
+from mmar_hydra.bundle.schema import META_SCHEMA, SCHEMA_FILE
+from mmar_hydra.bundle.triton import write_repository
 from mmar_hydra.bundle.writer import BundleWriter
+from mmar_hydra.components.builder import check_config
 from mmar_hydra.context import TaskContext
 from mmar_hydra.errors import ConfigError, ErrorGroup
 from mmar_hydra.mmar.layout import model_file
+from mmar_hydra.tasks.bundle_sources import flat_sources, network_as_trained, train_raw
+from mmar_hydra.tasks.parity import write_certificate
 from mmar_hydra.tasks.records import record_run
+from mmar_hydra.writers.checkpoints import state_dict_of
+from mmar_hydra.writers.export_checks import sample_input
+from mmar_hydra.writers.model_record import datalist_record, package_versions
+from mmar_hydra.writers.torchscript import load_torchscript
 
 __all__ = ["run", "bundle_packages"]
 
@@ -44,68 +63,9 @@ def bundle_packages(train_json: dict[str, Any]) -> tuple[dict[str, str], dict[st
     return req, opt
 
 
-def _flat_source(
-    ctx: TaskContext, task: str, train_raw: dict[str, Any], report: ConversionReport
-) -> Any:
-    """A flat MMAR config with the training config's environment values (overrides included)."""
-    from omegaconf import OmegaConf
-
-    from mmar_hydra.bundle.configs import ConfigSource
-    from mmar_hydra.context import resolve_config
-    from mmar_hydra.mmar.layout import ENV_DEFAULTS
-    from mmar_hydra.reader.mmar_reader import read_mmar
-
-    read = ctx.read
-    assert read is not None
-    try:
-        path = read.layout.config_file_for(task)
-    except ConfigError:  # the MMAR has no such config (a broken one is an error below)
-        return None
-    flat = read_mmar(
-        ctx.mmar_root, task=task, config_file=str(path), env_file=ctx.settings.env_file
-    )
-    for note in flat.notes:
-        report.add("changed", f"{note.file}: {note.path}", f"{note.old} -> {note.new} (compat)")
-    raw = {k: v for k, v in flat.config.items() if k != "mmar_source"}
-    for key in (*ENV_DEFAULTS, *read.env):
-        if key in train_raw and key in raw:
-            raw[key] = train_raw[key]
-    rel = str(flat.config_file.relative_to(ctx.mmar_root))
-    return ConfigSource(rel, raw, resolve_config(OmegaConf.create(raw), rel))
-
-
-def _network_as_trained(ctx: TaskContext, config: dict, report: ConversionReport) -> tuple:
-    """(checkpoint, the train config whose model it fits, the loaded network), checked strictly."""
-    from mmar_hydra.engine.model_loading import network_for_checkpoint
-    from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
-
-    model_path = ctx.mmar_root / str(ctx.settings.model_path or model_file(config, "MMAR_CKPT"))
-    checkpoint = load_checkpoint(model_path)
-    trained = checkpoint.get("train_conf")
-    ours = (config.get("train") or {}).get("model")
-    conf = config
-    if isinstance(trained, dict) and (trained.get("train") or {}).get("model") not in (None, ours):
-        conf = trained
-        source = ctx.read.config_file.name if ctx.read else "config"
-        report.add(
-            "changed",
-            f"{source}: train.model",
-            "the checkpoint was trained with other model args; network_def is the "
-            "checkpoint's train_conf model: " + str(trained["train"]["model"].get("args")),
-        )
-    network = network_for_checkpoint(checkpoint, conf, paths=ctx.paths, allow_code=ctx.allow_code)
-    loaded = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
-    print(f"model: {model_path} ({loaded.summary()})")
-    return checkpoint, conf, network.eval()
-
-
 def _torchscript_of(network: Any, ts: Path, conf: dict, report: ConversionReport) -> bool:
     """True when ``ts`` is the TorchScript of ``network`` (same output on a sample input)."""
     import torch
-
-    from mmar_hydra.bundle.data_format import default_input_shape
-    from mmar_hydra.writers.export_checks import sample_input
-    from mmar_hydra.writers.torchscript import load_torchscript
 
     if not ts.is_file():
         report.add("info", str(ts), "no TorchScript model: run task=export to ship models/model.ts")
@@ -125,11 +85,6 @@ def _torchscript_of(network: Any, ts: Path, conf: dict, report: ConversionReport
 
 
 def run(ctx: TaskContext) -> Path:
-    from omegaconf import OmegaConf
-
-    from mmar_hydra.bundle.components import custom_modules
-    from mmar_hydra.bundle.configs import BundleConfigs, ConfigSource
-    from mmar_hydra.components.builder import check_config
 
     read = ctx.read
     assert read is not None
@@ -152,9 +107,8 @@ def run(ctx: TaskContext) -> Path:
     report = ConversionReport(source=str(ctx.mmar_root))
     for note in read.notes:
         report.add("changed", f"{note.file}: {note.path}", f"{note.old} -> {note.new} (compat)")
-    checkpoint, trained_conf, network = _network_as_trained(ctx, config, report)
-    container: Any = OmegaConf.to_container(ctx.cfg, resolve=False)
-    raw = {k: v for k, v in container.items() if k in config and k != "mmar_source"}
+    checkpoint, trained_conf, network = network_as_trained(ctx, config, report)
+    raw = train_raw(ctx)
     rel = str(read.config_file.relative_to(ctx.mmar_root))
     custom = custom_modules(ctx.mmar_root / "custom")
     builder = BundleConfigs(ctx.mmar_root, ConfigSource(rel, raw, config), custom, report)
@@ -169,6 +123,8 @@ def run(ctx: TaskContext) -> Path:
         _fill(writer, ctx.mmar_root, files, metadata, checkpoint, trained_conf, report)
         if ship_ts:
             writer.copy(ts, "models/model.ts")
+        if ctx.settings.deploy:
+            _deploy(writer, network, metadata, report)
         writer.text("conversion_report.md", report.markdown())
         bundle = writer.commit()
     except BaseException:
@@ -178,7 +134,34 @@ def run(ctx: TaskContext) -> Path:
         print(line)
     record_run(ctx, Path(bundle))  # how the bundle was made, beside its configs/
     print(f"wrote bundle {bundle} ({len(writer.files)} files; see its conversion_report.md)")
+    if ctx.settings.parity:
+        write_certificate(ctx, Path(bundle), side=(config, trained_conf, network))
     return bundle
+
+
+def _deploy(writer: BundleWriter, network: Any, metadata: dict, report: ConversionReport) -> None:
+    """``triton/<name>/``: the ONNX model and its config.pbtxt (a network the ONNX exporter
+    cannot translate is reported, and the bundle is written without it)."""
+
+    try:
+        spec, check = write_repository(
+            writer.tmp, writer.out.name, network, metadata["network_data_format"]
+        )
+    except Exception as exc:  # noqa: BLE001 - any exporter failure: the bundle goes on without
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        report.add("dropped", "triton/", f"no Triton model: {type(exc).__name__}: {reason}")
+        return
+    folder = f"triton/{spec.name}"
+    writer.files += [f"{folder}/config.pbtxt", f"{folder}/1/model.onnx"]
+    writer.copy(writer.path(f"{folder}/1/model.onnx"), "models/model.onnx")
+    report.add(
+        "info",
+        folder,
+        f"Triton model (platform onnxruntime_onnx): input {spec.input_name} {spec.input_dims}, "
+        f"output {spec.output_name} {spec.output_dims}, max_batch_size {spec.max_batch_size} "
+        f"(the inferer's roi_size and sw_batch_size); onnxruntime vs PyTorch max |diff| "
+        f"{check['max_abs_diff']:.2g}",
+    )
 
 
 def _configs(ctx: TaskContext, builder: Any, trained_conf: dict) -> dict[str, dict]:
@@ -187,8 +170,10 @@ def _configs(ctx: TaskContext, builder: Any, trained_conf: dict) -> dict[str, di
     # flat configs have no training globals: their network_def holds the values themselves
     plain_net = builder.plain_component(trained_conf["train"]["model"], "train.model")
     files = {"train.json": train_json, "multi_gpu_train.json": builder.multi_gpu_train_json()}
+
+    sources = flat_sources(ctx, builder.train.raw, builder.report)
     for task, name in _FLAT:
-        source = _flat_source(ctx, task, builder.train.raw, builder.report)
+        source = sources.get(name.removesuffix(".json"))
         if source is None:
             clara = "config_validation.json" if task == "validate" else "config_inference.json"
             builder.report.add(
@@ -200,9 +185,6 @@ def _configs(ctx: TaskContext, builder: Any, trained_conf: dict) -> dict[str, di
 
 
 def _metadata(ctx: TaskContext, config_file: str, trained_conf: dict, train_json: dict) -> dict:
-    from mmar_hydra.bundle.data_format import datalist_meta, network_data_format, training_datalist
-    from mmar_hydra.bundle.metadata import build_metadata
-    from mmar_hydra.writers.model_record import datalist_record, package_versions
 
     config, root = ctx.mmar_config, ctx.mmar_root
     datalist = training_datalist(config, root)
@@ -237,12 +219,9 @@ def _fill(
     report: ConversionReport,
 ) -> None:
     """Everything but conversion_report.md (written last, once the report is complete)."""
-    from mmar_hydra.bundle.configs import LOGGING_CONF
-    from mmar_hydra.bundle.metadata import docs_text
-    from mmar_hydra.bundle.model_card import model_card
-    from mmar_hydra.writers.checkpoints import state_dict_of
 
     writer.json("configs/metadata.json", metadata)
+    writer.json(SCHEMA_FILE, META_SCHEMA)  # verify_metadata --filepath: no download
     for name, data in files.items():
         writer.json(f"configs/{name}", data)
     writer.text("configs/logging.conf", LOGGING_CONF)

@@ -28,8 +28,10 @@ from mmar_hydra.tasks.records import record_run
 from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
 from mmar_hydra.writers.export_checks import check_sample_input, require_packages
 from mmar_hydra.writers.model_record import datalist_record, package_versions, record_files
+from mmar_hydra.writers.onnx import PACKAGES, write_onnx
 from mmar_hydra.writers.pt2 import export_program, write_pt2
 from mmar_hydra.writers.run_info import say_drift
+from mmar_hydra.writers.torchscript import export_torchscript
 
 __all__ = ["run", "default_input_shape", "FORMATS", "parse_formats", "export_record"]
 
@@ -199,13 +201,9 @@ def _export_one(
 ) -> dict[str, Any]:
     """One format; the ``torch.export`` program is captured once and shared by onnx and pt2."""
     if fmt == "torchscript":
-        from mmar_hydra.writers.torchscript import export_torchscript
-
         return export_torchscript(network, path, shape, extra=files, verify=verify)
 
-    if fmt == "onnx":
-        from mmar_hydra.writers.onnx import PACKAGES, write_onnx
-
+    if fmt == "onnx":  # the [export] extra: onnx, onnxruntime, onnxscript
         require_packages("onnx", *PACKAGES)
     exported = exported or export_program(network, shape)
     if fmt == "pt2":
