@@ -21,7 +21,7 @@ from mmar_hydra.bundle.report import ConversionReport
 from mmar_hydra.context import TaskContext, resolve_config
 from mmar_hydra.engine.model_loading import network_for_checkpoint
 from mmar_hydra.errors import ConfigError
-from mmar_hydra.mmar.layout import ENV_DEFAULTS, model_file
+from mmar_hydra.mmar.layout import ENV_DEFAULTS, MODEL_FILES, model_file, undefined_variable
 from mmar_hydra.reader.mmar_reader import read_mmar
 from mmar_hydra.tasks.eval_flags import EvalFlags, apply_eval_flags
 from mmar_hydra.writers.checkpoints import load_checkpoint, load_weights, state_dict_of
@@ -165,6 +165,19 @@ def flat_source(
         if key in train_raw and key in raw:
             raw[key] = train_raw[key]
     rel = str(flat.config_file.relative_to(ctx.mmar_root))
+    for name, usual in MODEL_FILES.items():  # what the bundle's model was made from
+        if undefined_variable(raw.get(name)) == name:
+            raw[name] = (
+                ctx.settings.model_path
+                if name == "MMAR_CKPT" and ctx.settings.model_path
+                else usual
+            )
+            report.add(
+                "changed",
+                f"{rel}: {name}",
+                f"defined nowhere in the MMAR (broken as published): {raw[name]}, the "
+                "model the bundle is made from",
+            )
     return ConfigSource(rel, raw, resolve_config(OmegaConf.create(raw), rel))
 
 
