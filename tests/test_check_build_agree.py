@@ -100,7 +100,10 @@ def test_check_and_build_agree(rel, copies, spleen):
     except BadCaseError as exc:  # the loader names the case; the check names the transforms
         assert first.kind == "data error", first.format()
         reason = exc.what.split("cannot be used: ", 1)[-1]
+        reason, _, raised_in = reason.partition(" (raised in ")
         assert reason.split(": ", 1)[-1][:80] in first.what, (first.format(), exc.what)
+        if raised_in:  # both name the transform that raised, and its JSON path
+            assert f"in {raised_in.removesuffix(')')}" in first.what, (first.format(), exc.what)
     except MMARError as exc:
         assert (type(exc), exc.what) == (type(first), first.what), first.format()
     except Exception as exc:  # noqa: BLE001 - the batch met what the data check met
