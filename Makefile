@@ -12,7 +12,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 STAMP := .make/installed
 
-.PHONY: help install demo test test-slow lint format check train finetune validate validate-ckpt \
+.PHONY: help install demo test test-slow fuzz lint format check train finetune validate validate-ckpt \
 	infer export train-multi-gpu validate-multi-gpu bench clean
 
 help: ## list the targets
@@ -42,6 +42,16 @@ test: $(STAMP) ## run the test suite and the notebooks (<= 3 min on 2 cores); pr
 
 test-slow: $(STAMP) ## run the long end-to-end tests
 	$(PYTHON) -m pytest -m slow $(PYTEST_ARGS)
+
+# hostile-input fuzz suite (tests/fuzz/): Hypothesis mutations of the sample MMAR and the public
+# MMARs, hostile checkpoints, images, datalists, symlinks and environment files; a fixed seed
+FUZZ_EXAMPLES ?= 2000
+FUZZ_SEED ?= 0
+FUZZ_WORKERS ?= 2
+
+fuzz: $(STAMP) ## fuzz suite: FUZZ_EXAMPLES cases (default 2000) on FUZZ_WORKERS processes
+	OMP_NUM_THREADS=1 $(PYTHON) tests/fuzz/run.py --examples $(FUZZ_EXAMPLES) \
+		--seed $(FUZZ_SEED) --workers $(FUZZ_WORKERS)
 
 lint: $(STAMP) ## ruff lint + format check + mypy (settings in pyproject.toml)
 	$(PYTHON) -m ruff check mmar_hydra tests

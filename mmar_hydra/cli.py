@@ -201,6 +201,10 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
         config_file=_value(overrides, "config_file"),
         env_file=_value(overrides, "env_file"),
     )
+    if spec.run_dir and not any(o.lstrip("+").startswith("hydra.run.dir=") for o in overrides):
+        from mmar_hydra.run_paths import check_runs_folder
+
+        check_runs_folder(result.layout.root)  # a shipped runs -> elsewhere symlink
     hydra_config.register_mmar(result.config)
     if _rank_zero():
         for note in result.notes:

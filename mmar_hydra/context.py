@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmar_hydra.errors import ConfigError
+from mmar_hydra.errors import ConfigError, first_line
 from mmar_hydra.settings import SETTINGS_KEYS, Settings, parse_settings
 
 if TYPE_CHECKING:
@@ -48,9 +48,10 @@ def resolve_config(cfg: DictConfig, config_file: str | None = None) -> dict[str,
         ) from None
     except InterpolationResolutionError as exc:
         raise ConfigError(
-            f"cannot resolve a value: {exc.msg}",
+            f"cannot resolve a value: {first_line(exc, 300)}",
             file=config_file,
             path=exc.full_key,
+            expected="{NAME} variables that end in a value (no cycle such as A = '{B}', B = '{A}')",
             fix="check the variable names in that value",
         ) from None
 

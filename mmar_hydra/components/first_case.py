@@ -20,7 +20,7 @@ from typing import Any
 from mmar_hydra.components.hooks import split_of
 from mmar_hydra.components.origins import failing_origin
 from mmar_hydra.components.resolver import Resolver, is_pipeline_dataset
-from mmar_hydra.errors import DataError, MMARError
+from mmar_hydra.errors import DataError, MMARError, first_line
 
 __all__ = ["check_first_case"]
 
@@ -83,13 +83,13 @@ def _transform_failed(section: Resolver, exc: Exception, item: Any) -> DataError
         dotted = path.replace("[", ".").replace("]", "")
         fix = f"change the transform's args for this data, or disable it: {dotted}.disabled=true"
     else:
-        failing = str(exc).splitlines()[0].replace("applying transform ", "")[:160]
+        failing = first_line(exc, 160).replace("applying transform ", "")
         path, fix = section.where("pre_transforms"), "run with debug=true for the traceback"
     image = item.get("image") if isinstance(item, Mapping) else None
     case = f" (case {image})" if isinstance(image, str | PathLike) else ""
     return DataError(
         f"the pre_transforms failed on the first case{case}, in {failing}: "
-        f"{type(root).__name__}: {str(root).splitlines()[0][:300]}",
+        f"{type(root).__name__}: {first_line(root, 300)}",
         file=section.file,
         path=path,
         expected="transforms that accept this data",

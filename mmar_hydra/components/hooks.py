@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from mmar_hydra.components.cache_estimate import check_cache_fits
 from mmar_hydra.components.datalist import load_datalist, missing_files
 from mmar_hydra.components.trust import check_class_name_args
-from mmar_hydra.errors import DataError, json_path
+from mmar_hydra.errors import ConfigError, DataError, json_path, json_type
 from mmar_hydra.run_paths import READ_ARGS, WRITE_ARGS
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def _datalist(
     list_path, items, key = split_of(ctx, spec, where)
     missing = missing_files(items)
     if missing:
-        shown = "\n            ".join(missing[:5])
+        shown = "\n            ".join(_short(m) for m in missing[:5])
         raise DataError(
             f"{len(missing)} data file(s) of the datalist are missing",
             file=str(list_path),
@@ -107,6 +107,12 @@ def _datalist(
             ctx.rank
         ]
     args["data"] = items
+
+
+def _short(path: str, limit: int = 300) -> str:
+    """A path as a message shows it: a 1 MB path is cut, control characters are escaped."""
+    text = path if path.isprintable() else repr(path)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def split_of(ctx: HookContext, spec: Mapping[str, Any], where: str) -> tuple[Any, list[dict], str]:
@@ -160,6 +166,16 @@ def _paths(
     ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
 ) -> None:
     for key in WRITE_ARGS:
+        if key in args and not isinstance(args[key], str):
+            # a folder that is not a string would become str(value) under the working
+            # directory ("None/model.pt"): outside the MMAR, past the write check
+            raise ConfigError(
+                f"{key} is a JSON {json_type(args[key])}, not a folder path",
+                file=ctx.file,
+                path=json_path(where, "args", key),
+                expected='a folder path (a string), e.g. "{MMAR_CKPT_DIR}" or "eval"',
+                fix=f"set {key} to a folder inside the MMAR, or remove it",
+            )
         if isinstance(args.get(key), str):
             at = json_path(where, "args", key)
             args[key] = str(ctx.paths.write(args[key], where=at, file=ctx.file))

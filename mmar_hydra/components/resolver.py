@@ -42,8 +42,15 @@ from mmar_hydra.components.metrics import build_metric
 from mmar_hydra.components.origins import Origin, Origins
 from mmar_hydra.components.parts import HandlerPart, MetricPart, ModelSource
 from mmar_hydra.components.registry import resolve_class
-from mmar_hydra.components.signature_check import check_args
-from mmar_hydra.errors import ComponentError, ConfigError, MMARError, json_path
+from mmar_hydra.components.signature_check import check_args, check_int
+from mmar_hydra.errors import (
+    ComponentError,
+    ConfigError,
+    MMARError,
+    first_line,
+    json_path,
+    json_type,
+)
 from mmar_hydra.settings import parse_bool
 
 __all__ = [
@@ -210,6 +217,8 @@ class Resolver:
             return {k: self.value(v, json_path(where, str(k))) for k, v in obj.items()}
         if isinstance(obj, list):
             return [self.value(v, json_path(where, i)) for i, v in enumerate(obj)]
+        if isinstance(obj, int) and not isinstance(obj, bool):
+            check_int(obj, where=where, file=self.file)
         return obj
 
     # -- kinds of keys ---------------------------------------------------------------
@@ -250,7 +259,11 @@ class Resolver:
         items = self.spec.get(key) or []
         if not isinstance(items, list):
             raise ConfigError(
-                f"'{key}' must be a list", file=self.file, path=self.where(key), expected="[...]"
+                f"'{key}' must be a list",
+                file=self.file,
+                path=self.where(key),
+                expected="[...]",
+                fix=f'write \'{key}\' as a list of components: [{{"name": ..., "args": ...}}]',
             )
         out = []
         for i, item in enumerate(items):
@@ -287,6 +300,7 @@ class Resolver:
             file=self.file,
             path=where,
             expected="a transform name of train." + key + ": " + ", ".join(names),
+            fix="use one of those names, or write the transform out here",
         )
 
     def _compose(self, items: list[tuple[str, dict[str, Any]]], where: str) -> Any:
@@ -312,8 +326,27 @@ class Resolver:
     # -- one item --------------------------------------------------------------------
     def not_a_component(self, where: str) -> ConfigError:
         return ConfigError(
-            "not a component", file=self.file, path=where, expected='{"name": ..., "args": {...}}'
+            "not a component",
+            file=self.file,
+            path=where,
+            expected='{"name": ..., "args": {...}}',
+            fix="write it as an object with a 'name' (or 'path') and its 'args', or remove it",
         )
+
+    def args_of(self, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """A component's ``args`` with refs and code strings resolved (an object, or absent)."""
+        args = spec.get("args")
+        if args is None:
+            return {}
+        if not isinstance(args, Mapping):
+            raise ConfigError(
+                f"the component's args are a JSON {json_type(args)}, not an object",
+                file=self.file,
+                path=json_path(where, "args"),
+                expected='"args": {"name": value, ...}',
+                fix="write the arguments as a JSON object keyed by argument name",
+            )
+        return dict(self.value(args, json_path(where, "args")))
 
     def resolve(self, spec: Mapping[str, Any], where: str) -> Any:
         return resolve_class(
@@ -335,7 +368,7 @@ class Resolver:
             raise self.not_a_component(where)
         cls = self.resolve(spec, where)
         label = str(spec.get("name") or spec.get("path"))
-        args = dict(self.value(spec.get("args") or {}, json_path(where, "args")))
+        args = self.args_of(spec, where)
         provided = provided_by_hooks(cls, spec)
         check_args(cls, args, component=label, where=where, file=self.file, provided=provided)
         args = prepare(self.hooks, cls, spec, args, where)
@@ -357,7 +390,7 @@ class Resolver:
             missing = type(exc).__name__ == "OptionalImportError"  # MONAI: a package is missing
             raise ComponentError(
                 f"building {label} failed: {type(exc).__name__}: "
-                + (str(exc).splitlines()[0] if missing else str(exc)),
+                + (first_line(exc, 10_000) if missing else str(exc)),
                 file=self.file,
                 path=where,
                 expected="arguments this class accepts",
@@ -375,8 +408,7 @@ class Resolver:
             named = runs_as_ignite(name)
             cls = self.resolve(spec, where) if spec.get("path") or "." in name or named else None
             ignite = runs_as_ignite(name, cls)  # run by its section's loop (ignite_bridge)
-            args = dict(self.value(spec.get("args") or {}, json_path(where, "args")))
-            args = prepare(self.hooks, None, spec, args, where)
+            args = prepare(self.hooks, None, spec, self.args_of(spec, where), where)
             obj = build_ignite_handler(
                 cls if ignite else None,
                 args,
@@ -396,7 +428,7 @@ class Resolver:
             if not isinstance(spec, Mapping):
                 raise self.not_a_component(where)
             name = str(spec.get("name"))
-            args = self.value(spec.get("args") or {}, json_path(where, "args"))
+            args = self.args_of(spec, where)
             args = {k: v for k, v in args.items() if not isinstance(v, Unbuilt)}
             metric = build_metric(name, args, where=where, file=self.file)
             self.walk.origins.add(metric, Origin(name, where, self.file))

@@ -12,7 +12,7 @@ from typing import Any
 
 from mmar_hydra.components.fast import FastPlan
 from mmar_hydra.components.parts import TrainParts
-from mmar_hydra.errors import CheckpointError
+from mmar_hydra.errors import CheckpointError, first_line
 from mmar_hydra.faults.bad_cases import BadCasePolicy
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.tracking.info import TrackingInfo
@@ -317,7 +317,7 @@ def dry_run(parts: TrainParts) -> None:
             parts.network(image.as_tensor() if hasattr(image, "as_tensor") else image)
     except RuntimeError as exc:
         raise DataError(
-            f"the network cannot process a training batch: {str(exc).splitlines()[0][:200]}",
+            f"the network cannot process a training batch: {first_line(exc)}",
             path="train.model",
             expected=f"a network that accepts batches shaped {tuple(image.shape)}",
             fix="check in_channels / spatial_dims against the data and the crop sizes",

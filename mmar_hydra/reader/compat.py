@@ -198,6 +198,9 @@ class _Translator:
             return
         comp["name"] = new
         args = comp.setdefault("args", {})
+        if not isinstance(args, dict):  # the resolver says what args must be
+            self.note(json_path(path, "name"), short, new, "removed from MONAI")
+            return
         for old_arg, new_arg in arg_renames.items():
             if old_arg in args:
                 args[new_arg] = args.pop(old_arg)
