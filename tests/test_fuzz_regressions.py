@@ -256,3 +256,76 @@ def test_a_network_that_is_a_number_has_no_parameters(tmp_path):
 def test_a_path_too_long_to_look_up_is_not_found(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):  # was OSError ENAMETOOLONG
         load_json(tmp_path / ("x" * 5000 + ".json"))
+
+
+@pytest.mark.parametrize("content", [b"root:x:0:0:root:/root:/bin/bash\n", b"PK\x03\x04garbage"])
+def test_any_file_as_a_checkpoint_is_a_checkpoint_error(tmp_path, content):
+    """MMAR_CKPT=/etc/passwd: torch.load raised IndexError, which nothing caught."""
+    from mmar_hydra.writers.torchscript import load_torchscript
+
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="cannot read the checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="not a TorchScript model"):
+        load_torchscript(path)
+
+
+def test_evaluation_config_with_odd_engine_args_fails_the_check(tiny_demo):
+    """evaluator.args = NaN and MetricsSaver summary_ops = -1 passed the check, then crashed
+    validate (the second after evaluating every case)."""
+    path = tiny_demo / "config" / "config_validation.json"
+    cfg = json.loads(path.read_text())
+    cfg["evaluator"]["args"] = float("nan")
+    saver = next(h for h in cfg["handlers"] if h["name"] == "MetricsSaver")
+    saver["args"]["summary_ops"] = -1
+    path.write_text(json.dumps(cfg))
+    proc = run_main(f"mmar={tiny_demo}", "task=check", "config_file=config/config_validation.json")
+    _clean(proc, "evaluator.args", "args are a JSON number", "summary_ops is a JSON number")
+
+
+@pytest.mark.parametrize("text", ["@ dataset", "@model.", "@", "@pre transforms"])
+def test_a_malformed_reference_is_not_passed_on_as_a_string(tmp_path, text):
+    """ "@ dataset" reached the validation dataset as its transform: 'str' is not callable."""
+    from mmar_hydra.components.builder import check_config
+
+    cfg = {"train": {"loss": {"name": "DiceLoss", "args": {"other_act": text}}}}
+    problems = check_config(cfg, mmar_root=tmp_path, check_data=False)
+    assert [p.path for p in problems] == ["train.loss.args.other_act"]
+    assert "is not a reference" in problems[0].what and problems[0].fix
+
+
+def test_automl_search_errors_say_what_to_do():
+    from mmar_hydra.automl.space import parse_space
+
+    bad = {"search": [5, {"type": "{__class__}", "args": ["lr"]}, {"type": "float", "args": []}]}
+    problems = parse_space(bad).problems
+    assert len(problems) == 3
+    assert all(p.expected and p.fix for p in problems), [p.format() for p in problems]
+
+
+@pytest.mark.slow
+def test_cases_that_cannot_be_batched_are_a_data_error(tiny_demo):
+    """A 4D label (2 channels) passed the first-case check; collate raised in Lightning."""
+    import nibabel as nib
+    import numpy as np
+
+    datalist = json.loads((tiny_demo / "data" / "dataset.json").read_text())
+    label = tiny_demo / "data" / datalist["training"][1]["label"]
+    nib.save(nib.Nifti1Image(np.zeros((40, 40, 32, 2), np.float32), np.eye(4)), label)
+    proc = run_main(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN)
+    _clean(proc, "a batch of the train data cannot be made", "stack expects", "train.dataloader")
+
+
+@pytest.mark.slow
+def test_a_nan_loss_says_where_the_loss_is(trained_demo, tmp_path):
+    """Fine-tuning NaN weights stopped with a message that had no where: line."""
+    import shutil
+
+    mmar = tmp_path / "mmar"
+    shutil.copytree(trained_demo, mmar, ignore=shutil.ignore_patterns("runs", "eval"))
+    ckpt = torch.load(mmar / "models" / "model.pt", weights_only=True)
+    ckpt["model"] = {k: v.float().fill_(float("nan")) for k, v in ckpt["model"].items()}
+    torch.save(ckpt, mmar / "models" / "model.pt")
+    proc = run_main(f"mmar={mmar}", "task=finetune", *TINY_TRAIN)
+    _clean(proc, "the training loss is nan", "where:", "train.loss")

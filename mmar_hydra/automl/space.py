@@ -145,7 +145,16 @@ def parse_space(config: Mapping[str, Any], *, file: str | Path | None = None) ->
         if search is None:
             continue
         if not isinstance(search, list):
-            space.problems.append(_err("'search' must be a list of blocks", file, at, "search"))
+            space.problems.append(
+                _err(
+                    "'search' must be a list of blocks",
+                    file,
+                    at,
+                    "search",
+                    expected=_BLOCKS,
+                    fix="write search as a list of blocks",
+                )
+            )
             continue
         for i, block in enumerate(search):
             param = _param(space, block, at, comp, i, file, seen_tags)
@@ -154,6 +163,10 @@ def parse_space(config: Mapping[str, Any], *, file: str | Path | None = None) ->
     _check_switches(space, file)
     _check_tags(space, seen_tags, file)
     return space
+
+
+_BLOCK = '{"type": "float" | "enum", "args": [...], "targets": ...}'
+_BLOCKS = f"[{_BLOCK}, ...]"
 
 
 def _err(what: str, file: Any, at: str, *tail: str | int, expected: str = "", fix: str = ""):
@@ -165,17 +178,41 @@ def _err(what: str, file: Any, at: str, *tail: str | int, expected: str = "", fi
 def _param(space, block, at, comp, i, file, seen_tags) -> SearchParam | None:
     where = json_path(at, "search", i)
     if not isinstance(block, Mapping):
-        space.problems.append(_err("a search block must be an object", file, where))
+        space.problems.append(
+            _err(
+                "a search block must be an object",
+                file,
+                where,
+                expected=_BLOCK,
+                fix="write the block as an object",
+            )
+        )
         return None
     kind, args = block.get("type"), block.get("args")
     targets: Any = block.get("targets")
     if kind not in ("float", "enum"):
         space.problems.append(
-            _err(f"search type {kind!r} is unknown", file, where, "type", expected="float | enum")
+            _err(
+                f"search type {kind!r} is unknown",
+                file,
+                where,
+                "type",
+                expected="float | enum",
+                fix='use "float" (a range) or "enum" (listed values)',
+            )
         )
         return None
     if not isinstance(args, list) or not args:
-        space.problems.append(_err("'args' must list what is searched", file, where, "args"))
+        space.problems.append(
+            _err(
+                "'args' must list what is searched",
+                file,
+                where,
+                "args",
+                expected=_BLOCK,
+                fix="list the searched names in args",
+            )
+        )
         return None
     bindings = []
     for a in args:
@@ -198,6 +235,7 @@ def _param(space, block, at, comp, i, file, seen_tags) -> SearchParam | None:
                     where,
                     "targets",
                     expected="[low, high] with low <= high",
+                    fix="give one arg and targets [low, high]",
                 )  # fmt: skip
             )
             return None
@@ -212,6 +250,7 @@ def _param(space, block, at, comp, i, file, seen_tags) -> SearchParam | None:
                     where,
                     "targets",
                     expected=f"[[v1..v{len(bindings)}], ...]",
+                    fix="write one row per choice, with one value per arg",
                 )  # fmt: skip
             )
             return None
@@ -239,6 +278,7 @@ def _binding(space, arg: str, at: str, comp, where: str, file) -> Binding | None
                 where,
                 "args",
                 expected=f"one of {sorted(comp.get('args') or {})}",
+                fix="search an argument the component has, or add it to its args",
             )  # fmt: skip
         )
         return None
@@ -255,6 +295,7 @@ def _check_switches(space: SearchSpace, file) -> None:
                     file,
                     users[0],
                     "apply",
+                    expected=f"a top-level enum search over '@{switch}'",
                     fix=f"add '{switch}' to a top-level enum search",
                 )  # fmt: skip
             )
@@ -264,6 +305,7 @@ def _check_switches(space: SearchSpace, file) -> None:
                 f"search switch '{switch}' is used by no component",
                 file,
                 "search",
+                expected="each searched switch named by an alternative's apply.@disabled",
                 fix=f'give one alternative "apply": {{"@disabled": "{switch}"}}',
             )  # fmt: skip
         )
@@ -280,6 +322,7 @@ def _check_switches(space: SearchSpace, file) -> None:
                         paths[1],
                         "apply",
                         expected="each @disabled switch on exactly one alternative",
+                        fix="give each alternative its own switch",
                     )  # fmt: skip
                 )
         switched = sum(1 for p in by_switch.values() if p)
@@ -290,6 +333,7 @@ def _check_switches(space: SearchSpace, file) -> None:
                     file,
                     lst,
                     expected="every alternative switched by a search enum",
+                    fix='give each alternative "apply": {"@disabled": "<switch>"}',
                 )  # fmt: skip
             )
     _check_exactly_one(space, file)
@@ -315,6 +359,7 @@ def _check_exactly_one(space: SearchSpace, file) -> None:
                             "targets",
                             r,
                             expected="exactly one false (enabled) switch",
+                            fix="make exactly one of the row's switches false",
                         )  # fmt: skip
                     )
 
@@ -328,6 +373,7 @@ def _check_tags(space: SearchSpace, seen_tags: set[str], file) -> None:
                     file,
                     users[0][0],
                     "apply",
+                    expected=f"a search arg '<arg>#{tag}' on a component",
                     fix=f"search '<arg>#{tag}' on a component",
                 )  # fmt: skip
             )

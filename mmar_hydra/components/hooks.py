@@ -199,6 +199,29 @@ def _cache_estimate(
         check_cache_fits(args, where=where, file=ctx.file)
 
 
+def _metrics_saver(
+    ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
+) -> None:
+    """MetricsSaver's selections are names: checked here, not after the whole evaluation."""
+    for key in ("metrics", "metric_details", "summary_ops", "delimiter"):
+        value = args.get(key)
+        names = value if isinstance(value, list) and key != "delimiter" else [value]
+        if value is None or all(isinstance(n, str) for n in names):
+            continue
+        kind, example = ("a string", '","') if key == "delimiter" else ("names", '"*"')
+        raise ConfigError(
+            f"MetricsSaver's {key} is a JSON {json_type(value)}, not {kind}",
+            file=ctx.file,
+            path=json_path(where, "args", key),
+            expected=f"{kind}, e.g. {example}",
+            fix=f"write {key} as {kind}",
+        )
+
+
+def _names_saver(cls: Any, spec: Mapping[str, Any]) -> bool:
+    return str(spec.get("name") or spec.get("path") or "").rsplit(".", 1)[-1] == "MetricsSaver"
+
+
 HOOKS: tuple[Hook, ...] = (
     Hook("datalist", lambda cls, spec: "data_list_file_path" in spec, _datalist, ("data",)),
     Hook(
@@ -216,6 +239,7 @@ HOOKS: tuple[Hook, ...] = (
         lambda cls, spec: is_pipeline_dataset(cls) and is_subclass_named(cls, "CacheDataset"),
         _cache_estimate,
     ),
+    Hook("metrics_saver", _names_saver, _metrics_saver),
     Hook("bad_cases", lambda cls, spec: is_pipeline_dataset(cls), _bad_cases),  # last: wraps
 )
 

@@ -197,7 +197,15 @@ class Resolver:
     def value(self, obj: Any, where: str) -> Any:
         """``obj`` with its ``@refs`` and code strings resolved (nested dicts and lists too)."""
         if isinstance(obj, str):
-            if obj.startswith("@") and obj[1:].isidentifier():
+            if obj.startswith("@"):
+                if not obj[1:].isidentifier():
+                    raise ConfigError(
+                        f"{obj[:80]!r} is not a reference",
+                        file=self.file,
+                        path=where,
+                        expected="@ + the key of a component, e.g. @model, @dataset",
+                        fix="correct the reference (no spaces, dots or other characters)",
+                    )
                 return self.ref(obj[1:], where)
             if is_code_string(obj):
                 code = parse_code_string(
@@ -236,7 +244,7 @@ class Resolver:
         if key in ENGINE_KEYS:
             if not isinstance(spec, Mapping):
                 raise self.not_a_component(where)
-            return self.value(spec.get("args") or {}, json_path(where, "args"))
+            return self.args_of(spec, where)
         if key == ITERATION_KEY and isinstance(spec, Mapping):  # deepgrow's Interaction
             return build_iteration(self, spec, where, is_enabled)
         if key == "model" and self.name == "":  # flat configs: ts / ckpt / network alternatives

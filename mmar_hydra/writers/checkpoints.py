@@ -72,9 +72,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             "torch.save({'model': torch.load(p, weights_only=False)['model']}, p2)"
             f" ({first_line(exc, 160)})",
         ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any file from anyone: torch.load may raise anything
         raise CheckpointError(
-            f"cannot read the checkpoint: {first_line(exc)}",
+            f"cannot read the checkpoint: {type(exc).__name__}: {first_line(exc)}",
             file=path,
             expected="a file written by torch.save",
             fix="the file may be truncated or not a checkpoint; use another one",

@@ -57,6 +57,7 @@ class Result:
     runs: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     slowest: list[tuple[float, str]] = field(default_factory=list)
+    task_seconds: dict[str, float] = field(default_factory=dict)  # time in the CLI per task
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -102,7 +103,11 @@ def run_case(case: Case, work: Path, result: Result) -> list[dict[str, Any]]:
             task = args[0].removeprefix("task=")
             counts = result.runs.setdefault(case.family, {})
             counts[task] = counts.get(task, 0) + 1
-            for finding in _one_run(ex, args):
+            started = time.perf_counter()
+            found = _one_run(ex, args)
+            spent = time.perf_counter() - started
+            result.task_seconds[task] = result.task_seconds.get(task, 0.0) + spent
+            for finding in found:
                 failures.append(
                     {
                         "family": case.family,

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from fuzz import jsonmut
 from fuzz.seeds import DEMO_TRAIN, Seed, Target
-from fuzz.workspace import Ex
+from fuzz.workspace import Ex, replace_file
 
 __all__ = [
     "Case",
@@ -117,17 +117,8 @@ def task_args(task: str, config: str | None = None) -> list[str]:
 
 
 def write_file(rel: str, text: str | bytes) -> Edit:
-    def edit(ex: Ex) -> None:
-        path = ex.mmar / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_symlink():
-            path.unlink()
-        if isinstance(text, bytes):
-            path.write_bytes(text)
-        else:
-            path.write_text(text, encoding="utf-8", errors="surrogatepass")
-
-    return edit
+    """The edit that replaces ``rel`` (relative to the MMAR) with ``text``."""
+    return lambda ex: replace_file(ex.mmar / rel, text)
 
 
 @dataclass

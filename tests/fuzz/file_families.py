@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from fuzz import hostile, hostile_paths
 from fuzz.cases import Case, Ctx, task_args
 from fuzz.seeds import DEMO_TRAIN
-from fuzz.workspace import Ex
+from fuzz.workspace import Ex, replace_file
 
 __all__ = ["checkpoints", "nifti", "datalists", "symlinks", "environment"]
 
@@ -37,7 +37,7 @@ def checkpoints(data: Any, ctx: Ctx) -> Case:
 
     def edit(ex: Ex) -> None:
         path = ex.mmar / rel
-        path.write_bytes(table[variant](ex, path.read_bytes(), n))
+        replace_file(path, table[variant](ex, path.read_bytes(), n))
 
     if ts:
         tasks = [data.draw(st.sampled_from(["validate", "infer"]), label="task")]
@@ -65,7 +65,7 @@ def nifti(data: Any, ctx: Ctx) -> Case:
         import gzip
 
         raw = gzip.decompress(path.read_bytes())
-        path.write_bytes(hostile.NIFTI_VARIANTS[variant](raw, n))
+        replace_file(path, hostile.NIFTI_VARIANTS[variant](raw, n))
 
     config = DEMO_TRAIN if split == "training" else "config/config_validation.json"
     runs = [task_args("check", config)]
@@ -86,9 +86,7 @@ def datalists(data: Any, ctx: Ctx) -> Case:
         doc = _datalist(ex)
         doc["training"] = hostile_paths.datalist_entries(variant, ex, n)
         text = json.dumps(doc)
-        (ex.mmar / "data" / "dataset.json").write_text(
-            text, encoding="utf-8", errors="surrogatepass"
-        )
+        replace_file(ex.mmar / "data" / "dataset.json", text)
 
     runs = [task_args("check", DEMO_TRAIN)]
     if not variant.startswith("1e5") and ctx.every("datalist", 4):
@@ -135,7 +133,7 @@ def environment(data: Any, ctx: Ctx) -> Case:
         env = json.loads(path.read_text())
         for label in chosen:
             env.update(hostile_paths.ENV_VARIANTS[label][0](ex))
-        path.write_text(json.dumps(env))
+        replace_file(path, json.dumps(env))
 
     runs = _tasks(data, hostile_paths.ENV_VARIANTS[chosen[0]][1])
     steps = [f"demo: environment.json {' + '.join(chosen)}; runs {[r[0] for r in runs]}"]

@@ -65,6 +65,13 @@ def _load_seeds(path: Path) -> list[Seed]:
     ]
 
 
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file under ``root``: cases hard-link the seeds' images."""
+    return {
+        str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()
+    }
+
+
 def worker(args: argparse.Namespace) -> int:
     """One worker: its share of each family; the result as JSON in ``--out``."""
     resource.setrlimit(resource.RLIMIT_DATA, (DATA_LIMIT, DATA_LIMIT))
@@ -89,7 +96,10 @@ def worker(args: argparse.Namespace) -> int:
 
 def merge(parts: list[dict]) -> dict:
     total: dict = {"tried": {}, "runs": {}, "failures": [], "slowest": [], "seconds": 0.0}
+    total["task_seconds"] = {}
     for part in parts:
+        for task, sec in part["task_seconds"].items():
+            total["task_seconds"][task] = total["task_seconds"].get(task, 0.0) + sec
         for fam, n in part["tried"].items():
             total["tried"][fam] = total["tried"].get(fam, 0) + n
         for fam, runs in part["runs"].items():
@@ -126,6 +136,12 @@ def report(total: dict, families: list[str], wall: float) -> str:
         f"{cases} cases in {wall:.0f} s wall ({cases / max(wall, 1e-9):.2f} cases/s), "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
+    runs = {t: sum(r.get(t, 0) for r in total["runs"].values()) for t in total["task_seconds"]}
+    per_run = [
+        f"{t} {total['task_seconds'][t] / max(runs[t], 1):.2f} s x {runs[t]}"
+        for t in sorted(runs, key=lambda t: -runs[t])
+    ]
+    lines.append("time in the CLI per run: " + ", ".join(per_run))
     lines.append(
         "slowest: " + "; ".join(f"{s:.1f} s {what[:100]}" for s, what in total["slowest"][:3])
     )
@@ -156,6 +172,7 @@ def _campaign(args: argparse.Namespace, work: Path, start: float) -> int:
         f"seeds built in {time.perf_counter() - start:.0f} s: {', '.join(s.name for s in seeds)}",
         flush=True,
     )
+    seeds_before = _tree(work / "seeds")
     procs, outs = [], []
     for i in range(args.workers):
         out = work / f"result{i}.json"
@@ -182,6 +199,20 @@ def _campaign(args: argparse.Namespace, work: Path, start: float) -> int:
     codes = [p.wait() for p in procs]
     parts = [json.loads(o.read_text()) for o in outs if o.is_file()]
     total = merge(parts)
+    seeds_after = _tree(work / "seeds")
+    changed = sorted(
+        p for p in {*seeds_before, *seeds_after} if seeds_before.get(p) != seeds_after.get(p)
+    )
+    total["failures"] += [
+        {
+            "family": "seeds",
+            "kind": "outside write",
+            "detail": f"a seed file changed: {p}",
+            "run": "",
+            "steps": [],
+        }
+        for p in changed[:10]
+    ]
     print(report(total, families, time.perf_counter() - start))
     if args.json:
         Path(args.json).write_text(

@@ -110,6 +110,9 @@ def build_demo(dest: Path) -> Seed:
     _ok(f"mmar={root}", "task=train")
     _ok(f"mmar={root}", "task=export", "input_shape=[1,1,24,24,16]")
     shutil.rmtree(root / "runs", ignore_errors=True)
+    for path in (root / "models").iterdir():  # a case copies models/: keep what runs load
+        if path.name not in ("model.pt", "model.ts"):
+            path.unlink()
     configs = sorted(p.name for p in (root / "config").glob("config_*.json"))
     targets = [Target(f"config/{c}", f"config/{c}") for c in configs]
     targets += [
