@@ -329,3 +329,51 @@ def test_a_nan_loss_says_where_the_loss_is(trained_demo, tmp_path):
     torch.save(ckpt, mmar / "models" / "model.pt")
     proc = run_main(f"mmar={mmar}", "task=finetune", *TINY_TRAIN)
     _clean(proc, "the training loss is nan", "where:", "train.loss")
+
+
+def test_a_handler_rank_that_is_not_a_number(tmp_path):
+    """int(rank) raised ValueError for "rank": "\u202emodel.pt"."""
+    from mmar_hydra.components.builder import check_config
+
+    cfg = {"train": {"handlers": [{"name": "StatsHandler", "rank": "\u202emodel.pt"}]}}
+    problems = check_config(cfg, mmar_root=tmp_path, check_data=False)
+    assert [p.path for p in problems] == ["train.handlers[0].rank"] and problems[0].fix
+
+
+def test_automl_apply_that_is_not_an_object_and_empty_alternatives():
+    """apply: true (AttributeError) and "dataloader": [] (IndexError) in the AutoML reading."""
+    from mmar_hydra.automl.space import parse_space
+
+    cfg = {"train": {"dataloader": [], "loss": {"name": "DiceLoss", "apply": True}}}
+    problems = parse_space(cfg).problems
+    assert sorted(p.path for p in problems) == ["train.dataloader", "train.loss.apply"]
+    assert all(p.expected and p.fix for p in problems)
+
+
+def test_a_dataset_transform_that_is_a_string_fails_the_check(tiny_demo):
+    """The check ran the pre_transforms, not the dataset's own transform: validate then
+    called the string "ünïcødé" on every case."""
+    path = tiny_demo / "config" / "config_validation.json"
+    cfg = json.loads(path.read_text())
+    cfg["dataset"]["args"]["transform"] = "ünïcødé"
+    path.write_text(json.dumps(cfg))
+    proc = run_main(
+        f"mmar={tiny_demo}",
+        "task=check",
+        "config_file=config/config_validation.json",
+        "inferer.args.roi_size=[24,24,16]",
+    )
+    _clean(proc, "the dataset's transform is a JSON string", "dataset.args.transform")
+
+
+@pytest.mark.slow
+def test_export_with_a_train_conf_that_is_a_string(trained_demo, tmp_path):
+    """export read checkpoint["train_conf"]["train"] of a string: AttributeError."""
+    import shutil
+
+    mmar = tmp_path / "mmar"
+    shutil.copytree(trained_demo, mmar, ignore=shutil.ignore_patterns("runs", "eval"))
+    ckpt = torch.load(mmar / "models" / "model.pt", weights_only=True)
+    torch.save({**ckpt, "train_conf": "x"}, mmar / "models" / "model.pt")
+    proc = run_main(f"mmar={mmar}", "task=export", "input_shape=[1,1,24,24,16]", *TINY_TRAIN[2:4])
+    assert proc.returncode == 0, proc.stderr[-3000:]

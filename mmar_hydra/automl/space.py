@@ -131,12 +131,30 @@ def parse_space(config: Mapping[str, Any], *, file: str | Path | None = None) ->
     space = SearchSpace()
     comps = list(walk_components(config))
     for at, comp in comps:
-        for arg, ref in (comp.get("apply") or {}).items():
+        apply = comp.get("apply") or {}
+        if not isinstance(apply, Mapping):
+            space.problems.append(
+                _err(
+                    "'apply' must be an object",
+                    file,
+                    at,
+                    "apply",
+                    expected=_APPLY,
+                    fix="write apply as an object",
+                )
+            )
+            continue
+        for arg, ref in apply.items():
             if arg == "@disabled":
                 space.switch_users.setdefault(str(ref), []).append(at)
             else:
                 space.tag_users.setdefault(str(ref), []).append((at, str(arg)))
     for at, items in _alternative_lists(config):
+        if not items or not all(isinstance(item, Mapping) for item in items):
+            what = f"{at} is a list, but not of components (alternatives)"
+            fix = "write one component, or a list of alternative components"
+            space.problems.append(_err(what, file, at, expected='[{"name": ...}, ...]', fix=fix))
+            continue
         space.alternatives[at] = len(items)
     blocks: list[tuple[str, Mapping[str, Any] | None, Any]] = [("", None, config.get("search"))]
     blocks += [(at, comp, comp.get("search")) for at, comp in comps]
@@ -167,6 +185,7 @@ def parse_space(config: Mapping[str, Any], *, file: str | Path | None = None) ->
 
 _BLOCK = '{"type": "float" | "enum", "args": [...], "targets": ...}'
 _BLOCKS = f"[{_BLOCK}, ...]"
+_APPLY = '{"@disabled": "<switch>"} or {"<arg>": "<tag>"}'
 
 
 def _err(what: str, file: Any, at: str, *tail: str | int, expected: str = "", fix: str = ""):

@@ -19,8 +19,8 @@ from typing import Any
 
 from mmar_hydra.components.hooks import split_of
 from mmar_hydra.components.origins import failing_origin
-from mmar_hydra.components.resolver import Resolver, is_pipeline_dataset
-from mmar_hydra.errors import DataError, MMARError, first_line
+from mmar_hydra.components.resolver import Resolver, Unbuilt, is_pipeline_dataset
+from mmar_hydra.errors import ConfigError, DataError, MMARError, first_line, json_path, json_type
 
 __all__ = ["check_first_case"]
 
@@ -42,6 +42,9 @@ def check_first_case(section: Resolver | None) -> list[MMARError]:
         if not pipeline:
             dataset[0]  # the dataset's own reading (whole-slide patches, custom code)  # noqa: B018
             return []
+        transform = dataset.args.get("transform")
+        if transform is not None and not callable(transform) and not isinstance(transform, Unbuilt):
+            return [_not_a_transform(section, transform)]
         items = dataset.args.get("data") or []
         if not items:
             return []
@@ -94,6 +97,17 @@ def _transform_failed(section: Resolver, exc: Exception, item: Any) -> DataError
         path=path,
         expected="transforms that accept this data",
         fix=fix,
+    )
+
+
+def _not_a_transform(section: Resolver, transform: Any) -> MMARError:
+    """A dataset whose ``transform`` is a plain value: MONAI would call it on every case."""
+    return ConfigError(
+        f"the dataset's transform is a JSON {json_type(transform)}, not a transform chain",
+        file=section.file,
+        path=json_path(section.where("dataset"), "args", "transform"),
+        expected='"@pre_transforms" (or another transform component)',
+        fix='set it to "@pre_transforms"',
     )
 
 

@@ -282,7 +282,10 @@ class Resolver:
                 raise self.not_a_component(where)
             if not is_enabled(item):
                 continue
-            if item.get("rank") is not None and int(item["rank"]) != self.hooks.rank:
+            if (
+                item.get("rank") is not None
+                and _rank(item["rank"], where, self.file) != self.hooks.rank
+            ):
                 continue
             out.append((where, item))
         return out
@@ -477,6 +480,20 @@ class Resolver:
         at = json_path(at, "ckpt_path")
         read = str(read_path(str(path), where=at, file=self.file)) if path else None
         return ModelSource("ckpt" if path else "network", read, network)
+
+
+def _rank(value: Any, where: str, file: str | None) -> int:
+    """A handler's ``rank`` (Clara: the one process that runs it)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"rank {str(value)[:40]!r} is not a process number",
+            file=file,
+            path=json_path(where, "rank"),
+            expected="an integer such as 0 (the process that runs this handler)",
+            fix='write "rank": 0, or remove it to run the handler on every process',
+        ) from None
 
 
 def _pending(value: Any) -> bool:
