@@ -377,3 +377,41 @@ def test_export_with_a_train_conf_that_is_a_string(trained_demo, tmp_path):
     torch.save({**ckpt, "train_conf": "x"}, mmar / "models" / "model.pt")
     proc = run_main(f"mmar={mmar}", "task=export", "input_shape=[1,1,24,24,16]", *TINY_TRAIN[2:4])
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_a_number_where_one_component_belongs(tmp_path):
+    """train.inferer = 5e-324 passed the check; every training step then called the float."""
+    from mmar_hydra.components.builder import check_config
+
+    cfg = {"train": {"inferer": 5e-324, "loss": "DiceLoss", "lr_scheduler": None}}
+    problems = check_config(cfg, mmar_root=tmp_path, check_data=False)
+    assert sorted(p.path for p in problems) == ["train.inferer", "train.loss"]
+
+
+def test_a_dataset_transform_other_than_the_chain_runs_in_the_check(tiny_demo):
+    """A safe lambda as the dataset's transform passed the check (it ran the pre_transforms)
+    and failed in validate with a traceback."""
+    path = tiny_demo / "config" / "config_validation.json"
+    cfg = json.loads(path.read_text())
+    cfg["dataset"]["args"]["transform"] = "lambda x: x['no_such_key']"
+    path.write_text(json.dumps(cfg))
+    proc = run_main(
+        f"mmar={tiny_demo}",
+        "task=check",
+        "config_file=config/config_validation.json",
+        "inferer.args.roi_size=[24,24,16]",
+    )
+    _clean(proc, "the dataset's transform failed on the first case: KeyError", "args.transform")
+
+
+def test_a_step_error_without_a_component_names_the_case():
+    from mmar_hydra.engine.step_errors import step_error
+
+    err = step_error(
+        TypeError("'float' object is not callable"),
+        stage="training",
+        origins=None,
+        batch=None,
+        loader=None,
+    )
+    assert err.path == "the training step" and err.fix and err.expected

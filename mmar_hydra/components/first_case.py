@@ -48,6 +48,8 @@ def check_first_case(section: Resolver | None) -> list[MMARError]:
         items = dataset.args.get("data") or []
         if not items:
             return []
+        if transform is not None and transform is not section.get("pre_transforms"):
+            return _own_transform(section, transform, items[0])
         steps = list(section.get("pre_transforms").transforms)
         # shapes are compared as loaded: crops and resampling later would hide a mismatch
         loaded = steps[0](copy.deepcopy(items[0])) if steps else items[0]
@@ -98,6 +100,26 @@ def _transform_failed(section: Resolver, exc: Exception, item: Any) -> DataError
         expected="transforms that accept this data",
         fix=fix,
     )
+
+
+def _own_transform(section: Resolver, transform: Any, item: Any) -> list[MMARError]:
+    """A dataset whose transform is not the section's pre_transforms: its first case."""
+    try:
+        transform(copy.deepcopy(item))
+    except MMARError as exc:
+        return [exc]
+    except Exception as exc:  # noqa: BLE001 - report what the transform said
+        return [
+            DataError(
+                f"the dataset's transform failed on the first case: {type(exc).__name__}: "
+                f"{first_line(exc)}",
+                file=section.file,
+                path=json_path(section.where("dataset"), "args", "transform"),
+                expected="a transform chain that accepts this data",
+                fix='set it to "@pre_transforms"',
+            )
+        ]
+    return []
 
 
 def _not_a_transform(section: Resolver, transform: Any) -> MMARError:

@@ -43,13 +43,13 @@ from mmar_hydra.components.origins import Origin, Origins
 from mmar_hydra.components.parts import HandlerPart, MetricPart, ModelSource
 from mmar_hydra.components.registry import resolve_class
 from mmar_hydra.components.signature_check import check_args, check_int
+from mmar_hydra.components.spec_checks import handler_rank, reference_name, spec_args
 from mmar_hydra.errors import (
     ComponentError,
     ConfigError,
     MMARError,
     first_line,
     json_path,
-    json_type,
 )
 from mmar_hydra.settings import parse_bool
 
@@ -198,15 +198,7 @@ class Resolver:
         """``obj`` with its ``@refs`` and code strings resolved (nested dicts and lists too)."""
         if isinstance(obj, str):
             if obj.startswith("@"):
-                if not obj[1:].isidentifier():
-                    raise ConfigError(
-                        f"{obj[:80]!r} is not a reference",
-                        file=self.file,
-                        path=where,
-                        expected="@ + the key of a component, e.g. @model, @dataset",
-                        fix="correct the reference (no spaces, dots or other characters)",
-                    )
-                return self.ref(obj[1:], where)
+                return self.ref(reference_name(obj, where, self.file), where)
             if is_code_string(obj):
                 code = parse_code_string(
                     obj, allow_code=self.allow_code, where=where, file=self.file
@@ -260,6 +252,8 @@ class Resolver:
             )
         if isinstance(spec, Mapping) and ("name" in spec or "path" in spec):
             return self.component(spec, where)
+        if key in (*SINGLE_KEYS, "model") and spec is not None and not isinstance(spec, Mapping):
+            raise self.not_a_component(where)  # a number as the inferer: called in every step
         return self.value(spec, where)
 
     def items(self, key: str) -> list[tuple[str, dict[str, Any]]]:
@@ -282,10 +276,8 @@ class Resolver:
                 raise self.not_a_component(where)
             if not is_enabled(item):
                 continue
-            if (
-                item.get("rank") is not None
-                and _rank(item["rank"], where, self.file) != self.hooks.rank
-            ):
+            rank = item.get("rank")
+            if rank is not None and handler_rank(rank, where, self.file) != self.hooks.rank:
                 continue
             out.append((where, item))
         return out
@@ -346,18 +338,7 @@ class Resolver:
 
     def args_of(self, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         """A component's ``args`` with refs and code strings resolved (an object, or absent)."""
-        args = spec.get("args")
-        if args is None:
-            return {}
-        if not isinstance(args, Mapping):
-            raise ConfigError(
-                f"the component's args are a JSON {json_type(args)}, not an object",
-                file=self.file,
-                path=json_path(where, "args"),
-                expected='"args": {"name": value, ...}',
-                fix="write the arguments as a JSON object keyed by argument name",
-            )
-        return dict(self.value(args, json_path(where, "args")))
+        return dict(self.value(spec_args(spec, where, self.file), json_path(where, "args")))
 
     def resolve(self, spec: Mapping[str, Any], where: str) -> Any:
         return resolve_class(
@@ -480,20 +461,6 @@ class Resolver:
         at = json_path(at, "ckpt_path")
         read = str(read_path(str(path), where=at, file=self.file)) if path else None
         return ModelSource("ckpt" if path else "network", read, network)
-
-
-def _rank(value: Any, where: str, file: str | None) -> int:
-    """A handler's ``rank`` (Clara: the one process that runs it)."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"rank {str(value)[:40]!r} is not a process number",
-            file=file,
-            path=json_path(where, "rank"),
-            expected="an integer such as 0 (the process that runs this handler)",
-            fix='write "rank": 0, or remove it to run the handler on every process',
-        ) from None
 
 
 def _pending(value: Any) -> bool:
