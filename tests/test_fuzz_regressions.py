@@ -350,22 +350,6 @@ def test_automl_apply_that_is_not_an_object_and_empty_alternatives():
     assert all(p.expected and p.fix for p in problems)
 
 
-def test_a_dataset_transform_that_is_a_string_fails_the_check(tiny_demo):
-    """The check ran the pre_transforms, not the dataset's own transform: validate then
-    called the string "ünïcødé" on every case."""
-    path = tiny_demo / "config" / "config_validation.json"
-    cfg = json.loads(path.read_text())
-    cfg["dataset"]["args"]["transform"] = "ünïcødé"
-    path.write_text(json.dumps(cfg))
-    proc = run_main(
-        f"mmar={tiny_demo}",
-        "task=check",
-        "config_file=config/config_validation.json",
-        "inferer.args.roi_size=[24,24,16]",
-    )
-    _clean(proc, "the dataset's transform is a JSON string", "dataset.args.transform")
-
-
 @pytest.mark.slow
 def test_export_with_a_train_conf_that_is_a_string(trained_demo, tmp_path):
     """export read checkpoint["train_conf"]["train"] of a string: AttributeError."""
@@ -388,12 +372,22 @@ def test_a_number_where_one_component_belongs(tmp_path):
     assert sorted(p.path for p in problems) == ["train.inferer", "train.loss"]
 
 
-def test_a_dataset_transform_other_than_the_chain_runs_in_the_check(tiny_demo):
-    """A safe lambda as the dataset's transform passed the check (it ran the pre_transforms)
-    and failed in validate with a traceback."""
+@pytest.mark.parametrize(
+    ("transform", "said"),
+    [
+        ("ünïcødé", "the dataset's transform is a JSON string"),
+        (
+            "lambda x: x['no_such_key']",
+            "the dataset's transform failed on the first case: KeyError",
+        ),
+    ],
+)
+def test_the_check_runs_the_datasets_own_transform(tiny_demo, transform, said):
+    """The check ran the pre_transforms, not the dataset's own transform: validate then called
+    a string on every case, or a safe lambda that fails on this data (a traceback)."""
     path = tiny_demo / "config" / "config_validation.json"
     cfg = json.loads(path.read_text())
-    cfg["dataset"]["args"]["transform"] = "lambda x: x['no_such_key']"
+    cfg["dataset"]["args"]["transform"] = transform
     path.write_text(json.dumps(cfg))
     proc = run_main(
         f"mmar={tiny_demo}",
@@ -401,7 +395,7 @@ def test_a_dataset_transform_other_than_the_chain_runs_in_the_check(tiny_demo):
         "config_file=config/config_validation.json",
         "inferer.args.roi_size=[24,24,16]",
     )
-    _clean(proc, "the dataset's transform failed on the first case: KeyError", "args.transform")
+    _clean(proc, said, "dataset.args.transform")
 
 
 def test_a_step_error_without_a_component_names_the_case():
