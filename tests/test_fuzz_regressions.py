@@ -409,3 +409,44 @@ def test_a_step_error_without_a_component_names_the_case():
         loader=None,
     )
     assert err.path == "the training step" and err.fix and err.expected
+
+
+def test_the_cache_estimate_leaves_a_bad_first_case_to_the_bad_case_report():
+    """A validation case without "image" made the cache estimate raise MONAI's KeyError at
+    build time; the cache fill names the case instead (faults.bad_cases)."""
+    from monai.transforms import Compose, LoadImaged
+
+    from mmar_hydra.components.cache_estimate import check_cache_fits
+
+    chain = Compose([LoadImaged(keys="image")])
+    assert (
+        check_cache_fits(
+            {"data": [{"hydra": "x.nii.gz"}], "transform": chain}, where="w", file=None
+        )
+        is None
+    )
+    assert (
+        check_cache_fits(
+            {"data": [{}], "transform": chain, "cache_rate": "abc"}, where="w", file=None
+        )
+        is None
+    )
+
+
+def test_clara_saver_handlers_beside_post_transforms_that_are_not_a_list():
+    """post_transforms = 7 beside a Clara 4.0 SegmentationSaver: 'int' has no 'extend'."""
+    from mmar_hydra.reader.compat import apply_compat
+
+    config = {"handlers": [{"name": "SegmentationSaver", "args": {}}], "post_transforms": 7}
+    out, _ = apply_compat(config, file="config_inference.json")
+    assert out["post_transforms"] == 7  # left for the resolver to report
+
+
+@pytest.mark.slow
+def test_a_validation_case_without_an_image_is_a_bad_case(tiny_demo):
+    datalist = tiny_demo / "data" / "dataset.json"
+    data = json.loads(datalist.read_text())
+    data["validation"][0]["hydra"] = data["validation"][0].pop("image")
+    datalist.write_text(json.dumps(data))
+    proc = run_main(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN)
+    _clean(proc, "bad case:", "validation[0]", "LoadImaged")

@@ -40,7 +40,7 @@ __all__ = [
 
 Edit = Callable[[Ex], None]
 COMPONENT_KEYS = ("name", "path")
-SAMPLE_EVERY = 4  # one demo config_train / validation case in 4 also trains / validates
+SAMPLE_EVERY = 6  # one demo config_train / validation case in 6 also trains / validates
 
 
 @dataclass
