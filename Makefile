@@ -12,7 +12,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 STAMP := .make/installed
 
-.PHONY: help install demo test test-slow lint format check train finetune validate validate-ckpt \
+.PHONY: help install demo test test-slow fuzz lint format check train finetune validate validate-ckpt \
 	infer export train-multi-gpu validate-multi-gpu bench clean
 
 help: ## list the targets
@@ -47,6 +47,16 @@ test-slow: $(STAMP) ## run the long end-to-end tests and the notebooks; prints i
 	$(PYTHON) -m pytest -m slow -p no:cacheprovider $(PYTEST_ARGS) || status=$$?; \
 	$(PYTHON) -m pytest notebooks --nbmake -p no:cacheprovider || status=$$?; \
 	echo "make test-slow: $$(( $$(date +%s) - start )) s wall"; exit $$status
+
+# hostile-input fuzz suite (tests/fuzz/): Hypothesis mutations of the sample MMAR and the public
+# MMARs, hostile checkpoints, images, datalists, symlinks and environment files; a fixed seed
+FUZZ_EXAMPLES ?= 2000
+FUZZ_SEED ?= 0
+FUZZ_WORKERS ?= 2
+
+fuzz: $(STAMP) ## fuzz suite: FUZZ_EXAMPLES cases (default 2000) on FUZZ_WORKERS processes
+	OMP_NUM_THREADS=1 $(PYTHON) tests/fuzz/run.py --examples $(FUZZ_EXAMPLES) \
+		--seed $(FUZZ_SEED) --workers $(FUZZ_WORKERS)
 
 lint: $(STAMP) ## ruff lint + format check + mypy + the import-linter layer contract (pyproject.toml)
 	$(PYTHON) -m ruff check mmar_hydra tests

@@ -33,6 +33,7 @@ from mmar_hydra.job import TaskJob
 from mmar_hydra.launch_env import run_dir_overrides
 from mmar_hydra.reader.mmar_reader import read_mmar
 from mmar_hydra.run_logging import log_config_of
+from mmar_hydra.run_paths import check_runs_folder
 from mmar_hydra.runs.summary import last_sweep
 from mmar_hydra.settings import Settings, is_true
 from mmar_hydra.tasks import TASKS, get_task
@@ -204,6 +205,8 @@ def prepare(args: argparse.Namespace, argv: Sequence[str]) -> Prepared:
         config_file=_value(overrides, "config_file"),
         env_file=_value(overrides, "env_file"),
     )
+    if spec.run_dir and not any(o.lstrip("+").startswith("hydra.run.dir=") for o in overrides):
+        check_runs_folder(result.layout.root)  # a shipped runs -> elsewhere symlink
     hydra_config.register_mmar(result.config)
     if _rank_zero():
         for note in result.notes:

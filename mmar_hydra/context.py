@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import InterpolationKeyError, InterpolationResolutionError
 
 from mmar_hydra.distributed import process_rank
-from mmar_hydra.errors import ConfigError
+from mmar_hydra.errors import ConfigError, first_line
 from mmar_hydra.hydra_config import in_multirun
 from mmar_hydra.run_paths import RunPaths
 from mmar_hydra.settings import FRAMEWORK_KEYS, Settings, parse_settings
@@ -47,9 +47,10 @@ def _resolution_errors(config_file: str | None) -> Iterator[None]:
         ) from None
     except InterpolationResolutionError as exc:
         raise ConfigError(
-            f"cannot resolve a value: {exc.msg}",
+            f"cannot resolve a value: {first_line(exc, 300)}",
             file=config_file,
             path=exc.full_key,
+            expected="{NAME} variables that end in a value (no cycle such as A = '{B}', B = '{A}')",
             fix="check the variable names in that value",
         ) from None
 

@@ -27,6 +27,8 @@ __all__ = [
     "BadCaseError",
     "json_path",
     "report",
+    "first_line",
+    "json_type",
 ]
 
 
@@ -41,6 +43,29 @@ def json_path(*parts: str | int) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of ``exc``'s message, cut to ``limit``; its type name when it has none
+    (``MemoryError()``, ``EOFError()``)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
+
+
+def json_type(value: object) -> str:
+    """The JSON name of ``value``'s type, for messages: null, boolean, number, string, list, object."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "boolean"), (int | float, "number"), (str, "string")):
+        if isinstance(value, kind):
+            return name
+    return (
+        "list"
+        if isinstance(value, list | tuple)
+        else "object"
+        if isinstance(value, dict)
+        else type(value).__name__
+    )
 
 
 class MMARError(Exception):

@@ -141,7 +141,8 @@ def register_mmar(config: Mapping[str, Any]) -> dict[str, Any]:
     primary = copy.deepcopy(dict(config))
     train = primary.get("train")
     for group, key in COMPONENT_GROUPS.items():
-        if isinstance(train, dict) and key in train:
+        # a component is an object; anything else stays in place for the resolver to report
+        if isinstance(train, dict) and isinstance(train.get(key), dict):
             _store(group, "mmar", train.pop(key), package=f"train.{key}")
         else:  # an earlier MMAR of this process (in-process callers) must not leak into this one
             _forget(group, "mmar")

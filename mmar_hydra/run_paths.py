@@ -30,18 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.errors import ConfigError
-from mmar_hydra.mmar.layout import ENV_DEFAULTS, MODEL_FILES, undefined_variable
+from mmar_hydra.mmar.layout import ENV_DEFAULTS, MODEL_FILES, absolute_path, undefined_variable
 
-__all__ = ["RunPaths", "WRITE_ARGS", "READ_ARGS"]
+__all__ = ["RunPaths", "WRITE_ARGS", "READ_ARGS", "check_runs_folder"]
 
 # component / handler args that name a folder or file to write into, and to read from
 WRITE_ARGS = ("output_dir", "cache_dir", "save_dir", "log_dir")
 READ_ARGS = ("load_path", "data_root_dir")
-
-
-def _absolute(value: str | Path, base: Path) -> Path:
-    p = Path(str(value)).expanduser()
-    return (p if p.is_absolute() else base / p).resolve()
 
 
 @dataclass(frozen=True)
@@ -97,7 +92,7 @@ class RunPaths:
             mmar_root=root,
             write_root=run / "mmar" if job_clone else root,
             run_dir=run,
-            allowed=tuple(_absolute(p, root) for p in allow_write),
+            allowed=tuple(absolute_path(p, root, where="allow_write") for p in allow_write),
             redirect_outside=allow_code,
             ckpt_value=str(config.get("MMAR_CKPT_DIR") or ENV_DEFAULTS["MMAR_CKPT_DIR"]),
             eval_value=str(
@@ -117,7 +112,7 @@ class RunPaths:
             ConfigError: the path is a model-file variable no file defines (``MMAR_CKPT``).
         """
         _refuse_undefined(value, where, file)
-        return _absolute(value, self.mmar_root)
+        return absolute_path(value, self.mmar_root, where=where, file=file)
 
     def write(self, value: str | Path, *, where: str = "", file: str | None = None) -> Path:
         """A path to write: relative to ``write_root``, confined to the write roots.
@@ -126,7 +121,7 @@ class RunPaths:
             ConfigError: the path leaves the MMAR, the run folder and ``allow_write``.
         """
         _refuse_undefined(value, where, file)
-        resolved = _absolute(value, self.write_root)
+        resolved = absolute_path(value, self.write_root, where=where, file=file)
         if self.is_job_clone and _within(resolved, self.mmar_root):
             if not _within(resolved, self.write_root) and not _within(resolved, self.run_dir):
                 # a sweep job writes its own copy: the same place inside its MMAR clone
@@ -201,3 +196,23 @@ def _refuse_undefined(value: str | Path, where: str, file: str | None) -> None:
 def _within(path: Path, root: Path) -> bool:
     root = Path(root).resolve()
     return path == root or path.is_relative_to(root)
+
+
+def check_runs_folder(mmar_root: Path) -> None:
+    """Refuse ``<MMAR>/runs`` when it leads outside the MMAR (a symlink shipped with it):
+    Hydra writes every run folder there, before any write check of ours runs.
+
+    Raises:
+        ConfigError: ``runs`` resolves to a folder outside the MMAR.
+    """
+    root = Path(mmar_root).resolve()
+    runs = root / "runs"
+    target = absolute_path(runs, root, where="runs")
+    if runs.is_symlink() and not _within(target, root):
+        raise ConfigError(
+            f"the MMAR's runs/ folder is a symlink to {target}, outside the MMAR",
+            file=runs,
+            path="runs",
+            expected="runs/ inside the MMAR (Hydra writes each run folder there)",
+            fix="remove the symlink, or choose the run folder yourself: hydra.run.dir=/path",
+        )

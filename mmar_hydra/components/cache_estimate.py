@@ -60,11 +60,17 @@ def check_cache_fits(args: dict[str, Any], *, where: str, file: str | None) -> N
     """Stop (or warn) before caching when the estimate does not fit in available memory."""
     data = args.get("data") or []
     transform = args.get("transform")
-    cache_rate = float(args.get("cache_rate", 1.0))
-    cache_num = int(args.get("cache_num", 10**12))
+    try:
+        cache_rate = float(args.get("cache_rate", 1.0))
+        cache_num = int(args.get("cache_num", 10**12))
+    except (TypeError, ValueError, OverflowError):
+        return  # CacheDataset's constructor reports a value it cannot use
     if not data or transform is None or cache_rate <= 0:
         return
-    need = estimate_cache_bytes(data, transform, cache_num, cache_rate)
+    try:
+        need = estimate_cache_bytes(data, transform, cache_num, cache_rate)
+    except Exception:  # noqa: BLE001 - the first case fails its transforms: the cache fill
+        return  # meets it next and names the case (faults.bad_cases), so no estimate here
     have = available_memory()
     if have is None or need <= 0:
         return

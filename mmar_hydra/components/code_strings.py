@@ -75,7 +75,31 @@ class CodeString:
                 expected="@names of components defined in the same section",
                 fix="check the spelling of the reference",
             )
-        return self._make(scope)
+        try:
+            return self._make(scope)
+        except _NoParameters as exc:
+            raise ConfigError(
+                f"{self.text!r}: '@{exc.name}' is a {type(exc.target).__name__}, not a network",
+                file=self.file,
+                path=self.where or None,
+                expected="@ + the key of a network component (a torch module with parameters())",
+                fix=f"make '{exc.name}' a network component, or refer to the one that is",
+            ) from None
+
+
+class _NoParameters(Exception):
+    """``#@name.parameters()`` on something that has no ``parameters()``."""
+
+    def __init__(self, name: str, target: Any) -> None:
+        super().__init__(name)
+        self.name, self.target = name, target
+
+
+def _parameters(scope: Mapping[str, Any], name: str) -> Any:
+    target = scope[name]
+    if not callable(getattr(target, "parameters", None)):
+        raise _NoParameters(name, target)
+    return target.parameters()
 
 
 # --- safe lambdas ------------------------------------------------------------------
@@ -122,7 +146,7 @@ def _safe_expr(text: str) -> tuple[Maker, tuple[str, ...]] | None:
     if ref is not None:
         name, params = ref.group(1), ref.group(2)
         if params:
-            return (lambda scope: scope[name].parameters()), (name,)
+            return (lambda scope: _parameters(scope, name)), (name,)
         return (lambda scope: scope[name]), (name,)
     try:
         node = ast.parse(text[1:].strip(), mode="eval").body
@@ -178,10 +202,24 @@ def parse_code_string(
         where, file: the JSON path and config file, for error messages.
 
     Raises:
-        ConfigError: the string is not valid Python.
+        ConfigError: the string is not valid Python, or nested too deeply for Python's parser.
         CodeNotAllowedError: the string is not a safe form and ``allow_code`` is off; the
             message quotes the exact code that would have run.
     """
+    try:
+        return _parse(text, allow_code=allow_code, where=where, file=file)
+    except RecursionError:  # ast and compile recurse per level: x[0][0]...[0], a.b.c...
+        raise ConfigError(
+            f"the code string is nested too deeply for Python to read: {text[:80]!r}...",
+            file=file,
+            path=where or None,
+            expected="a Python expression of ordinary depth (MMARs use a few levels)",
+            fix="simplify the expression; the file may be corrupt",
+        ) from None
+
+
+def _parse(text: str, *, allow_code: bool, where: str, file: str | None) -> CodeString:
+    """:func:`parse_code_string` without the depth guard."""
     stripped = text.strip()
     safe: tuple[Maker, tuple[str, ...]] | None = None
     if _LAMBDA.match(stripped):

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.errors import DataError
+from mmar_hydra.errors import DataError, json_type
+from mmar_hydra.mmar.layout import is_file
 from mmar_hydra.reader.jsonfile import load_json
 
 __all__ = ["load_datalist", "missing_files", "PATH_KEYS"]
@@ -36,7 +37,7 @@ def load_datalist(
     are numbers or lists of numbers (classification) are kept as they are.
     """
     list_path = Path(list_path)
-    if not list_path.is_file():
+    if not is_file(list_path):
         raise DataError(
             "datalist file not found",
             file=list_path,
@@ -64,7 +65,15 @@ def load_datalist(
         )
     base = Path(base_dir).expanduser()
     out = []
-    for item in items:
+    for i, item in enumerate(items):
+        if not isinstance(item, str | dict):
+            raise DataError(
+                f"entry {i} of the '{key}' split is a JSON {json_type(item)}",
+                file=list_path,
+                path=f"{key}[{i}]",
+                expected='a case {"image": "...", "label": "..."} or a path string',
+                fix="fix or remove that entry of the datalist",
+            )
         entry = {"image": item} if isinstance(item, str) else dict(item)
         for k in PATH_KEYS:
             if k in entry and not (k == "label" and not isinstance(entry[k], str | list)):
@@ -79,13 +88,22 @@ def load_datalist(
     return out
 
 
+def _exists(path: str) -> bool:
+    """``Path(path).exists()``, False for paths the OS cannot even look up (a NUL byte, a
+    name too long)."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
+
+
 def missing_files(items: list[dict]) -> list[str]:
-    """Paths named by image/label entries that do not exist."""
+    """Paths named by image/label entries that do not exist (or cannot exist)."""
     missing = []
     for entry in items:
         for k in PATH_KEYS:
             value = entry.get(k)
             for p in value if isinstance(value, list) else [value]:
-                if isinstance(p, str) and not Path(p).exists():
+                if isinstance(p, str) and not _exists(p):
                     missing.append(p)
     return missing

@@ -19,8 +19,8 @@ from typing import Any
 
 from mmar_hydra.components.hooks import split_of
 from mmar_hydra.components.origins import failing_origin
-from mmar_hydra.components.resolver import Resolver, is_pipeline_dataset
-from mmar_hydra.errors import DataError, MMARError
+from mmar_hydra.components.resolver import Resolver, Unbuilt, is_pipeline_dataset
+from mmar_hydra.errors import ConfigError, DataError, MMARError, first_line, json_path, json_type
 
 __all__ = ["check_first_case"]
 
@@ -42,9 +42,14 @@ def check_first_case(section: Resolver | None) -> list[MMARError]:
         if not pipeline:
             dataset[0]  # the dataset's own reading (whole-slide patches, custom code)  # noqa: B018
             return []
+        transform = dataset.args.get("transform")
+        if transform is not None and not callable(transform) and not isinstance(transform, Unbuilt):
+            return [_not_a_transform(section, transform)]
         items = dataset.args.get("data") or []
         if not items:
             return []
+        if transform is not None and transform is not section.get("pre_transforms"):
+            return _own_transform(section, transform, items[0])
         steps = list(section.get("pre_transforms").transforms)
         # shapes are compared as loaded: crops and resampling later would hide a mismatch
         loaded = steps[0](copy.deepcopy(items[0])) if steps else items[0]
@@ -83,17 +88,48 @@ def _transform_failed(section: Resolver, exc: Exception, item: Any) -> DataError
         dotted = path.replace("[", ".").replace("]", "")
         fix = f"change the transform's args for this data, or disable it: {dotted}.disabled=true"
     else:
-        failing = str(exc).splitlines()[0].replace("applying transform ", "")[:160]
+        failing = first_line(exc, 160).replace("applying transform ", "")
         path, fix = section.where("pre_transforms"), "run with debug=true for the traceback"
     image = item.get("image") if isinstance(item, Mapping) else None
     case = f" (case {image})" if isinstance(image, str | PathLike) else ""
     return DataError(
         f"the pre_transforms failed on the first case{case}, in {failing}: "
-        f"{type(root).__name__}: {str(root).splitlines()[0][:300]}",
+        f"{type(root).__name__}: {first_line(root, 300)}",
         file=section.file,
         path=path,
         expected="transforms that accept this data",
         fix=fix,
+    )
+
+
+def _own_transform(section: Resolver, transform: Any, item: Any) -> list[MMARError]:
+    """A dataset whose transform is not the section's pre_transforms: its first case."""
+    try:
+        transform(copy.deepcopy(item))
+    except MMARError as exc:
+        return [exc]
+    except Exception as exc:  # noqa: BLE001 - report what the transform said
+        return [
+            DataError(
+                f"the dataset's transform failed on the first case: {type(exc).__name__}: "
+                f"{first_line(exc)}",
+                file=section.file,
+                path=json_path(section.where("dataset"), "args", "transform"),
+                expected="a transform chain that accepts this data",
+                fix='set it to "@pre_transforms"',
+            )
+        ]
+    return []
+
+
+def _not_a_transform(section: Resolver, transform: Any) -> MMARError:
+    """A dataset whose ``transform`` is a plain value: MONAI would call it on every case."""
+    return ConfigError(
+        f"the dataset's transform is a JSON {json_type(transform)}, not a transform chain",
+        file=section.file,
+        path=json_path(section.where("dataset"), "args", "transform"),
+        expected='"@pre_transforms" (or another transform component)',
+        fix='set it to "@pre_transforms"',
     )
 
 

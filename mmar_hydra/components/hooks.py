@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from mmar_hydra.components.cache_estimate import check_cache_fits
 from mmar_hydra.components.datalist import load_datalist, missing_files
 from mmar_hydra.components.trust import check_class_name_args
-from mmar_hydra.errors import DataError, json_path
+from mmar_hydra.errors import ConfigError, DataError, json_path, json_type
 from mmar_hydra.faults.bad_cases import CaseIndex
 from mmar_hydra.faults.case_guard import CaseGuard
 from mmar_hydra.run_paths import READ_ARGS, WRITE_ARGS
@@ -91,7 +91,7 @@ def _datalist(
     list_path, items, key = split_of(ctx, spec, where)
     missing = missing_files(items)
     if missing:
-        shown = "\n            ".join(missing[:5])
+        shown = "\n            ".join(_short(m) for m in missing[:5])
         raise DataError(
             f"{len(missing)} data file(s) of the datalist are missing",
             file=str(list_path),
@@ -109,6 +109,12 @@ def _datalist(
             ctx.rank
         ]
     args["data"] = items
+
+
+def _short(path: str, limit: int = 300) -> str:
+    """A path as a message shows it: a 1 MB path is cut, control characters are escaped."""
+    text = path if path.isprintable() else repr(path)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def split_of(ctx: HookContext, spec: Mapping[str, Any], where: str) -> tuple[Any, list[dict], str]:
@@ -160,6 +166,16 @@ def _paths(
     ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
 ) -> None:
     for key in WRITE_ARGS:
+        if key in args and not isinstance(args[key], str):
+            # a folder that is not a string would become str(value) under the working
+            # directory ("None/model.pt"): outside the MMAR, past the write check
+            raise ConfigError(
+                f"{key} is a JSON {json_type(args[key])}, not a folder path",
+                file=ctx.file,
+                path=json_path(where, "args", key),
+                expected='a folder path (a string), e.g. "{MMAR_CKPT_DIR}" or "eval"',
+                fix=f"set {key} to a folder inside the MMAR, or remove it",
+            )
         if isinstance(args.get(key), str):
             at = json_path(where, "args", key)
             args[key] = str(ctx.paths.write(args[key], where=at, file=ctx.file))
@@ -183,6 +199,29 @@ def _cache_estimate(
         check_cache_fits(args, where=where, file=ctx.file)
 
 
+def _metrics_saver(
+    ctx: HookContext, cls: Any, spec: Mapping[str, Any], args: dict[str, Any], where: str
+) -> None:
+    """MetricsSaver's selections are names: checked here, not after the whole evaluation."""
+    for key in ("metrics", "metric_details", "summary_ops", "delimiter"):
+        value = args.get(key)
+        names = value if isinstance(value, list) and key != "delimiter" else [value]
+        if value is None or all(isinstance(n, str) for n in names):
+            continue
+        kind, example = ("a string", '","') if key == "delimiter" else ("names", '"*"')
+        raise ConfigError(
+            f"MetricsSaver's {key} is a JSON {json_type(value)}, not {kind}",
+            file=ctx.file,
+            path=json_path(where, "args", key),
+            expected=f"{kind}, e.g. {example}",
+            fix=f"write {key} as {kind}",
+        )
+
+
+def _names_saver(cls: Any, spec: Mapping[str, Any]) -> bool:
+    return str(spec.get("name") or spec.get("path") or "").rsplit(".", 1)[-1] == "MetricsSaver"
+
+
 HOOKS: tuple[Hook, ...] = (
     Hook("datalist", lambda cls, spec: "data_list_file_path" in spec, _datalist, ("data",)),
     Hook(
@@ -200,6 +239,7 @@ HOOKS: tuple[Hook, ...] = (
         lambda cls, spec: is_pipeline_dataset(cls) and is_subclass_named(cls, "CacheDataset"),
         _cache_estimate,
     ),
+    Hook("metrics_saver", _names_saver, _metrics_saver),
     Hook("bad_cases", lambda cls, spec: is_pipeline_dataset(cls), _bad_cases),  # last: wraps
 )
 

@@ -53,6 +53,7 @@ def build_iteration(
                 file=file,
                 path=json_path(at, i),
                 expected='{"name": "Activationsd", "args": {...}} (or with "path")',
+                fix="write the transform as an object with its name and args, or remove it",
             )
         if enabled(item):
             items.append((json_path(at, i), dict(item)))

@@ -43,8 +43,15 @@ from mmar_hydra.components.metrics import build_metric
 from mmar_hydra.components.origins import Origin, Origins
 from mmar_hydra.components.parts import HandlerPart, MetricPart, ModelSource
 from mmar_hydra.components.registry import resolve_class
-from mmar_hydra.components.signature_check import check_args
-from mmar_hydra.errors import ComponentError, ConfigError, MMARError, json_path
+from mmar_hydra.components.signature_check import check_args, check_int
+from mmar_hydra.components.spec_checks import handler_rank, reference_name, spec_args
+from mmar_hydra.errors import (
+    ComponentError,
+    ConfigError,
+    MMARError,
+    first_line,
+    json_path,
+)
 from mmar_hydra.mmar.keys import ENGINE_KEYS, SINGLE_KEYS, TRANSFORM_KEYS, VALIDATOR_MARKER
 from mmar_hydra.settings import parse_bool
 
@@ -184,8 +191,8 @@ class Resolver:
     def value(self, obj: Any, where: str) -> Any:
         """``obj`` with its ``@refs`` and code strings resolved (nested dicts and lists too)."""
         if isinstance(obj, str):
-            if obj.startswith("@") and obj[1:].isidentifier():
-                return self.ref(obj[1:], where)
+            if obj.startswith("@"):
+                return self.ref(reference_name(obj, where, self.file), where)
             if is_code_string(obj):
                 code = parse_code_string(
                     obj, allow_code=self.allow_code, where=where, file=self.file
@@ -204,6 +211,8 @@ class Resolver:
             return {k: self.value(v, json_path(where, str(k))) for k, v in obj.items()}
         if isinstance(obj, list):
             return [self.value(v, json_path(where, i)) for i, v in enumerate(obj)]
+        if isinstance(obj, int) and not isinstance(obj, bool):
+            check_int(obj, where=where, file=self.file)
         return obj
 
     # -- kinds of keys ---------------------------------------------------------------
@@ -221,7 +230,7 @@ class Resolver:
         if key in ENGINE_KEYS:
             if not isinstance(spec, Mapping):
                 raise self.not_a_component(where)
-            return self.value(spec.get("args") or {}, json_path(where, "args"))
+            return self.args_of(spec, where)
         if key == ITERATION_KEY and isinstance(spec, Mapping):  # deepgrow's Interaction
             return build_iteration(
                 spec,
@@ -244,6 +253,8 @@ class Resolver:
             )
         if isinstance(spec, Mapping) and ("name" in spec or "path" in spec):
             return self.component(spec, where)
+        if key in (*SINGLE_KEYS, "model") and spec is not None and not isinstance(spec, Mapping):
+            raise self.not_a_component(where)  # a number as the inferer: called in every step
         return self.value(spec, where)
 
     def items(self, key: str) -> list[tuple[str, dict[str, Any]]]:
@@ -251,7 +262,11 @@ class Resolver:
         items = self.spec.get(key) or []
         if not isinstance(items, list):
             raise ConfigError(
-                f"'{key}' must be a list", file=self.file, path=self.where(key), expected="[...]"
+                f"'{key}' must be a list",
+                file=self.file,
+                path=self.where(key),
+                expected="[...]",
+                fix=f'write \'{key}\' as a list of components: [{{"name": ..., "args": ...}}]',
             )
         out = []
         for i, item in enumerate(items):
@@ -262,7 +277,8 @@ class Resolver:
                 raise self.not_a_component(where)
             if not is_enabled(item):
                 continue
-            if item.get("rank") is not None and int(item["rank"]) != self.hooks.rank:
+            rank = item.get("rank")
+            if rank is not None and handler_rank(rank, where, self.file) != self.hooks.rank:
                 continue
             out.append((where, item))
         return out
@@ -288,6 +304,7 @@ class Resolver:
             file=self.file,
             path=where,
             expected="a transform name of train." + key + ": " + ", ".join(names),
+            fix="use one of those names, or write the transform out here",
         )
 
     def _compose(self, items: list[tuple[str, dict[str, Any]]], where: str) -> Any:
@@ -311,8 +328,16 @@ class Resolver:
     # -- one item --------------------------------------------------------------------
     def not_a_component(self, where: str) -> ConfigError:
         return ConfigError(
-            "not a component", file=self.file, path=where, expected='{"name": ..., "args": {...}}'
+            "not a component",
+            file=self.file,
+            path=where,
+            expected='{"name": ..., "args": {...}}',
+            fix="write it as an object with a 'name' (or 'path') and its 'args', or remove it",
         )
+
+    def args_of(self, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """A component's ``args`` with refs and code strings resolved (an object, or absent)."""
+        return dict(self.value(spec_args(spec, where, self.file), json_path(where, "args")))
 
     def resolve(self, spec: Mapping[str, Any], where: str) -> Any:
         return resolve_class(
@@ -334,7 +359,7 @@ class Resolver:
             raise self.not_a_component(where)
         cls = self.resolve(spec, where)
         label = str(spec.get("name") or spec.get("path"))
-        args = dict(self.value(spec.get("args") or {}, json_path(where, "args")))
+        args = self.args_of(spec, where)
         provided = provided_by_hooks(cls, spec)
         check_args(cls, args, component=label, where=where, file=self.file, provided=provided)
         args = prepare(self.hooks, cls, spec, args, where)
@@ -356,7 +381,7 @@ class Resolver:
             missing = type(exc).__name__ == "OptionalImportError"  # MONAI: a package is missing
             raise ComponentError(
                 f"building {label} failed: {type(exc).__name__}: "
-                + (str(exc).splitlines()[0] if missing else str(exc)),
+                + (first_line(exc, 10_000) if missing else str(exc)),
                 file=self.file,
                 path=where,
                 expected="arguments this class accepts",
@@ -374,8 +399,7 @@ class Resolver:
             named = runs_as_ignite(name)
             cls = self.resolve(spec, where) if spec.get("path") or "." in name or named else None
             ignite = runs_as_ignite(name, cls)  # run by its section's loop (ignite_bridge)
-            args = dict(self.value(spec.get("args") or {}, json_path(where, "args")))
-            args = prepare(self.hooks, None, spec, args, where)
+            args = prepare(self.hooks, None, spec, self.args_of(spec, where), where)
             obj = build_ignite_handler(
                 cls if ignite else None,
                 args,
@@ -395,7 +419,7 @@ class Resolver:
             if not isinstance(spec, Mapping):
                 raise self.not_a_component(where)
             name = str(spec.get("name"))
-            args = self.value(spec.get("args") or {}, json_path(where, "args"))
+            args = self.args_of(spec, where)
             args = {k: v for k, v in args.items() if not isinstance(v, Unbuilt)}
             metric = build_metric(name, args, where=where, file=self.file)
             self.walk.origins.add(metric, Origin(name, where, self.file))

@@ -15,7 +15,12 @@ from typing import Any
 
 from mmar_hydra.errors import ComponentError, json_path
 
-__all__ = ["check_args", "signature_of"]
+__all__ = ["check_args", "signature_of", "check_int", "MAX_ARG_INT"]
+
+# no argument of a component an MMAR builds needs a number beyond 32 bits (epochs, sizes,
+# counts, channels, seeds); a larger one is a corrupt or hostile file, and MONAI would spend
+# hours on it (RandCropByPosNegLabeld with num_samples=2**31 loops that many times)
+MAX_ARG_INT = 2**31 - 1
 
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
@@ -115,3 +120,16 @@ def _unknown_args(
         expected=f"{component} accepts: {', '.join(named) or '(no arguments)'}",
         fix=fix,
     )
+
+
+def check_int(value: int, *, where: str, file: str | None) -> None:
+    """Refuse an integer argument beyond :data:`MAX_ARG_INT` in size."""
+    if abs(value) > MAX_ARG_INT:
+        digits = len(str(abs(value)))
+        raise ComponentError(
+            f"the number at {where} has {digits} digits: larger than any argument needs",
+            file=file,
+            path=where,
+            expected=f"an integer between -{MAX_ARG_INT} and {MAX_ARG_INT}",
+            fix="use a realistic value; the file may be corrupt or not meant for this MMAR",
+        )

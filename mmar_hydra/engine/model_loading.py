@@ -76,8 +76,10 @@ def load_eval_network(
     if source is None:
         raise ConfigError(
             "the config has no model",
+            file=file,
             path="model",
             expected='"model": {"ts_path": ...} | {"ckpt_path": ...} | a network spec',
+            fix='add "model": {"ts_path": "{MMAR_TORCHSCRIPT}"} (or ckpt_path) to the config',
         )
     if source.kind == "ts":
         say(f"model: TorchScript {source.path}")
@@ -110,6 +112,11 @@ def load_eval_network(
         say(f"model: checkpoint {path} ({report.summary()})")
     if network is None:
         raise ConfigError(
-            "no network to evaluate", path="model", expected="ts_path, ckpt_path or a network spec"
+            "no network to evaluate",
+            file=file,
+            path="model",
+            expected="ts_path, ckpt_path or a network spec",
+            fix="enable one of the model alternatives (dont_load_ts_model=false or "
+            "dont_load_ckpt_model=false)",
         )
     return network.eval()

@@ -180,9 +180,12 @@ class MMARLightningModule(pl.LightningModule):
         label = prepare_label(batch["label"], pred, self.loss_fn)
         loss = _plain_tensor(self.loss_fn(pred, label))
         if not torch.isfinite(loss):
+            origin = self.origins.find(self.loss_fn) if self.origins is not None else None
             raise MMARError(
                 f"the training loss is {loss.item()} at epoch {self.current_epoch + 1}, "
                 f"iteration {batch_idx + 1}",
+                file=origin.file if origin else None,
+                path=origin.where if origin else "train.loss",
                 expected="a finite loss",
                 fix="lower learning_rate, check the labels and the intensity scaling; "
                 "model.pt and final_model.pt from earlier epochs are kept",

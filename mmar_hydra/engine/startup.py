@@ -19,7 +19,7 @@ from mmar_hydra.components.resolver import is_pipeline_dataset
 from mmar_hydra.distributed import ddp_job
 from mmar_hydra.engine.handlers import CheckpointLoad, HandlerPlan
 from mmar_hydra.engine.trainer import misconfigured
-from mmar_hydra.errors import CheckpointError, DataError
+from mmar_hydra.errors import CheckpointError, DataError, first_line
 from mmar_hydra.faults.bad_case_loader import first_good_index
 from mmar_hydra.faults.ddp import dead_rank_error
 from mmar_hydra.faults.peers import PeerTable
@@ -162,7 +162,7 @@ def dry_run(parts: TrainParts) -> None:
             parts.network(image.as_tensor() if hasattr(image, "as_tensor") else image)
     except RuntimeError as exc:
         raise DataError(
-            f"the network cannot process a training batch: {str(exc).splitlines()[0][:200]}",
+            f"the network cannot process a training batch: {first_line(exc)}",
             path="train.model",
             expected=f"a network that accepts batches shaped {tuple(image.shape)}",
             fix="check in_channels / spatial_dims against the data and the crop sizes",

@@ -73,17 +73,19 @@ def _cases(loader: Any) -> CaseIndex | None:
     return cases if isinstance(cases, CaseIndex) else None
 
 
-def _describe_case(batch: Any, loader: Any) -> tuple[str, str | None]:
-    """("case validation[3] (spleen_3.nii.gz)", datalist file), or the file names alone."""
+def _describe_case(batch: Any, loader: Any) -> tuple[str, str | None, str | None]:
+    """("case validation[3] (spleen_3.nii.gz)", datalist file, "validation[3]"), or the file
+    names alone."""
     files = _files(batch)
     cases = _cases(loader)
     if cases is not None and files:
         index = cases.find({"image": files[0]})
         if index is not None:
-            return f"case {cases.key}[{index}] ({files[0]})", cases.datalist
+            entry = f"{cases.key}[{index}]"
+            return f"case {entry} ({files[0]})", cases.datalist, entry
     if files:
-        return "case " + ", ".join(files[:4]) + (", ..." if len(files) > 4 else ""), None
-    return "a batch", None
+        return "case " + ", ".join(files[:4]) + (", ..." if len(files) > 4 else ""), None, None
+    return "a batch", None, None
 
 
 def step_error(
@@ -92,13 +94,14 @@ def step_error(
     """``exc``, raised inside a ``stage`` step on ``batch``, as the error a user reads."""
     origin = failing_origin(exc, origins)
     cause = root_cause(exc)
-    case, datalist = _describe_case(batch, loader)
+    case, datalist, entry = _describe_case(batch, loader)
     what = origin.describe() if origin is not None else f"the {stage} step"
     return ComponentError(
         f"{what} failed during {stage}, on {case}: {cause}"
         + (f" (datalist {datalist})" if datalist else ""),
-        file=origin.file if origin is not None else None,
-        path=origin.where if origin is not None else None,
+        # no component to name: the case it failed on, else the stage
+        file=origin.file if origin is not None else datalist,
+        path=origin.where if origin is not None else (entry or f"the {stage} step"),
         expected="components that run on this MMAR's data with today's MONAI",
         fix=_fix(cause, origin.where if origin is not None else ""),
     )

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.errors import ConfigError
+from mmar_hydra.errors import ConfigError, first_line
 from mmar_hydra.launch_env import launch_layout
 
 __all__ = [
@@ -244,7 +244,7 @@ def misconfigured(exc: Exception) -> ConfigError:
     Args:
         exc: the exception Lightning raised when the fit started.
     """
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc, 1000)
     return ConfigError(
         f"Lightning refused the trainer settings: {text}",
         path="trainer",

@@ -21,12 +21,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from mmar_hydra.errors import BadCaseError
+from mmar_hydra.errors import BadCaseError, DataError, MMARError
 from mmar_hydra.faults.bad_cases import (
     MARKER,
     BadCase,
     BadCasePolicy,
     is_marker,
+    root_cause,
     too_many_error,
 )
 from mmar_hydra.faults.case_guard import CaseGuard
@@ -92,7 +93,7 @@ class GuardedLoader:
         setattr(self.loader, name, value)
 
     def __iter__(self) -> Iterator[Any]:
-        for batch in self.loader:
+        for batch in _batches(self.loader, self.section):
             if is_marker(batch):  # not collated (batch_size=None)
                 self.tracker.report([batch[MARKER]])
                 continue
@@ -103,6 +104,29 @@ class GuardedLoader:
                     continue
                 batch = batch.get(_BATCH, batch)
             yield batch
+
+
+def _batches(loader: Any, section: str) -> Iterator[Any]:
+    """``loader``'s batches; a batch that cannot be made (cases of different shapes after the
+    pre_transforms, met in collate) is a DataError, not a DataLoader traceback."""
+    batches = iter(loader)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except MMARError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - collate (or a worker) failed on the data
+            raise DataError(
+                f"a batch of the {section} data cannot be made: {root_cause(exc)}",
+                path=f"{section}.dataloader",
+                expected="cases that go in one batch: the same channels and shape after the "
+                "pre_transforms",
+                fix="check the images and labels of this split (a 4D image, a label with "
+                "channels), or set the dataloader's batch_size to 1",
+            ) from exc
+        yield batch
 
 
 def in_order(loader: Any) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.errors import ConfigError
+from mmar_hydra.errors import ConfigError, first_line
 
 __all__ = [
     "MMARLayout",
@@ -22,6 +22,8 @@ __all__ = [
     "undefined_marker",
     "undefined_variable",
     "model_file",
+    "absolute_path",
+    "is_file",
 ]
 
 # The model files' usual places. Clara did not default them: a config that reads a model
@@ -73,6 +75,38 @@ DEFAULT_CONFIGS: dict[str, tuple[str, ...]] = {
     "validate_ckpt": ("config_validation_ckpt.json", "config_validation.json"),
     "infer": ("config_inference.json",),
 }
+
+
+def absolute_path(
+    value: str | Path, base: Path, *, where: str = "", file: str | Path | None = None
+) -> Path:
+    """``value`` made absolute against ``base``, symlinks resolved.
+
+    Raises:
+        ConfigError: the OS cannot look the path up: a symlink loop, a NUL byte, an unknown
+            ``~user``, a name too long.
+    """
+    try:
+        p = Path(str(value)).expanduser()
+        return (p if p.is_absolute() else base / p).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        shown = repr(str(value)) if len(str(value)) <= 200 else f"{str(value)[:200]!r}..."
+        raise ConfigError(
+            f"cannot use the path {shown}: {first_line(exc)}",
+            file=file,
+            path=where or None,
+            expected="a path the operating system can look up (no symlink loop, no NUL byte)",
+            fix="correct the path, or the symlink it goes through",
+        ) from None
+
+
+def is_file(path: str | Path) -> bool:
+    """``Path(path).is_file()``, False where the OS cannot even look the path up (a name too
+    long, a folder it may not enter) instead of an OSError."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 class MMARLayout:
@@ -128,7 +162,7 @@ class MMARLayout:
             if task == "export":
                 candidates += self.training_configs()
         for path in candidates:
-            if path.is_file():
+            if is_file(path):
                 return path
         tried = ", ".join(
             str(p.relative_to(self.root)) if p.is_relative_to(self.root) else str(p)
@@ -147,7 +181,7 @@ class MMARLayout:
         """environment.json (Clara's ``-e``); ``None`` when the default one does not exist."""
         if env_file:
             path = self.resolve(env_file)
-            if not path.is_file():
+            if not is_file(path):
                 raise ConfigError(
                     "environment file not found",
                     file=path,
@@ -161,5 +195,4 @@ class MMARLayout:
 
     def resolve(self, path: str | Path) -> Path:
         """``path`` made absolute: relative paths resolve against the MMAR root, as in Clara."""
-        p = Path(str(path)).expanduser()
-        return (p if p.is_absolute() else self.root / p).resolve()
+        return absolute_path(path, self.root, where="config_file", file=path)

@@ -198,6 +198,9 @@ class _Translator:
             return
         comp["name"] = new
         args = comp.setdefault("args", {})
+        if not isinstance(args, dict):  # the resolver says what args must be
+            self.note(json_path(path, "name"), short, new, "removed from MONAI")
+            return
         for old_arg, new_arg in arg_renames.items():
             if old_arg in args:
                 args[new_arg] = args.pop(old_arg)
@@ -352,8 +355,10 @@ class _Translator:
     # -- Clara 4.0 handlers that became post transforms ------------------------------
     def saver_handlers(self, section: dict[str, Any], where: str) -> None:
         handlers = section.get("handlers")
-        if not isinstance(handlers, list):
-            return
+        if not isinstance(handlers, list) or not isinstance(
+            section.get("post_transforms", []), list
+        ):
+            return  # the resolver reports a section that is not what it should be
         kept = []
         for i, handler in enumerate(handlers):
             name = _short(handler) if isinstance(handler, dict) else ""

@@ -153,11 +153,15 @@ class _Wiring:
         for handler in handlers if isinstance(handlers, list) else []:
             if not isinstance(handler, dict):
                 continue
-            args = handler.setdefault("args", {})
+            if handler.get("args") is None:
+                handler["args"] = {}
+            args = handler["args"]
+            if not isinstance(args, dict):
+                continue  # the resolver says what args must be
             name = str(handler.get("name", "")).rsplit(".", 1)[-1]
-            if name == "CheckpointLoader" and isinstance(args.get("load_dict"), list):
+            if name == "CheckpointLoader" and _is_name_list(args.get("load_dict")):
                 args["load_dict"] = {k: _DICT_REFS.get(k, f"@{k}") for k in args["load_dict"]}
-            elif name == "CheckpointSaver" and isinstance(args.get("save_dict"), list):
+            elif name == "CheckpointSaver" and _is_name_list(args.get("save_dict")):
                 args["save_dict"] = {k: _DICT_REFS.get(k, f"@{k}") for k in args["save_dict"]}
             elif name == "LrScheduleHandler" and is_train:
                 args.setdefault("lr_scheduler", "@lr_scheduler")
@@ -200,6 +204,11 @@ class _Wiring:
             if "additional_metrics" in section:
                 wiring["additional_metrics"] = "@additional_metrics"
             self.fill(section.get("evaluator"), **wiring)
+
+
+def _is_name_list(value: Any) -> bool:
+    """A Clara 4.0 ``load_dict`` / ``save_dict``: a list of component names."""
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _sections(config: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any], bool]]:

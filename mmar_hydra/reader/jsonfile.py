@@ -2,7 +2,9 @@
 
 Clara's files are hand-edited, so syntax errors must say file, line and column; duplicate
 keys are refused because Python's json silently keeps the last one (and Hydra's YAML loader
-would refuse the file), which is rarely what the author meant.
+would refuse the file), which is rarely what the author meant. Nesting deeper than
+:data:`MAX_DEPTH` is refused too: real MMARs nest at most 8 levels, and everything after the
+reader (OmegaConf, Hydra, the resolver) walks configs recursively.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from mmar_hydra.errors import ConfigError, json_path
+from mmar_hydra.mmar.layout import is_file
 
-__all__ = ["load_json"]
+__all__ = ["load_json", "MAX_DEPTH"]
+
+MAX_DEPTH = 32  # levels of objects / lists; the public Clara MMARs use at most 8
 
 
 def _objects(obj: Any, path: str) -> Iterator[tuple[str, Any]]:
@@ -51,10 +56,34 @@ def _check_duplicates(data: Any, duplicates: dict[int, str], text: str, path: Pa
         )
 
 
+def _too_deep(data: Any) -> str | None:
+    """The JSON path of the first value nested deeper than MAX_DEPTH (iteratively), or None."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, where = stack.pop()
+        if len(where) > MAX_DEPTH:
+            return json_path(*where[: MAX_DEPTH + 1])
+        if isinstance(value, dict):
+            stack += [(v, (*where, str(k))) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(v, (*where, i)) for i, v in enumerate(value)]
+    return None
+
+
+def _nesting_error(path: Path, where: str | None) -> ConfigError:
+    return ConfigError(
+        f"the JSON is nested more than {MAX_DEPTH} levels deep",
+        file=path,
+        path=where,
+        expected=f"at most {MAX_DEPTH} levels of objects and lists (MMARs use fewer than 10)",
+        fix="remove the extra levels of nesting; the file may be corrupt or not an MMAR file",
+    )
+
+
 def load_json(path: str | Path, *, what: str = "config file") -> dict[str, Any]:
     """Load a JSON object from ``path``; ConfigError if missing, malformed, duplicated or not {}."""
     path = Path(path)
-    if not path.is_file():
+    if not is_file(path):
         raise ConfigError(
             f"{what} not found",
             file=path,
@@ -84,6 +113,8 @@ def load_json(path: str | Path, *, what: str = "config file") -> dict[str, Any]:
 
     try:
         data = json.loads(text, object_pairs_hook=hook)
+    except RecursionError:
+        raise _nesting_error(path, None) from None
     except json.JSONDecodeError as exc:
         lines = text.splitlines()
         line = lines[exc.lineno - 1].strip() if 0 < exc.lineno <= len(lines) else ""
@@ -93,6 +124,9 @@ def load_json(path: str | Path, *, what: str = "config file") -> dict[str, Any]:
             expected="valid JSON (no trailing commas or comments, double-quoted keys and strings)",
             fix=f"fix line {exc.lineno}: {line[:80]!r}",
         ) from None
+    too_deep = _too_deep(data)
+    if too_deep is not None:
+        raise _nesting_error(path, too_deep)
     if duplicates:
         _check_duplicates(data, duplicates, text, path)
     if not isinstance(data, dict):

@@ -23,8 +23,26 @@ from mmar_hydra.reader.variables import (
     split_globals,
     to_interpolations,
 )
+from mmar_hydra.settings import SETTINGS_KEYS
 
-__all__ = ["ReadResult", "read_mmar", "config_kind", "CompatNote", "split_globals"]
+__all__ = [
+    "ReadResult",
+    "read_mmar",
+    "config_kind",
+    "CompatNote",
+    "split_globals",
+    "RESERVED_KEYS",
+]
+
+# top-level keys an MMAR file may not set: mmar_hydra's own settings (allow_code, allow_write,
+# mmar, task, ...: a config from a stranger must not switch its own trust on or say where
+# runs go), Hydra's namespace (hydra.callbacks instantiates any _target_) and defaults list,
+# and the config groups of conf/. The MMAR config is merged at the root of Hydra's config,
+# so each of these would override what the command line and mmar_hydra decide.
+RESERVED_KEYS: frozenset[str] = frozenset(
+    {*SETTINGS_KEYS, "hydra", "defaults", "trainer", "logger", "debug", "experiment"}
+    | {"hparams_search", "network", "loss", "optimizer", "lr_scheduler"}
+)
 
 
 @dataclass
@@ -95,6 +113,20 @@ def config_kind(raw: dict[str, Any], file: str) -> str:
     return "flat"
 
 
+def _refuse_reserved(keys: list[str], file: str) -> None:
+    reserved = sorted(k for k in keys if k in RESERVED_KEYS)
+    if reserved:
+        key = reserved[0]
+        raise ConfigError(
+            f"'{key}' is one of mmar_hydra's own keys: an MMAR file cannot set it",
+            file=file,
+            path=key,
+            expected="Clara globals and variables (epochs, learning_rate, DATA_ROOT, ...) and "
+            "the config's sections; not " + ", ".join(f"'{k}'" for k in reserved),
+            fix=f"remove '{key}' from the file; to set it, pass {key}=... on the command line",
+        )
+
+
 def read_mmar(
     root: str | Path,
     task: str = "train",
@@ -121,6 +153,9 @@ def read_mmar(
     normalized, notes = apply_compat(normalized, file=rel)
     notes = search_notes + notes
     globals_, sections = split_globals(normalized)
+    _refuse_reserved(list(globals_), rel)
+    if env_path is not None:
+        _refuse_reserved(list(env), _relative(env_path, layout.root))
     config = to_interpolations({**merge_variables(globals_, env, ENV_DEFAULTS), **sections})
     config["mmar_source"] = {
         "root": escape_literal(str(layout.root)),

@@ -130,12 +130,30 @@ def parse_space(config: Mapping[str, Any], *, file: str | Path | None = None) ->
     space = SearchSpace()
     comps = list(walk_components(config))
     for at, comp in comps:
-        for arg, ref in (comp.get("apply") or {}).items():
+        apply = comp.get("apply") or {}
+        if not isinstance(apply, Mapping):
+            space.problems.append(
+                _err(
+                    "'apply' must be an object",
+                    file,
+                    at,
+                    "apply",
+                    expected=_APPLY,
+                    fix="write apply as an object",
+                )
+            )
+            continue
+        for arg, ref in apply.items():
             if arg == "@disabled":
                 space.switch_users.setdefault(str(ref), []).append(at)
             else:
                 space.tag_users.setdefault(str(ref), []).append((at, str(arg)))
     for at, items in _alternative_lists(config):
+        if not items or not all(isinstance(item, Mapping) for item in items):
+            what = f"{at} is a list, but not of components (alternatives)"
+            fix = "write one component, or a list of alternative components"
+            space.problems.append(_err(what, file, at, expected='[{"name": ...}, ...]', fix=fix))
+            continue
         space.alternatives[at] = len(items)
     blocks: list[tuple[str, Mapping[str, Any] | None, Any]] = [("", None, config.get("search"))]
     blocks += [(at, comp, comp.get("search")) for at, comp in comps]
@@ -144,7 +162,16 @@ def parse_space(config: Mapping[str, Any], *, file: str | Path | None = None) ->
         if search is None:
             continue
         if not isinstance(search, list):
-            space.problems.append(_err("'search' must be a list of blocks", file, at, "search"))
+            space.problems.append(
+                _err(
+                    "'search' must be a list of blocks",
+                    file,
+                    at,
+                    "search",
+                    expected=_BLOCKS,
+                    fix="write search as a list of blocks",
+                )
+            )
             continue
         for i, block in enumerate(search):
             param = _param(space, block, at, comp, i, file, seen_tags)
@@ -155,6 +182,11 @@ def parse_space(config: Mapping[str, Any], *, file: str | Path | None = None) ->
     return space
 
 
+_BLOCK = '{"type": "float" | "enum", "args": [...], "targets": ...}'
+_BLOCKS = f"[{_BLOCK}, ...]"
+_APPLY = '{"@disabled": "<switch>"} or {"<arg>": "<tag>"}'
+
+
 def _err(what: str, file: Any, at: str, *tail: str | int, expected: str = "", fix: str = ""):
     return ConfigError(
         what, file=file, path=json_path(at, *tail), expected=expected or None, fix=fix or None
@@ -163,62 +195,91 @@ def _err(what: str, file: Any, at: str, *tail: str | int, expected: str = "", fi
 
 def _param(space, block, at, comp, i, file, seen_tags) -> SearchParam | None:
     where = json_path(at, "search", i)
-    if not isinstance(block, Mapping):
-        space.problems.append(_err("a search block must be an object", file, where))
-        return None
-    kind, args = block.get("type"), block.get("args")
-    targets: Any = block.get("targets")
-    if kind not in ("float", "enum"):
-        space.problems.append(
-            _err(f"search type {kind!r} is unknown", file, where, "type", expected="float | enum")
-        )
-        return None
-    if not isinstance(args, list) or not args:
-        space.problems.append(_err("'args' must list what is searched", file, where, "args"))
+    problem = _block_problem(block, file, where)
+    if problem is not None:
+        space.problems.append(problem)
         return None
     bindings = []
-    for a in args:
+    for a in block["args"]:
         b = _binding(space, str(a), at, comp, where, file)
         if b is None:
             return None
         if b.tag:
             seen_tags.add(b.tag)
         bindings.append(b)
-    low = high = 0.0
-    choices: tuple[tuple[Any, ...], ...] = ()
-    if kind == "float":
-        ok = isinstance(targets, list) and len(targets) == 2 and len(bindings) == 1
-        ok = ok and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in targets)
-        if not ok or float(targets[0]) > float(targets[1]):
-            space.problems.append(
-                _err(
-                    "a float search needs one arg and targets [low, high]",
-                    file,
-                    where,
-                    "targets",
-                    expected="[low, high] with low <= high",
-                )  # fmt: skip
-            )
-            return None
-        low, high = float(targets[0]), float(targets[1])
-    else:
-        rows = targets if isinstance(targets, list) else []
-        if not rows or not all(isinstance(r, list) and len(r) == len(bindings) for r in rows):
-            space.problems.append(
-                _err(
-                    f"enum targets must be rows of {len(bindings)} value(s)",
-                    file,
-                    where,
-                    "targets",
-                    expected=f"[[v1..v{len(bindings)}], ...]",
-                )  # fmt: skip
-            )
-            return None
-        choices = tuple(tuple(r) for r in rows)
+    kind = block["type"]
+    parsed = _targets(kind, block.get("targets"), len(bindings), file, where)
+    if isinstance(parsed, ConfigError):
+        space.problems.append(parsed)
+        return None
+    low, high, choices = parsed
     base = "_".join(b.tag or b.arg or b.target for b in bindings).lstrip("@").replace("#", "_")
     name = f"p{len(space.params)}_{base}".replace(".", "_").replace("[", "_").replace("]", "")
     domain = str(block.get("domain", ""))
     return SearchParam(name, kind, domain, tuple(bindings), low, high, choices, where)
+
+
+def _block_problem(block: Any, file, where: str) -> ConfigError | None:
+    """What makes a search block unusable before its args are bound: not an object, an
+    unknown ``type``, no ``args``."""
+    if not isinstance(block, Mapping):
+        return _err(
+            "a search block must be an object",
+            file,
+            where,
+            expected=_BLOCK,
+            fix="write the block as an object",
+        )
+    kind, args = block.get("type"), block.get("args")
+    if kind not in ("float", "enum"):
+        return _err(
+            f"search type {kind!r} is unknown",
+            file,
+            where,
+            "type",
+            expected="float | enum",
+            fix='use "float" (a range) or "enum" (listed values)',
+        )
+    if not isinstance(args, list) or not args:
+        return _err(
+            "'args' must list what is searched",
+            file,
+            where,
+            "args",
+            expected=_BLOCK,
+            fix="list the searched names in args",
+        )
+    return None
+
+
+def _targets(
+    kind: str, targets: Any, n_args: int, file, where: str
+) -> tuple[float, float, tuple[tuple[Any, ...], ...]] | ConfigError:
+    """``(low, high, choices)`` of a float range or an enum's rows, or the error."""
+    if kind == "float":
+        ok = isinstance(targets, list) and len(targets) == 2 and n_args == 1
+        ok = ok and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in targets)
+        if not ok or float(targets[0]) > float(targets[1]):
+            return _err(
+                "a float search needs one arg and targets [low, high]",
+                file,
+                where,
+                "targets",
+                expected="[low, high] with low <= high",
+                fix="give one arg and targets [low, high]",
+            )
+        return float(targets[0]), float(targets[1]), ()
+    rows = targets if isinstance(targets, list) else []
+    if not rows or not all(isinstance(r, list) and len(r) == n_args for r in rows):
+        return _err(
+            f"enum targets must be rows of {n_args} value(s)",
+            file,
+            where,
+            "targets",
+            expected=f"[[v1..v{n_args}], ...]",
+            fix="write one row per choice, with one value per arg",
+        )
+    return 0.0, 0.0, tuple(tuple(r) for r in rows)
 
 
 def _binding(space, arg: str, at: str, comp, where: str, file) -> Binding | None:
@@ -238,6 +299,7 @@ def _binding(space, arg: str, at: str, comp, where: str, file) -> Binding | None
                 where,
                 "args",
                 expected=f"one of {sorted(comp.get('args') or {})}",
+                fix="search an argument the component has, or add it to its args",
             )  # fmt: skip
         )
         return None
@@ -254,6 +316,7 @@ def _check_switches(space: SearchSpace, file) -> None:
                     file,
                     users[0],
                     "apply",
+                    expected=f"a top-level enum search over '@{switch}'",
                     fix=f"add '{switch}' to a top-level enum search",
                 )  # fmt: skip
             )
@@ -263,6 +326,7 @@ def _check_switches(space: SearchSpace, file) -> None:
                 f"search switch '{switch}' is used by no component",
                 file,
                 "search",
+                expected="each searched switch named by an alternative's apply.@disabled",
                 fix=f'give one alternative "apply": {{"@disabled": "{switch}"}}',
             )  # fmt: skip
         )
@@ -279,6 +343,7 @@ def _check_switches(space: SearchSpace, file) -> None:
                         paths[1],
                         "apply",
                         expected="each @disabled switch on exactly one alternative",
+                        fix="give each alternative its own switch",
                     )  # fmt: skip
                 )
         switched = sum(1 for p in by_switch.values() if p)
@@ -289,6 +354,7 @@ def _check_switches(space: SearchSpace, file) -> None:
                     file,
                     lst,
                     expected="every alternative switched by a search enum",
+                    fix='give each alternative "apply": {"@disabled": "<switch>"}',
                 )  # fmt: skip
             )
     _check_exactly_one(space, file)
@@ -314,6 +380,7 @@ def _check_exactly_one(space: SearchSpace, file) -> None:
                             "targets",
                             r,
                             expected="exactly one false (enabled) switch",
+                            fix="make exactly one of the row's switches false",
                         )  # fmt: skip
                     )
 
@@ -327,6 +394,7 @@ def _check_tags(space: SearchSpace, seen_tags: set[str], file) -> None:
                     file,
                     users[0][0],
                     "apply",
+                    expected=f"a search arg '<arg>#{tag}' on a component",
                     fix=f"search '<arg>#{tag}' on a component",
                 )  # fmt: skip
             )

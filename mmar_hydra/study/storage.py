@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.errors import ConfigError
+from mmar_hydra.errors import ConfigError, first_line
 
 __all__ = [
     "StudySpec",
@@ -106,7 +106,7 @@ def driver_url(url: str) -> str:
 
 def database_error(spec: StudySpec, exc: BaseException) -> ConfigError:
     """A driver or connection failure as a user error that names the storage."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc, 1000)
     if isinstance(exc, ImportError):  # Optuna re-raises the driver's ModuleNotFoundError
         return ConfigError(
             f"the database driver for {spec.scheme} is not installed",

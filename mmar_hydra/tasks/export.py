@@ -166,16 +166,15 @@ def run(ctx: TaskContext) -> Path:
     report = load_weights(network, state_dict_of(checkpoint), strict=True, file=str(model_path))
     print(f"loaded {model_path} ({report.summary()})")
     check_sample_input(network.eval().cpu(), shape, given=settings.input_shape is not None)
-    train_conf = checkpoint.get("train_conf") or {
-        k: v for k, v in config.items() if k != "mmar_source"
-    }
+    # a train_conf that is not a training config (a string, a list) is not used, as above
+    train_conf = _has_model(trained) or {k: v for k, v in config.items() if k != "mmar_source"}
+    model = (_has_model(train_conf) or {"train": {}})["train"].get("model")
     extra = {
         "exported_by": "mmar_hydra",
         "source_checkpoint": str(model_path),
         "input_shape": shape,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "network": (train_conf.get("train", {}).get("model") or {}).get("name")
-        or (train_conf.get("train", {}).get("model") or {}).get("path"),
+        "network": (model.get("name") or model.get("path")) if isinstance(model, Mapping) else None,
     }
     files = record_files(export_record(train_conf, config, root, extra), train_conf)
     verify = not settings.ignore_verify

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.errors import CheckpointError
+from mmar_hydra.errors import CheckpointError, first_line
 from mmar_hydra.writers.atomic import atomic_torch_save
 from mmar_hydra.writers.model_record import package_versions, plain_data
 
@@ -58,20 +58,21 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             expected="tensors and plain containers (a state_dict or a Clara {'model': ...} dict)",
             fix="if you trust the file, re-save it as a state dict: "
             "torch.save({'model': torch.load(p, weights_only=False)['model']}, p2)"
-            f" ({str(exc).splitlines()[0][:160]})",
+            f" ({first_line(exc, 160)})",
         ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any file from anyone: torch.load may raise anything
         raise CheckpointError(
-            f"cannot read the checkpoint: {str(exc).splitlines()[0][:200]}",
+            f"cannot read the checkpoint: {type(exc).__name__}: {first_line(exc)}",
             file=path,
             expected="a file written by torch.save",
             fix="the file may be truncated or not a checkpoint; use another one",
         ) from None
     if not isinstance(data, Mapping):
         raise CheckpointError(
-            "the checkpoint is not a dict",
+            f"the checkpoint is a {type(data).__name__}, not a dict",
             file=path,
             expected="a state_dict or {'model': state_dict, ...}",
+            fix="point MMAR_CKPT / ckpt_path at a checkpoint written by training (models/model.pt)",
         )
     return dict(data)
 
@@ -122,6 +123,16 @@ def load_weights(
     """Load weights into ``network``; mismatches are explained or, for transfer learning, skipped."""
     module = getattr(network, "module", network)
     own = module.state_dict()
+    not_tensors = [
+        f"{k} ({type(v).__name__})" for k, v in state_dict.items() if not hasattr(v, "shape")
+    ]
+    if not_tensors:
+        raise CheckpointError(
+            f"the checkpoint's weights are not all tensors: {', '.join(not_tensors[:3])}",
+            file=file,
+            expected="a state_dict: parameter names mapped to tensors",
+            fix="use a checkpoint written by training (models/model.pt); this one may be corrupt",
+        )
     report = LoadReport()
     usable = {}
     for key, value in state_dict.items():

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.errors import CheckpointError
+from mmar_hydra.errors import CheckpointError, first_line
 from mmar_hydra.writers.atomic import atomic_write_bytes
 from mmar_hydra.writers.export_checks import ExportCheck, require_packages
 from mmar_hydra.writers.pt2 import ExportedNetwork, verify_exported
@@ -65,8 +65,7 @@ def write_onnx(
             )
     except Exception as exc:  # noqa: BLE001 - the translator's reason is the message
         raise CheckpointError(
-            f"the network cannot be translated to ONNX: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200]}",
+            f"the network cannot be translated to ONNX: {type(exc).__name__}: {first_line(exc)}",
             file=path,
             expected="operators the ONNX exporter supports",
             fix="export format=pt2 or format=torchscript instead",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.errors import CheckpointError
+from mmar_hydra.errors import CheckpointError, first_line
 from mmar_hydra.writers.atomic import atomic_write_bytes
 from mmar_hydra.writers.export_checks import (
     ExportCheck,
@@ -63,8 +63,7 @@ def export_program(network: Any, input_shape: Sequence[int]) -> ExportedNetwork:
             )
     except Exception as exc:  # noqa: BLE001 - whatever the tracer says is the reason
         raise CheckpointError(
-            f"torch.export cannot capture the network: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200]}",
+            f"torch.export cannot capture the network: {type(exc).__name__}: {first_line(exc)}",
             expected="a network torch.export can trace (MONAI's UNet, SegResNet, ... can)",
             fix="export format=torchscript instead, or another input_shape=[...]",
         ) from None

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmar_hydra.errors import CheckpointError
+from mmar_hydra.errors import CheckpointError, first_line
 from mmar_hydra.writers.atomic import atomic_write_bytes
 from mmar_hydra.writers.export_checks import compare_outputs, sample_input
 
@@ -30,7 +30,7 @@ def _script(network: Any) -> Any:
             return torch.jit.script(network)
         except Exception as exc:  # noqa: BLE001 - fall back to tracing below
             raise CheckpointError(
-                f"the network cannot be scripted: {str(exc).splitlines()[0][:200]}",
+                f"the network cannot be scripted: {first_line(exc)}",
                 expected="a TorchScript-compatible network (MONAI's UNet, SegResNet, ... are)",
                 fix="export a network MONAI can script, or trace it yourself",
             ) from None
@@ -96,10 +96,10 @@ def load_torchscript(path: str | Path, extra_files: dict[str, Any] | None = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return torch.jit.load(str(path), map_location="cpu", _extra_files=extra_files)
-    except (RuntimeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any file from anyone: torch.jit.load may raise anything
         raise CheckpointError(
             "the file is not a TorchScript model",
             file=path,
             expected="a file written by torch.jit.save (task=export)",
-            fix=f"export the model with task=export ({str(exc).splitlines()[0][:120]})",
+            fix=f"export the model with task=export ({first_line(exc, 120)})",
         ) from None
