@@ -44,7 +44,7 @@ test: $(STAMP) ## run the fast test suite (<= 3 min on 2 cores); prints its wall
 # processes as a user would (about 70 s of the 2 cores), so they are end-to-end runs
 test-slow: $(STAMP) ## run the long end-to-end tests and the notebooks; prints its wall time
 	@start=$$(date +%s); status=0; \
-	$(PYTHON) -m pytest -m slow -p no:cacheprovider $(PYTEST_ARGS) || status=$$?; \
+	$(PYTHON) -m pytest -m slow -p no:cacheprovider --durations=25 $(PYTEST_ARGS) || status=$$?; \
 	$(PYTHON) -m pytest notebooks --nbmake -p no:cacheprovider || status=$$?; \
 	echo "make test-slow: $$(( $$(date +%s) - start )) s wall"; exit $$status
 
