@@ -18,13 +18,24 @@ STAMP := .make/installed
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
+# torch comes through pip (it finds the local wheel file and honours the machine's pip cap);
+# the rest through uv when it can be had (8 s against pip's 75 s for the dev extras here),
+# else through pip. --no-compile: Python compiles what is imported, not torch's 5 GB of
+# modules up front (44 s against 78 s for the torch step). `make install` prints its time.
 $(STAMP): pyproject.toml
 	@mkdir -p .make
-	@$(PYTHON) -c "import torch, torchvision" 2>/dev/null || $(PYTHON) -m pip install $(TORCH_SPEC)
-	$(PYTHON) -m pip install -e ".[dev]"
+	@start=$$(date +%s); \
+	$(PYTHON) -c "import torch, torchvision" 2>/dev/null || \
+		$(PYTHON) -m pip install --no-compile $(TORCH_SPEC) || exit $$?; \
+	if $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv; then \
+		$(PYTHON) -m uv pip install --python $(PYTHON) -e ".[dev]" || exit $$?; \
+	else \
+		$(PYTHON) -m pip install --no-compile -e ".[dev]" || exit $$?; \
+	fi; \
+	echo "make install: $$(( $$(date +%s) - start )) s wall"
 	@touch $(STAMP)
 
-install: $(STAMP) ## install mmar_hydra (editable) with the CPU torch wheel when no torch is present
+install: $(STAMP) ## install mmar_hydra (editable) and its dev tools; torch and torchvision when missing
 
 demo: $(STAMP) ## generate the demo MMAR + synthetic data (if missing) and train it
 	$(PYTHON) -m mmar_hydra task=demo_data out=$(MMAR)
