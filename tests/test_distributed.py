@@ -36,6 +36,7 @@ def test_ddp_validate_equals_single_process(trained_demo, tmp_path):
         assert ddp[name] == pytest.approx(value, abs=1e-5)
 
 
+@pytest.mark.slow  # two training processes end to end: 30 s of the fast suite's 2 cores
 def test_ddp_train_gives_the_same_artifacts(tiny_demo):
     _ok(run_cli(f"mmar={tiny_demo}", "task=train", *TINY_TRAIN, *DDP))
     models = tiny_demo / "models"

@@ -6,6 +6,7 @@ import csv
 import json
 import shutil
 
+import pytest
 from conftest import run_main
 
 from mmar_hydra.mmar.keys import flatten
@@ -117,6 +118,7 @@ def test_optuna_search_reports_its_best_trial(tiny_demo):
     assert len([p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()]) == 2
 
 
+@pytest.mark.slow  # a multirun over two whole MMARs end to end: 29 s of the fast suite
 def test_sweep_over_whole_mmars(tiny_demo, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(tiny_demo, other)
